@@ -1,0 +1,232 @@
+"""build_app(settings): the one place that knows every part and wires them.
+
+Request flow (architecture.md): request id and error body (middleware) ->
+route policy -> authenticate -> rate limit -> authorise -> handler. The
+rate-limit headers and X-Request-ID are added in `on_response_prepare`, which
+every response passes, errors, 429s and streamed answers included.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import redis.asyncio as redis_asyncio
+from aiohttp import web
+
+from gateway.access import AccessControl
+from gateway.admin import build_admin_app
+from gateway.auth import Authenticator
+from gateway.config import Settings
+from gateway.context import (
+    AUTH_LABEL,
+    CLIENT_IP,
+    GATEWAY,
+    QUOTA,
+    REQUEST_ID,
+    ROUTE_LABEL,
+    Gateway,
+    client_ip,
+    request_id_for,
+)
+from gateway.errors import ApiError, ErrorCode
+from gateway.gate import handle_forwarded
+from gateway.keys.routes import add_key_routes
+from gateway.keys.service import KeyService
+from gateway.limits import open_limiter
+from gateway.metrics import Metrics
+from gateway.openapi import openapi_document
+from gateway.ownership import OwnerResolver
+from gateway.policy import DEFAULT_ROUTES, RouteTable
+from gateway.proxy import Forwarder
+from gateway.quotas import QuotaGate, rate_limited
+from gateway.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
+from gateway.store import open_store
+from gateway.wallets import SignatureVerifier
+
+log = logging.getLogger("walletgate")
+
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+EVM_DIALECT_PREFIX = "/api-key/"
+
+__all__ = ["build_admin_app", "build_app", "build_gateway"]
+
+
+def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) -> Gateway:
+    metrics = Metrics()
+    store = open_store(settings.store.url)
+    keys = KeyService(store, settings.keys, clock=lambda: datetime.fromtimestamp(clock(), UTC))
+    limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
+    replay = _replay_guard(settings)
+    verifier = SignatureVerifier(
+        replay=replay,
+        chains=settings.signatures.chains,
+        max_age_s=settings.signatures.max_age_s,
+        clock=clock,
+        observe=metrics.count_signature,
+    )
+    authenticator = Authenticator(keys, verifier)
+    forwarder = Forwarder(
+        settings.upstream.url or "http://127.0.0.1:0",
+        timeout_s=settings.upstream.timeout_s,
+        max_connections=settings.upstream.max_connections,
+    )
+    owners = OwnerResolver(
+        forwarder,
+        owner_field=settings.upstream.owner_field,
+        cache_size=settings.upstream.owner_cache_size,
+        on_lookup=metrics.owner_lookups.inc,
+    )
+    return Gateway(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        keys=keys,
+        limiter=limiter,
+        quotas=QuotaGate(
+            limiter,
+            settings.rate_limits,
+            metrics,
+            fail_open=settings.redis.on_error == "open",
+            clock=clock,
+        ),
+        replay=replay,
+        verifier=verifier,
+        authenticator=authenticator,
+        forwarder=forwarder,
+        owners=owners,
+        access=AccessControl(owners, authenticator),
+        routes=RouteTable(settings.routes or DEFAULT_ROUTES),
+        trusted_proxies=tuple(
+            ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
+        ),
+        service_key_hashes={s.sha256.lower(): s.name for s in settings.service_keys},
+    )
+
+
+def _replay_guard(settings: Settings) -> ReplayGuard:
+    if settings.redis.url:
+        client = redis_asyncio.from_url(settings.redis.url, socket_timeout=1.0)
+        return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
+    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
+
+
+def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
+    gateway = build_gateway(settings, clock)
+    # The body limit is enforced by our own readers (413 with our error body);
+    # aiohttp's own check is set above it so it never answers first.
+    app = web.Application(
+        middlewares=[gateway_middleware],
+        client_max_size=settings.limits.max_body_bytes + 1024,
+        handler_args={"max_field_size": 16384, "max_line_size": 16384},
+    )
+    app[GATEWAY] = gateway
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_response_prepare.append(_add_response_headers)
+    app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
+    add_key_routes(app)
+    app.router.add_route("*", "/{tail:.*}", handle_forwarded)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    gw = app[GATEWAY]
+    await gw.store.open()
+    await gw.forwarder.start()
+    await gw.keys.start(gw.settings.usage.flush_interval_s)
+    yield
+    # Usage counted so far is flushed by keys.close(): nothing lost on SIGTERM.
+    await gw.keys.close()
+    await gw.forwarder.close()
+    await gw.limiter.close()
+    await gw.replay.close()
+    await gw.store.close()
+
+
+@web.middleware
+async def gateway_middleware(
+    request: web.Request, handler: Callable[[web.Request], object]
+) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    started = time.perf_counter()
+    request[REQUEST_ID] = request_id_for(request)
+    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies)
+    try:
+        response = await handler(request)  # type: ignore[misc]
+    except ApiError as exc:
+        response = await error_response(request, gw, exc)
+    except web.HTTPException as exc:
+        response = await error_response(request, gw, _from_http_exception(exc))
+    except Exception:
+        log.exception("unhandled error in request %s", request[REQUEST_ID])
+        response = await error_response(
+            request, gw, ApiError(500, ErrorCode.INTERNAL_ERROR, "Internal error")
+        )
+    method = request.method if request.method in KNOWN_METHODS else "OTHER"
+    gw.metrics.observe_request(
+        request.get(ROUTE_LABEL) or _route_label(request),
+        method,
+        response.status,
+        request.get(AUTH_LABEL, "none"),
+        time.perf_counter() - started,
+    )
+    return response
+
+
+def _route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None or resource.canonical == "/{tail}":
+        return "unmatched"
+    return resource.canonical
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    if exc.status == 413:
+        return ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+    if exc.status == 405:
+        return ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")
+    if exc.status == 404:
+        return ApiError(404, ErrorCode.NOT_FOUND, "Not found")
+    if exc.status < 500:
+        return ApiError(exc.status, ErrorCode.BAD_REQUEST, "Invalid request")
+    return ApiError(500, ErrorCode.INTERNAL_ERROR, "Internal error")
+
+
+async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> web.Response:
+    """The §4 body; an error that has no quota yet counts against the client IP."""
+    if QUOTA not in request:
+        try:
+            quota = await gw.quotas.peek_ip(request[CLIENT_IP])
+        except ApiError as limiter_down:
+            exc = limiter_down
+        else:
+            request[QUOTA] = quota
+            if not quota.allowed and exc.status != 429:
+                gw.metrics.count_rate_limited("ip")
+                exc = rate_limited(quota, gw.quotas.clock())
+    body = exc.body()
+    if request.path.startswith(EVM_DIALECT_PREFIX):
+        body = {"success": False, **body}
+    if exc.status >= 500:
+        log.warning("request %s answered %s %s", request[REQUEST_ID], exc.status, exc.code.value)
+    return web.json_response(body, status=exc.status, headers=exc.headers)
+
+
+async def _add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    gw = request.app.get(GATEWAY)
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-ID"] = request_id
+    quota = request.get(QUOTA)
+    if quota is not None and gw is not None:
+        response.headers.update(quota.headers(gw.quotas.clock()))
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    return web.json_response(openapi_document(gw.routes))

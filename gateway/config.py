@@ -1,0 +1,377 @@
+"""Settings: frozen dataclasses read from one TOML file, then overridden by
+`WALLETGATE_<SECTION>__<KEY>` environment variables (product.md §8).
+
+Every value is checked once, here, so the rest of the code trusts its
+settings. A bad value raises `ConfigError` whose text names the key; the CLI
+prints that one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "WALLETGATE_"
+PERMISSIONS = ("create", "execute", "cancel")
+CHAINS = ("stacks", "evm")
+OWNER_SOURCES = ("order", "body", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Peers whose X-Forwarded-For is believed when finding the client address.
+    trusted_proxies: tuple[str, ...] = ()
+    access_log: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    host: str = "127.0.0.1"
+    port: int = 9100
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    url: str = ""
+    timeout_s: float = 10.0
+    max_connections: int = 100
+    # Where an exchange's `GET /api/v1/orders/{uuid}` answer keeps the owner.
+    owner_field: str = "data.owner"
+    owner_cache_size: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSettings:
+    host: str = "127.0.0.1"
+    port: int = 8081
+    database: str = "data/orders.db"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = "sqlite:///data/walletgate.db"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str = ""
+    on_error: str = "closed"
+    prefix: str = "wg"
+
+
+@dataclass(frozen=True, slots=True)
+class KeySettings:
+    prefix: str = "ck_live_"
+    evm_prefix: str = "stk_"
+    one_active_per_wallet_evm: bool = True
+    default_permissions: tuple[str, ...] = PERMISSIONS
+    cache_size: int = 100_000
+    # How often a running gateway asks the store which keys changed elsewhere
+    # (CLI, other instances); revocation must reach it within 1 s.
+    invalidation_interval_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    per_minute: int = 100
+    per_hour: int = 1000
+    per_day: int = 10000
+    public_per_minute: int = 300
+    management_per_minute: int = 5
+    management_per_hour: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureSettings:
+    max_age_s: float = 300.0
+    chains: tuple[str, ...] = CHAINS
+    replay_cache_size: int = 500_000
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_body_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSettings:
+    flush_interval_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKeySettings:
+    sha256: str
+    name: str = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    method: str
+    path: str
+    permission: str = ""
+    owner: str = "none"
+    action: str = ""
+    public: bool = False
+    # The body is an order that must carry its owner's signature (§3.2).
+    order_signature: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    signatures: SignatureSettings = field(default_factory=SignatureSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    usage: UsageSettings = field(default_factory=UsageSettings)
+    service_keys: tuple[ServiceKeySettings, ...] = ()
+    routes: tuple[RouteSettings, ...] = ()
+
+    def replace(self, section: str, **values: Any) -> Settings:
+        """A copy with some keys of one section changed (CLI flags, tests)."""
+        updated = dataclasses.replace(getattr(self, section), **values)
+        settings = dataclasses.replace(self, **{section: updated})
+        validate(settings)
+        return settings
+
+
+SECRET_KEYS = {("admin", "token"), ("store", "url"), ("redis", "url")}
+TABLE_LISTS = {"service_keys": ServiceKeySettings, "routes": RouteSettings}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Built-in defaults, then the TOML file, then the environment."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(ENV_PREFIX + "CONFIG") or None
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config: file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    _apply_environment(raw, environ)
+    settings = _build(raw)
+    validate(settings)
+    return settings
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section in TABLE_LISTS:
+            # Arrays of tables come as JSON, e.g. WALLETGATE_SERVICE_KEYS__JSON='[...]'.
+            raw[section] = _parse_json(f"{section} ({name})", value)
+            continue
+        raw.setdefault(section, {})[key] = _EnvText(value)
+
+
+class _EnvText(str):
+    """A value from the environment: text to be coerced to the field's type."""
+
+
+def _parse_json(key: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{key}: expected JSON") from None
+
+
+def _build(raw: Mapping[str, Any]) -> Settings:
+    sections: dict[str, Any] = {}
+    hints = get_type_hints(Settings)
+    for name, value in raw.items():
+        if name not in hints:
+            raise ConfigError(f"{name}: unknown section")
+        if name in TABLE_LISTS:
+            if not isinstance(value, list):
+                raise ConfigError(f"{name}: expected a list of tables")
+            sections[name] = tuple(
+                _build_section(f"{name}[{i}]", TABLE_LISTS[name], item)
+                for i, item in enumerate(value)
+            )
+        else:
+            sections[name] = _build_section(name, hints[name], value)
+    return Settings(**sections)
+
+
+def _build_section(name: str, cls: type, values: Any) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{name}: expected a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key")
+        kwargs[key] = _coerce(f"{name}.{key}", hints[key], value)
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs]
+        raise ConfigError(f"{name}.{missing[0]}: required") from None
+
+
+def _coerce(key: str, kind: Any, value: Any) -> Any:
+    from_env = isinstance(value, _EnvText)
+    if get_origin(kind) is tuple:
+        if from_env:
+            text = str(value).strip()
+            value = _parse_json(key, text) if text.startswith("[") else _split(text)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings")
+        assert get_args(kind)[0] is str
+        return tuple(value)
+    if kind is bool:
+        if from_env:
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false")
+    if kind in (int, float):
+        if from_env:
+            try:
+                value = kind(str(value).strip())
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number")
+        if kind is int and not isinstance(value, int):
+            raise ConfigError(f"{key}: expected a whole number")
+        return kind(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string")
+    return str(value)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def validate(settings: Settings) -> None:
+    """Range and format checks; raises ConfigError naming the first bad key."""
+    for section in ("listen", "admin", "backend"):
+        port = getattr(settings, section).port
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"{section}.port: {port} is not a port number")
+    for cidr in settings.listen.trusted_proxies:
+        _check_cidr("listen.trusted_proxies", cidr)
+    _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
+    _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
+    _check_url("redis.url", settings.redis.url, ("redis", "rediss"), allow_empty=True)
+    if settings.redis.on_error not in ("closed", "open"):
+        raise ConfigError('redis.on_error: expected "closed" or "open"')
+    _check_positive("upstream.timeout_s", settings.upstream.timeout_s)
+    _check_positive("upstream.max_connections", settings.upstream.max_connections)
+    _check_positive("upstream.owner_cache_size", settings.upstream.owner_cache_size)
+    _check_subset("keys.default_permissions", settings.keys.default_permissions, PERMISSIONS)
+    _check_positive("keys.cache_size", settings.keys.cache_size)
+    _check_positive("keys.invalidation_interval_s", settings.keys.invalidation_interval_s)
+    if settings.keys.prefix == settings.keys.evm_prefix or not settings.keys.prefix:
+        raise ConfigError("keys.prefix: must be non-empty and differ from keys.evm_prefix")
+    for name in (f.name for f in dataclasses.fields(RateLimitSettings)):
+        _check_positive(f"rate_limits.{name}", getattr(settings.rate_limits, name))
+    _check_positive("signatures.max_age_s", settings.signatures.max_age_s)
+    _check_positive("signatures.replay_cache_size", settings.signatures.replay_cache_size)
+    _check_subset("signatures.chains", settings.signatures.chains, CHAINS)
+    if not settings.signatures.chains:
+        raise ConfigError("signatures.chains: enable at least one chain")
+    _check_positive("limits.max_body_bytes", settings.limits.max_body_bytes)
+    _check_positive("usage.flush_interval_s", settings.usage.flush_interval_s)
+    for i, service_key in enumerate(settings.service_keys):
+        digest = service_key.sha256.lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ConfigError(f"service_keys[{i}].sha256: expected 64 hex digits")
+    for i, route in enumerate(settings.routes):
+        _check_route(f"routes[{i}]", route)
+
+
+def _check_route(name: str, route: RouteSettings) -> None:
+    if route.method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
+        raise ConfigError(f"{name}.method: unknown HTTP method {route.method!r}")
+    if not route.path.startswith("/"):
+        raise ConfigError(f"{name}.path: must start with /")
+    if route.permission and route.permission not in PERMISSIONS:
+        raise ConfigError(f"{name}.permission: expected one of {', '.join(PERMISSIONS)}")
+    if route.owner not in OWNER_SOURCES:
+        raise ConfigError(f"{name}.owner: expected one of {', '.join(OWNER_SOURCES)}")
+    if route.owner == "order" and "{uuid}" not in route.path:
+        raise ConfigError(f'{name}.owner: "order" needs a {{uuid}} in the path')
+
+
+def _check_url(key: str, url: str, schemes: tuple[str, ...], *, allow_empty: bool = False) -> None:
+    if not url and allow_empty:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{key}: expected a {'/'.join(schemes)} URL")
+    if parts.scheme in ("http", "https", "redis", "rediss") and not parts.hostname:
+        raise ConfigError(f"{key}: the URL has no host")
+    try:
+        parts.port  # noqa: B018 - urlsplit validates the port lazily
+    except ValueError:
+        raise ConfigError(f"{key}: the URL has a bad port") from None
+
+
+def _check_cidr(key: str, cidr: str) -> None:
+    try:
+        ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise ConfigError(f"{key}: {cidr!r} is not an IP network") from None
+
+
+def _check_positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key}: must be greater than 0")
+
+
+def _check_subset(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -> None:
+    for value in values:
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data with secrets hidden, for `config check`."""
+    data = dataclasses.asdict(settings)
+    for section, key in SECRET_KEYS:
+        value = data[section][key]
+        if value:
+            data[section][key] = _mask_url(value) if "://" in value else "***"
+    return data
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url

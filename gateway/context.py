@@ -1,0 +1,102 @@
+"""The parts of one running gateway, reachable from handlers via the app.
+
+`app.py` builds a `Gateway` and stores it under `GATEWAY`; handlers and
+middlewares read it from `request.app[GATEWAY]`. No module globals.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.access import AccessControl
+from gateway.auth import Authenticator
+from gateway.config import Settings
+from gateway.keys.service import KeyService
+from gateway.limits import Limiter, Quota
+from gateway.metrics import Metrics
+from gateway.ownership import OwnerResolver
+from gateway.policy import RouteTable
+from gateway.proxy import Forwarder
+from gateway.quotas import QuotaGate
+from gateway.replay import ReplayGuard
+from gateway.store.base import KeyStore
+from gateway.wallets import SignatureVerifier
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    metrics: Metrics
+    store: KeyStore
+    keys: KeyService
+    limiter: Limiter
+    quotas: QuotaGate
+    replay: ReplayGuard
+    verifier: SignatureVerifier
+    authenticator: Authenticator
+    forwarder: Forwarder
+    owners: OwnerResolver
+    access: AccessControl
+    routes: RouteTable
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    service_key_hashes: dict[str, str]  # sha256 hex -> service name
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+# Per-request values, set as the request moves through the steps.
+REQUEST_ID = "walletgate.request_id"
+QUOTA = "walletgate.quota"
+ROUTE_LABEL = "walletgate.route"
+AUTH_LABEL = "walletgate.auth"
+CLIENT_IP = "walletgate.client_ip"
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_for(request: web.Request) -> str:
+    """The client's X-Request-ID when well formed, else a fresh one."""
+    sent = request.headers.get("X-Request-ID")
+    if sent is not None and _REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def client_ip(request: web.Request, trusted: tuple) -> str:
+    """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
+    peer = request.remote or ""
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded:
+        return peer
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(address: str, trusted: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def quota_of(request: web.Request) -> Quota | None:
+    return request.get(QUOTA)

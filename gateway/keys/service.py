@@ -1,0 +1,296 @@
+"""KeyService: the life of API keys above the store.
+
+Authentication runs on every keyed request, so it reads through a bounded
+cache of records by hash. The cache is emptied for a key at once when this
+process revokes or suspends it, and within `keys.invalidation_interval_s`
+when anyone else does (CLI, other instances), by polling the store's change
+log. Usage is counted in memory and flushed in batches: no store write on the
+request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from cachetools import LRUCache
+
+from gateway.config import KeySettings
+from gateway.errors import ApiError, ErrorCode
+from gateway.keys.model import (
+    ApiKey,
+    Dialect,
+    KeyStatus,
+    Permission,
+    UsageDelta,
+)
+from gateway.keys.token import (
+    check_api_key_format,
+    generate_api_key,
+    generate_key_id,
+    hash_api_key,
+    key_hint,
+)
+from gateway.store.base import KeyStore, StoreError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What a wallet asks for when it creates a key; checked by the route."""
+
+    wallet: str
+    wallet_display: str
+    chain: str
+    dialect: Dialect
+    name: str
+    permissions: frozenset[Permission]
+    rate_limit: int
+    ip_allowlist: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+
+
+def invalid_api_key() -> ApiError:
+    return ApiError(401, ErrorCode.INVALID_API_KEY, "Invalid API key")
+
+
+def store_unavailable() -> ApiError:
+    return ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable")
+
+
+def key_not_found() -> ApiError:
+    return ApiError(404, ErrorCode.NOT_FOUND, "API key not found")
+
+
+_USAGE_COUNTER = {
+    Permission.CREATE: "creation_count",
+    Permission.EXECUTE: "execution_count",
+    Permission.CANCEL: "cancellation_count",
+}
+
+
+class KeyService:
+    def __init__(self, store: KeyStore, settings: KeySettings, clock: Clock = utc_now) -> None:
+        self.store = store
+        self._settings = settings
+        self._clock = clock
+        self._prefixes = (settings.prefix, settings.evm_prefix)
+        self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
+        self._usage: dict[str, UsageDelta] = {}
+        self._cursor = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def prefix_for(self, dialect: Dialect) -> str:
+        return self._settings.evm_prefix if dialect == Dialect.EVM else self._settings.prefix
+
+    # -- lifecycle ---------------------------------------------------------
+    async def start(self, flush_interval_s: float) -> None:
+        self._cursor = await self.store.change_cursor()
+        self._tasks = [
+            asyncio.create_task(self._every(self._settings.invalidation_interval_s, self.sync)),
+            asyncio.create_task(self._every(flush_interval_s, self.flush_usage)),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.flush_usage()
+
+    async def _every(self, interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await job()
+            except StoreError:
+                log.warning("key store unavailable during %s", getattr(job, "__name__", "job"))
+
+    async def sync(self) -> None:
+        """Forget cached records that changed in the store since the last look."""
+        self._cursor, changed = await self.store.changes_since(self._cursor)
+        for key_hash in changed:
+            self._by_hash.pop(key_hash, None)
+
+    # -- authentication (hot path) -------------------------------------------
+    async def authenticate(self, plaintext: str) -> ApiKey:
+        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE."""
+        if not check_api_key_format(plaintext, self._prefixes):
+            raise invalid_api_key()
+        key_hash = hash_api_key(plaintext)
+        key = self._by_hash.get(key_hash)
+        if key is None:
+            key = await self._load(key_hash)
+        self.ensure_usable(key)
+        return key
+
+    async def _load(self, key_hash: str) -> ApiKey:
+        key = await self._fetch(key_hash)
+        if key is None:
+            raise invalid_api_key()
+        self._by_hash[key_hash] = key
+        return key
+
+    async def _fetch(self, key_hash: str) -> ApiKey | None:
+        try:
+            return await self.store.get_by_hash(key_hash)
+        except StoreError:
+            raise store_unavailable() from None
+
+    def ensure_usable(self, key: ApiKey) -> None:
+        now = self._clock()
+        status = key.effective_status(now)
+        if status != KeyStatus.ACTIVE:
+            raise ApiError(401, ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": status})
+        if key.is_expired(now):
+            raise ApiError(
+                401, ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": "expired"}
+            )
+
+    # -- wallet-facing operations ----------------------------------------------
+    async def create(self, request: NewKey, *, exclusive: bool = False) -> tuple[ApiKey, str]:
+        """A new key, committed before it is returned with its only plaintext copy."""
+        plaintext = generate_api_key(self.prefix_for(request.dialect))
+        key = ApiKey(
+            id=generate_key_id(),
+            key_hash=hash_api_key(plaintext),
+            key_hint=key_hint(plaintext),
+            wallet=request.wallet,
+            wallet_display=request.wallet_display,
+            chain=request.chain,
+            dialect=request.dialect,
+            name=request.name,
+            permissions=request.permissions,
+            status=KeyStatus.ACTIVE,
+            rate_limit=request.rate_limit,
+            created_at=self._clock().replace(microsecond=0),
+            expires_at=request.expires_at,
+            ip_allowlist=request.ip_allowlist,
+        )
+        try:
+            inserted = await self.store.insert(key, exclusive=exclusive)
+        except StoreError:
+            raise store_unavailable() from None
+        if not inserted:
+            raise ApiError(
+                409, ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet"
+            )
+        return key, plaintext
+
+    async def list_for(self, wallet: str) -> list[ApiKey]:
+        return [
+            self.with_pending_usage(k)
+            for k in await self._guard(self.store.list_keys(wallet=wallet))
+        ]
+
+    async def get_for(self, wallet: str, key_id: str) -> ApiKey:
+        """The wallet's own key; another wallet's key is 404, so ids cannot be probed."""
+        key = await self._guard(self.store.get(key_id))
+        if key is None or key.wallet != wallet:
+            raise key_not_found()
+        return self.with_pending_usage(key)
+
+    async def revoke_for(self, wallet: str, key_id: str) -> ApiKey:
+        key = await self.get_for(wallet, key_id)
+        return await self.set_status(key.id, KeyStatus.REVOKED) or key
+
+    async def rotate_for(self, wallet: str, key_id: str, grace_s: int) -> tuple[ApiKey, str]:
+        old = await self.get_for(wallet, key_id)
+        if not old.is_usable(self._clock()):
+            raise ApiError(
+                400, ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
+            )
+        new_key = NewKey(
+            wallet=old.wallet,
+            wallet_display=old.wallet_display,
+            chain=old.chain,
+            dialect=old.dialect,
+            name=old.name,
+            permissions=old.permissions,
+            rate_limit=old.rate_limit,
+            ip_allowlist=old.ip_allowlist,
+            expires_at=old.expires_at,
+        )
+        created = await self.create(new_key)
+        if grace_s == 0:
+            await self.set_status(old.id, KeyStatus.REVOKED)
+        else:
+            at = self._clock() + timedelta(seconds=grace_s)
+            updated = await self._guard(self.store.schedule_revocation(old.id, at))
+            self._forget(updated or old)
+        return created
+
+    async def active_key_for(self, wallet: str, dialect: Dialect) -> ApiKey | None:
+        now = self._clock()
+        keys = await self._guard(self.store.list_keys(wallet=wallet, status=KeyStatus.ACTIVE))
+        return next((k for k in keys if k.dialect == dialect and k.is_usable(now)), None)
+
+    # -- operator operations ------------------------------------------------------
+    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+        key = await self._guard(self.store.set_status(key_id, status))
+        if key is not None:
+            self._forget(key)
+        return key
+
+    def _forget(self, key: ApiKey) -> None:
+        self._by_hash.pop(key.key_hash, None)
+
+    async def _guard(self, pending: Awaitable[T]) -> T:
+        try:
+            return await pending
+        except StoreError:
+            raise store_unavailable() from None
+
+    # -- usage statistics -----------------------------------------------------------
+    def record_usage(self, key_id: str, status: int, permission: Permission | None) -> None:
+        delta = self._usage.get(key_id)
+        if delta is None:
+            delta = self._usage[key_id] = UsageDelta()
+        delta.total_requests += 1
+        delta.last_used_at = self._clock()
+        if status < 400:
+            delta.successful_requests += 1
+            if permission is not None:
+                counter = _USAGE_COUNTER[permission]
+                setattr(delta, counter, getattr(delta, counter) + 1)
+        else:
+            delta.failed_requests += 1
+
+    def with_pending_usage(self, key: ApiKey) -> ApiKey:
+        delta = self._usage.get(key.id)
+        if delta is None or delta.is_empty():
+            return key
+        last_used = key.last_used_at
+        if delta.last_used_at is not None and (last_used is None or delta.last_used_at > last_used):
+            last_used = delta.last_used_at
+        return replace(key, usage=key.usage.plus(delta), last_used_at=last_used)
+
+    async def flush_usage(self) -> None:
+        """Write the counted usage in one batch; keep it for next time on failure."""
+        if not self._usage:
+            return
+        batch, self._usage = self._usage, {}
+        try:
+            await self.store.add_usage(batch)
+        except StoreError:
+            for key_id, delta in batch.items():
+                self._usage.setdefault(key_id, UsageDelta()).add(delta)
+            raise

@@ -1,0 +1,131 @@
+"""The replay guard: each signed message is accepted once per wallet.
+
+An entry is keyed by what was signed (wallet + message, signatures.md §3),
+never by signature bytes, so a malleated `(r, n-s)` twin or a re-signed copy
+of a used message is the same entry. Entries live for the age window; after
+that the timestamp check refuses the message anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from redis.exceptions import RedisError
+
+from gateway.errors import ApiError, ErrorCode
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+    from gateway.wallets.address import WalletAddress
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, key: bytes, ttl_s: float) -> bool:
+        """True the first time `key` is seen within `ttl_s`; False on any later use."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def replay_key(wallet: WalletAddress, message: str) -> bytes:
+    """sha256(address_lowercase || 0x00 || message_utf8)."""
+    data = wallet.canonical.lower().encode("ascii") + b"\x00" + message.encode("utf-8")
+    return hashlib.sha256(data).digest()
+
+
+def replay_store_unavailable() -> ApiError:
+    return ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable")
+
+
+class MemoryReplayGuard:
+    """In-process set with expiry, bounded to `maxsize` entries.
+
+    It never evicts a live entry to make room: forgetting one would let that
+    message be replayed. When full of live entries it refuses (503) instead.
+    """
+
+    def __init__(self, maxsize: int = 500_000, clock: Callable[[], float] = time.monotonic) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._maxsize = maxsize
+        self._clock = clock
+        # key -> expiry. Insertion order is expiry order while every ttl is the
+        # same, so expired entries are found at the front.
+        self._expiry: dict[bytes, float] = {}
+        # No expired entry can exist before this moment (set by the last full sweep).
+        self._next_sweep_at = -math.inf
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    async def first_use(self, key: bytes, ttl_s: float) -> bool:
+        now = self._clock()
+        expiry = self._expiry.get(key)
+        if expiry is not None:
+            if expiry > now:
+                return False
+            del self._expiry[key]
+        if len(self._expiry) >= self._maxsize:
+            self._make_room(now)
+        self._expiry[key] = now + ttl_s
+        return True
+
+    def _make_room(self, now: float) -> None:
+        self._drop_expired_front(now)
+        if len(self._expiry) >= self._maxsize and now >= self._next_sweep_at:
+            self._sweep(now)
+        if len(self._expiry) >= self._maxsize:
+            raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full")
+
+    def _drop_expired_front(self, now: float) -> None:
+        while self._expiry:
+            key, expiry = next(iter(self._expiry.items()))
+            if expiry > now:
+                return
+            del self._expiry[key]
+
+    def _sweep(self, now: float) -> None:
+        # Mixed ttls leave expired entries behind live ones; a full pass finds
+        # them, and remembers when the earliest survivor expires so a cache
+        # full of live entries is not rescanned on every request.
+        self._expiry = {key: expiry for key, expiry in self._expiry.items() if expiry > now}
+        self._next_sweep_at = min(self._expiry.values(), default=now)
+
+    async def close(self) -> None:
+        self._expiry.clear()
+
+
+class RedisReplayGuard:
+    """Shared across gateway processes: `SET key 1 NX EX ttl` is the atomic first use.
+
+    Each key carries its own hash tag, so entries spread over a Redis Cluster.
+    A Redis failure refuses the request (503): admitting it could admit a replay.
+    """
+
+    def __init__(
+        self, redis: redis.asyncio.Redis, prefix: str, *, owns_client: bool = False
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._owns_client = owns_client
+
+    def redis_key(self, key: bytes) -> str:
+        return f"{self._prefix}replay:{{{key.hex()}}}"
+
+    async def first_use(self, key: bytes, ttl_s: float) -> bool:
+        try:
+            created = await self._redis.set(
+                self.redis_key(key), b"1", nx=True, ex=max(1, math.ceil(ttl_s))
+            )
+        except (RedisError, OSError):
+            raise replay_store_unavailable() from None
+        return bool(created)
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._redis.aclose()

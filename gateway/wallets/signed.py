@@ -1,0 +1,244 @@
+"""Signed requests: read where the signature was sent, check it, remember it.
+
+`SignatureVerifier.verify` runs the cheap checks first and the replay check
+last, so a request that fails anything else never burns a wallet's message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway import errors
+from gateway.errors import ApiError, ErrorCode
+from gateway.replay import ReplayGuard, replay_key
+from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
+from gateway.wallets.recover import verify_message_signature
+
+# A signed management message is a small JSON object; refuse anything far
+# larger before parsing it.
+MAX_MESSAGE_CHARS = 16_384
+
+_BODY_FIELDS = ("message", "signature", "walletAddress", "publicKey")
+_HEADER_FIELDS = ("X-Message", "X-Signature", "X-Wallet-Address", "X-Public-Key")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class Outcome(StrEnum):
+    """What `observe(chain, outcome)` reports for each verification."""
+
+    VALID = "valid"
+    INVALID_WALLET = "invalid_wallet"
+    INVALID_MESSAGE = "invalid_message"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+    REPLAYED = "replayed"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedMessage:
+    message: str
+    signature: str
+    wallet_address: str
+    public_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedMessage:
+    wallet: WalletAddress
+    fields: Mapping[str, Any]
+
+
+def signature_expired() -> ApiError:
+    return ApiError(401, ErrorCode.SIGNATURE_EXPIRED, "Signature expired")
+
+
+def signature_replayed() -> ApiError:
+    return ApiError(401, ErrorCode.SIGNATURE_REPLAYED, "Signature already used")
+
+
+def read_signed_message(
+    body: Mapping[str, Any] | None, headers: Mapping[str, str]
+) -> SignedMessage | None:
+    """The signed message of a request, from its JSON body or its headers.
+
+    None when the request carries no signature at all (not this scheme).
+    """
+    form: Mapping[str, Any] = body if isinstance(body, Mapping) else _EMPTY
+    if "message" in form:
+        return _from_fields(form, _BODY_FIELDS)
+    lookup = _case_insensitive(headers)
+    if "X-Message" in lookup or "X-Signature" in lookup:
+        return _from_fields(lookup, _HEADER_FIELDS)
+    if "signature" in form:
+        return _from_fields(form, _BODY_FIELDS)
+    return None
+
+
+def _case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers
+    return CIMultiDict(headers)
+
+
+def _from_fields(source: Mapping[str, Any], names: tuple[str, str, str, str]) -> SignedMessage:
+    message_name, signature_name, wallet_name, public_key_name = names
+    message = _required_str(source, message_name)
+    signature = _required_str(source, signature_name)
+    wallet = _required_str(source, wallet_name)
+    public_key = source.get(public_key_name)
+    if public_key is not None and not isinstance(public_key, str):
+        raise errors.invalid_message(f"{public_key_name} must be a string")
+    return SignedMessage(message, signature, wallet, public_key or None)
+
+
+def _required_str(source: Mapping[str, Any], name: str) -> str:
+    value = source.get(name)
+    if value is None:
+        raise errors.invalid_message(f"{name} is required")
+    if not isinstance(value, str):
+        raise errors.invalid_message(f"{name} must be a string")
+    return value
+
+
+def _reject_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two `action`s or `timestamp`s in one message would mean different
+    # things to different parsers; a signed message has to be unambiguous.
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("duplicate field")
+    return fields
+
+
+def parse_message_fields(message: str) -> dict[str, Any]:
+    """The signed message as a JSON object, or 400 INVALID_MESSAGE."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        raise errors.invalid_message("message is too long")
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.invalid_message("message is not valid UTF-8") from None
+    try:
+        fields = json.loads(message, object_pairs_hook=_reject_duplicate_fields)
+    except (ValueError, RecursionError):
+        raise errors.invalid_message("message must be a JSON object") from None
+    if not isinstance(fields, dict):
+        raise errors.invalid_message("message must be a JSON object")
+    return fields
+
+
+def _same(expected: object, actual: object) -> bool:
+    # Strict: `True == 1` and `1 == 1.0` in Python, never in a signed field.
+    return type(expected) is type(actual) and expected == actual
+
+
+class SignatureVerifier:
+    def __init__(
+        self,
+        *,
+        replay: ReplayGuard,
+        chains: Collection[str] = (Chain.STACKS, Chain.EVM),
+        max_age_s: float = 300,
+        clock: Callable[[], float] = time.time,
+        observe: Callable[[str, str], None] | None = None,
+    ) -> None:
+        if max_age_s <= 0:
+            raise ValueError("max_age_s must be positive")
+        self._replay = replay
+        self._chains = frozenset(Chain(chain) for chain in chains)
+        self._max_age_ms = max_age_s * 1000
+        self._replay_ttl_s = 2 * max_age_s
+        self._clock = clock
+        self._observe = observe
+
+    def _report(self, chain: str, outcome: Outcome) -> None:
+        if self._observe is not None:
+            self._observe(chain, outcome.value)
+
+    def _wallet(self, address: object) -> WalletAddress:
+        try:
+            return parse_wallet_address(address, self._chains)
+        except ApiError:
+            self._report("unknown", Outcome.INVALID_WALLET)
+            raise
+
+    async def verify(
+        self, signed: SignedMessage, *, action: str, bound: Mapping[str, Any] = _EMPTY
+    ) -> VerifiedMessage:
+        """Admit `signed` for `action` once, or raise the ApiError that says why not."""
+        wallet = self._wallet(signed.wallet_address)
+        chain = wallet.chain.value
+        try:
+            fields = self._check_fields(signed.message, action, bound)
+            verify_message_signature(wallet, signed.message, signed.signature, signed.public_key)
+        except ApiError as exc:
+            self._report(chain, _outcome_of(exc))
+            raise
+        if not await self._replay.first_use(replay_key(wallet, signed.message), self._replay_ttl_s):
+            self._report(chain, Outcome.REPLAYED)
+            raise signature_replayed()
+        self._report(chain, Outcome.VALID)
+        return VerifiedMessage(wallet, MappingProxyType(fields))
+
+    def _check_fields(self, message: object, action: str, bound: Mapping[str, Any]) -> dict:
+        if not isinstance(message, str):
+            raise errors.invalid_message("message must be a string")
+        fields = parse_message_fields(message)
+        if not _same(action, fields.get("action")):
+            raise errors.invalid_message(f'action must be "{action}"')
+        timestamp = fields.get("timestamp")
+        if type(timestamp) is not int:
+            raise errors.invalid_message("timestamp must be an integer (milliseconds)")
+        # Compared, not subtracted: a huge integer cannot overflow a comparison.
+        now_ms = self._clock() * 1000
+        if not now_ms - self._max_age_ms <= timestamp <= now_ms + self._max_age_ms:
+            raise signature_expired()
+        for name, expected in bound.items():
+            if not _same(expected, fields.get(name)):
+                raise errors.invalid_signature(f"{name} does not match the request")
+        return fields
+
+    def verify_order(
+        self, order: Mapping[str, Any], public_key: str | None = None
+    ) -> WalletAddress:
+        """Check an order's `signature` over its canonical message (signatures.md §4).
+
+        No timestamp and no replay entry: the order `uuid`, unique at the
+        backend, is what stops a signed order from being used twice.
+        """
+        wallet = self._wallet(order.get("owner"))
+        try:
+            signature = order.get("signature")
+            if not isinstance(signature, str):
+                raise errors.invalid_signature("order signature is required")
+            try:
+                message = canonical_order_message(order)
+            except (TypeError, ValueError):
+                raise errors.invalid_signature("order cannot be serialised") from None
+            verify_message_signature(wallet, message, signature, public_key)
+        except ApiError as exc:
+            self._report(wallet.chain.value, _outcome_of(exc))
+            raise
+        self._report(wallet.chain.value, Outcome.VALID)
+        return wallet
+
+
+def _outcome_of(exc: ApiError) -> Outcome:
+    if exc.code == ErrorCode.SIGNATURE_EXPIRED:
+        return Outcome.EXPIRED
+    if exc.code == ErrorCode.INVALID_MESSAGE:
+        return Outcome.INVALID_MESSAGE
+    return Outcome.INVALID
+
+
+def canonical_order_message(order: Mapping[str, Any]) -> str:
+    """The order without `signature`, as sorted compact JSON with non-ASCII kept."""
+    unsigned = {key: value for key, value in order.items() if key != "signature"}
+    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
