@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import redis.asyncio as redis_asyncio
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from gateway.access import AccessControl
 from gateway.admin import build_admin_app
@@ -109,7 +111,13 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
 
 def _replay_guard(settings: Settings) -> ReplayGuard:
     if settings.redis.url:
-        client = redis_asyncio.from_url(settings.redis.url, socket_timeout=1.0)
+        # Fail fast: a request must not wait seconds on a dead Redis.
+        client = redis_asyncio.from_url(
+            settings.redis.url,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            retry=Retry(NoBackoff(), 0),
+        )
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
     return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
 

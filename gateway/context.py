@@ -50,11 +50,11 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 # Per-request values, set as the request moves through the steps.
-REQUEST_ID = "walletgate.request_id"
-QUOTA = "walletgate.quota"
-ROUTE_LABEL = "walletgate.route"
-AUTH_LABEL = "walletgate.auth"
-CLIENT_IP = "walletgate.client_ip"
+REQUEST_ID = web.RequestKey("request_id", str)
+QUOTA = web.RequestKey("quota", Quota)
+ROUTE_LABEL = web.RequestKey("route", str)
+AUTH_LABEL = web.RequestKey("auth", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 

@@ -27,7 +27,7 @@ from gateway.wallets.signing import load_signer
 # contract copy is the fallback.
 _VECTOR_FILES = (
     Path(__file__).parent / "vectors" / "signatures.json",
-    Path("/work/shared/vectors/signatures.json"),
+    Path(__file__).resolve().parents[2] / "shared" / "vectors" / "signatures.json",
 )
 
 # signatures.md §1 and §2, written out so the document and the code agree.
