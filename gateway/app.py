@@ -205,8 +205,12 @@ def _from_http_exception(exc: web.HTTPException) -> ApiError:
 
 
 async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> web.Response:
-    """The §4 body; an error that has no quota yet counts against the client IP."""
-    if QUOTA not in request:
+    """The §4 body; an error that has no quota yet counts against the client IP.
+
+    A 429 already carries the headers of the scope that refused it (and was
+    counted nowhere), so it is neither counted again nor relabelled as IP.
+    """
+    if QUOTA not in request and exc.code != ErrorCode.RATE_LIMITED:
         try:
             quota = await gw.quotas.peek_ip(request[CLIENT_IP])
         except ApiError as limiter_down:

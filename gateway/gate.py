@@ -60,6 +60,19 @@ def parse_json_body(raw: bytes) -> Any:
         raise bad_request("Invalid request body", reason="body is not valid JSON") from None
 
 
+SIGNED_FIELDS = frozenset({"message", "signature", "walletAddress", "publicKey"})
+
+
+def without_signed_fields(
+    parsed: Any, body: bytes | AsyncIterator[bytes] | None
+) -> bytes | AsyncIterator[bytes] | None:
+    """A body that carried the signed message, minus it: credentials stay here."""
+    if not isinstance(parsed, dict) or not SIGNED_FIELDS & parsed.keys():
+        return body
+    rest = {name: value for name, value in parsed.items() if name not in SIGNED_FIELDS}
+    return json.dumps(rest).encode() if rest else None
+
+
 def wants_parsed_body(matched: RouteMatch, request: web.Request) -> bool:
     route = matched.route
     if route.order_signature:
@@ -97,6 +110,8 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         await gw.access.authorize(
             matched, identity, parsed, request.headers, request[CLIENT_IP], request[REQUEST_ID]
         )
+        if identity.method == AuthMethod.SIGNATURE and route.action is not None:
+            body = without_signed_fields(parsed, body)
         response = await forward(request, gw, identity, body)
     except ApiError as exc:
         if key is not None:

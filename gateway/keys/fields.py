@@ -32,7 +32,7 @@ def invalid_field(field: str, reason: str) -> ApiError:
 
 
 def new_key_from_message(
-    fields: Mapping[str, Any], wallet: WalletAddress, settings: Settings
+    fields: Mapping[str, Any], wallet: WalletAddress, settings: Settings, now: datetime
 ) -> NewKey:
     return NewKey(
         wallet=wallet.canonical,
@@ -43,7 +43,7 @@ def new_key_from_message(
         permissions=_permissions(fields.get("permissions"), settings.keys.default_permissions),
         rate_limit=_rate_limit(fields.get("rateLimit"), settings.rate_limits.per_minute),
         ip_allowlist=_allowlist(fields.get("ipAllowlist")),
-        expires_at=_expires_at(fields.get("expiresAt")),
+        expires_at=_expires_at(fields.get("expiresAt"), now),
     )
 
 
@@ -90,7 +90,7 @@ def _allowlist(value: Any) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _expires_at(value: Any) -> datetime | None:
+def _expires_at(value: Any, now: datetime) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 64:
@@ -101,7 +101,9 @@ def _expires_at(value: Any) -> datetime | None:
         raise invalid_field("expiresAt", "must be an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if moment <= datetime.now(UTC):
+    # The gateway's clock, which also judges expiry on use: a key can never
+    # be created already expired.
+    if moment <= now:
         raise invalid_field("expiresAt", "must be in the future")
     return moment.astimezone(UTC)
 

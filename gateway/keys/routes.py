@@ -93,7 +93,7 @@ async def verified_wallet(
 
 async def create_api_key(request: web.Request) -> web.Response:
     gw, verified = await verified_wallet(request, "create_api_key")
-    new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings)
+    new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
     key, plaintext = await gw.keys.create(new_key)
     return web.json_response(created_json(key, plaintext), status=201)
 
