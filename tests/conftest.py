@@ -28,6 +28,7 @@ from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Settings, load_settings
 from gateway.context import GATEWAY, Gateway
+from gateway.runner import GatewayRunner
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order, signed_body
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -175,6 +176,13 @@ def signed_order(signer: StacksSigner | EvmSigner, **overrides: Any) -> dict[str
 GatewayFactory = Callable[..., Any]
 
 
+class GatewayTestServer(TestServer):
+    """TestServer on the gateway's own runner, as `walletgate` serves it."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return GatewayRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """Factory: start(settings_overrides..., clock=None) -> RunningGateway.
@@ -197,7 +205,7 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         upstream = {"url": backend_url} | sections.pop("upstream", {})
         settings = make_settings(tmp_path, upstream=upstream, **sections)
         app = build_app(settings, clock=clock)
-        server = TestServer(app, host="127.0.0.1", port=0)
+        server = GatewayTestServer(app, host="127.0.0.1", port=0)
         await server.start_server()
         servers.append(server)
         admin = TestServer(build_admin_app(app), host="127.0.0.1", port=0)

@@ -540,11 +540,6 @@ async def test_parser_level_garbage_is_refused_with_400_never_500(gateway, head)
     assert gateway.backend_requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp's RequestHandler.handle_error answers parser errors in text/plain, "
-    "before any middleware or on_response_prepare; needs a custom RequestHandler",
-)
 @pytest.mark.parametrize("head", PARSER_LEVEL_GARBAGE.values(), ids=PARSER_LEVEL_GARBAGE.keys())
 async def test_parser_level_garbage_gets_the_error_body(gateway, head):
     _, body = await raw_exchange(gateway, head + b"\r\nConnection: close\r\n\r\n")
