@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -61,6 +61,12 @@ class NewKey:
     rate_limit: int
     ip_allowlist: tuple[str, ...] = ()
     expires_at: datetime | None = None
+
+    @classmethod
+    def from_key(cls, key: ApiKey) -> NewKey:
+        return cls(
+            **{f.name: getattr(key, f.name) for f in fields(cls)},
+        )
 
 
 def invalid_api_key() -> ApiError:
@@ -218,18 +224,8 @@ class KeyService:
             raise ApiError(
                 400, ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
             )
-        new_key = NewKey(
-            wallet=old.wallet,
-            wallet_display=old.wallet_display,
-            chain=old.chain,
-            dialect=old.dialect,
-            name=old.name,
-            permissions=old.permissions,
-            rate_limit=old.rate_limit,
-            ip_allowlist=old.ip_allowlist,
-            expires_at=old.expires_at,
-        )
-        created = await self.create(new_key)
+        # The successor keeps everything the wallet signed for the old key.
+        created = await self.create(NewKey.from_key(old))
         if grace_s == 0:
             await self.set_status(old.id, KeyStatus.REVOKED)
         else:
