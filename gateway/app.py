@@ -224,7 +224,9 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
     if request.path.startswith(EVM_DIALECT_PREFIX):
         body = {"success": False, **body}
     if exc.status >= 500:
-        log.warning("request %s answered %s %s", request[REQUEST_ID], exc.status, exc.code.value)
+        # Dependency outages are counted in metrics; a log line per request
+        # during one would only add load, so they stay at debug level.
+        log.debug("request %s answered %s %s", request[REQUEST_ID], exc.status, exc.code.value)
     return web.json_response(body, status=exc.status, headers=exc.headers)
 
 

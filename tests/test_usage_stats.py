@@ -4,9 +4,6 @@ path, flushed on SIGTERM, and still there after a restart."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,11 +16,10 @@ from backend.app import create_app as create_backend_app
 from gateway.store import open_store
 from gateway.wallets.signing import StacksSigner, signed_headers
 from tests.conftest import Clock, RunningGateway, create_api_key, create_order, now_ms
+from tests.process_support import start_gateway_process, stop
 from tests.rate_limit_support import NOON, Reply, call, server_url
 
 ORDERS = "/api/v1/orders"
-START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 20.0
 NO_PERIODIC_FLUSH = {"flush_interval_s": 3600.0}
 
 
@@ -115,53 +111,13 @@ async def backend(tmp_path: Path) -> AsyncIterator[TestServer]:
     await server.close()
 
 
-async def start_gateway_process(
-    store_url: str, upstream: str, cwd: Path
-) -> tuple[asyncio.subprocess.Process, str]:
-    """`walletgate gateway --upstream URL` as a child process; returns it and its URL."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("WALLETGATE_")}
-    environ |= {
-        "WALLETGATE_STORE__URL": store_url,
-        "WALLETGATE_LISTEN__PORT": "0",
-        "WALLETGATE_ADMIN__PORT": "0",
-        # Only the shutdown flush can write the counts.
-        "WALLETGATE_USAGE__FLUSH_INTERVAL_S": "3600",
-    }
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "gateway",
-        "--upstream",
-        upstream,
-        env=environ,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert child.stdout is not None
-    marker = "walletgate gateway listening on "
-    while True:
-        line = (await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S)).decode()
-        if not line:
-            _, errors = await child.communicate()
-            raise AssertionError(f"gateway did not start: {errors.decode()}")
-        if line.startswith(marker):
-            return child, line[len(marker) :].strip()
-
-
-async def stop(child: asyncio.subprocess.Process) -> tuple[int, str]:
-    child.send_signal(signal.SIGTERM)
-    _, errors = await asyncio.wait_for(child.communicate(), STOP_TIMEOUT_S)
-    assert child.returncode is not None
-    return child.returncode, errors.decode()
-
-
 async def test_sigterm_flushes_usage_and_counts_survive_a_restart(
     tmp_path, backend, start_gateway, stacks_signer
 ):
     store_url = f"sqlite:///{tmp_path / 'walletgate.db'}"  # the store start_gateway uses too
-    child, url = await start_gateway_process(store_url, server_url(backend), tmp_path)
+    child, url = await start_gateway_process(
+        store_url, server_url(backend), tmp_path, WALLETGATE_USAGE__FLUSH_INTERVAL_S="3600"
+    )
     try:
         async with aiohttp.ClientSession() as client:
             # The helpers need only a client, a URL and a clock.
