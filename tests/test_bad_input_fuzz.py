@@ -7,24 +7,14 @@ hypothesis can drive plain blocking HTTP requests at them.
 
 from __future__ import annotations
 
-import asyncio
-import http.client
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.app import create_app as create_backend_app
-from gateway.app import build_app
-from gateway.context import GATEWAY
-from tests.conftest import make_settings
+from tests.threaded_support import ThreadedGateway, run_threaded_gateway, send
 
 PATHS = [
     "/api/v1/api-keys",
@@ -41,6 +31,13 @@ PATHS = [
     "/nope",
 ]
 METHODS = ["GET", "POST", "PATCH", "DELETE", "PUT"]
+
+
+@pytest.fixture(scope="module")
+def threaded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedGateway]:
+    yield from run_threaded_gateway(tmp_path_factory.mktemp("fuzz"))
+
+
 DOCUMENTED = {200, 201, 400, 401, 403, 404, 405, 409, 413, 429}
 HEADER_NAMES = [
     "X-API-Key",
@@ -84,76 +81,6 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     signed_like.map(lambda v: json.dumps(v).encode()),
 )
-
-
-@dataclass
-class ThreadedGateway:
-    host: str
-    port: int
-    loop: asyncio.AbstractEventLoop
-    app: Any
-
-    def key_count(self) -> int:
-        store = self.app[GATEWAY].store
-        future = asyncio.run_coroutine_threadsafe(store.list_keys(), self.loop)
-        return len(future.result(10))
-
-
-@pytest.fixture(scope="module")
-def threaded_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedGateway]:
-    tmp_path: Path = tmp_path_factory.mktemp("fuzz")
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    servers: list[TestServer] = []
-
-    async def start() -> Any:
-        backend = TestServer(create_backend_app(str(tmp_path / "orders.db")), host="127.0.0.1")
-        await backend.start_server()
-        servers.append(backend)
-        settings = make_settings(
-            tmp_path,
-            upstream={"url": str(backend.make_url("")).rstrip("/")},
-            rate_limits={"public_per_minute": 1_000_000},
-        )
-        app = build_app(settings)
-        server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
-        servers.append(server)
-        return app
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait()
-    app = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
-    port = servers[-1].port
-    assert port is not None
-    yield ThreadedGateway("127.0.0.1", port, loop, app)
-
-    async def stop() -> None:
-        for server in reversed(servers):
-            await server.close()
-
-    asyncio.run_coroutine_threadsafe(stop(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
-
-
-def send(
-    gw: ThreadedGateway, method: str, path: str, headers: dict[str, str], body: bytes | None
-) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(gw.host, gw.port, timeout=10)
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 @settings(
