@@ -161,10 +161,13 @@ async def forward(
     body: bytes | AsyncIterator[bytes] | None,
 ) -> web.StreamResponse:
     peer = request.remote or ""
-    prior = request.headers.get("X-Forwarded-For") if peer != request[CLIENT_IP] else None
+    # Forwarding headers are believed only from a trusted proxy in front of us.
+    trusted = peer != request[CLIENT_IP]
+    prior = request.headers.get("X-Forwarded-For") if trusted else None
+    proto = request.headers.get("X-Forwarded-Proto") if trusted else None
     extra = {
         "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,
-        "X-Forwarded-Proto": request.scheme,
+        "X-Forwarded-Proto": proto or request.scheme,
         "X-Request-ID": request[REQUEST_ID],
         "X-Gateway-Auth": identity.method.value,
     }

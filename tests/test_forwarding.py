@@ -129,7 +129,7 @@ async def test_public_request_is_labelled_public_without_wallet_or_key(proxied, 
     assert "X-Gateway-Key-Id" not in seen.headers
 
 
-async def test_forwarded_for_keeps_the_chain_behind_a_trusted_proxy(start_gateway, upstream):
+async def test_forwarded_headers_keep_the_chain_behind_a_trusted_proxy(start_gateway, upstream):
     gw = await start_gateway(
         upstream={"url": upstream.url}, listen={"trusted_proxies": ("127.0.0.0/8",)}
     )
@@ -138,7 +138,7 @@ async def test_forwarded_for_keeps_the_chain_behind_a_trusted_proxy(start_gatewa
         assert response.status == 200
     [seen] = upstream.received
     assert seen.headers["X-Forwarded-For"] == "203.0.113.7, 127.0.0.1"
-    assert seen.headers.getall("X-Forwarded-Proto") == ["http"]
+    assert seen.headers.getall("X-Forwarded-Proto") == ["https"]
 
 
 @pytest.mark.parametrize(
