@@ -1,0 +1,387 @@
+"""Load benchmarks of walletgate against references measured in the same run (quality.md).
+
+Figures: (1) API-key execute throughput vs a naive aiohttp proxy, (2) the same
+as a share of nginx, (3) latency added at half of peak vs the upstream hit
+directly, (4) signature-authenticated execute vs the API-key path, (5) key
+creation per second, (6) Redis limiter + PostgreSQL store vs memory + SQLite,
+(7) RSS with 1,000,000 stored keys and 100,000 hot, then a bounded soak.
+
+    python bench/load.py [--duration 10] [--repeats 3] [--soak-seconds 60]
+
+Loopback only; every child process and every wrk run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+# Run as a script from a checkout: make `gateway` and `bench` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import material, wrk
+from bench.memory import measure_memory
+from bench.procs import PYTHON, Child, Children, Cores, cpu_seconds, free_port, pick_cores
+from bench.report import Figure, machine, median, per_s, render, section_title, write_section
+from bench.services import REDIS_URL, nginx_argv, pg_database, redis_prefix
+from bench.wrk import Load, WrkResult
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    duration: float
+    repeats: int
+    warmup: float
+    connections: int
+    soak_seconds: float
+    hot_keys: int
+    stored_keys: int
+    results: Path
+    write: bool
+    only: str
+
+
+@dataclass(slots=True)
+class Bench:
+    """What every phase needs: options, cores, scratch directory, children."""
+
+    options: Options
+    cores: Cores
+    tmp: Path
+    children: Children
+    upstream: Child | None = None
+
+    async def wrk(self, load: Load, server: Child | None = None) -> WrkResult:
+        """One wrk run; with `server`, also that server's CPU time per request."""
+        before = cpu_seconds(server.pid) if server else 0.0
+        result = await wrk.run(load, self.cores.client)
+        if server is None:
+            return result
+        used = cpu_seconds(server.pid) - before
+        return replace(result, server_cpu_us=used * 1e6 / max(result.requests, 1))
+
+    def load(self, url: str, script: Path, **extra: object) -> Load:
+        seconds = extra.pop("seconds", self.options.duration)
+        connections = extra.pop("connections", self.options.connections)
+        return Load(url, script, seconds, connections, **extra)  # type: ignore[arg-type]
+
+    async def start_gateway(self, name: str, config: Path) -> Child:
+        assert self.upstream is not None
+        argv = [PYTHON, "-m", "gateway", "--config", str(config), "gateway"]
+        argv += ["--upstream", self.upstream.url, "--port", "0", "--admin-port", "0"]
+        return await self.children.start(name, argv, cpu=self.cores.server)
+
+
+def runs_text(results: list[WrkResult], unit: str = "req/s") -> str:
+    errors = sum(r.errors for r in results)
+    values = ", ".join(f"{r.rate:,.0f}" for r in results)
+    text = f"{values} {unit}; errors (non-2xx + socket) {errors}"
+    if any(r.server_cpu_us for r in results):
+        text += f"; server CPU {median([r.server_cpu_us for r in results]):.0f} µs/request"
+    return text
+
+
+def cpu_note(results: dict[str, list[WrkResult]], measured: str, reference: str) -> str:
+    """CPU per request of both servers: the same comparison, immune to other load on the host."""
+    mine = median([r.server_cpu_us for r in results[measured]])
+    theirs = median([r.server_cpu_us for r in results[reference]])
+    return (
+        f"Server CPU per request: {measured} {mine:.0f} µs, {reference} {theirs:.0f} µs "
+        f"(efficiency ratio {theirs / mine:.2f}x)."
+    )
+
+
+async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
+    """Figures 1, 2, 4 and 6, measured interleaved: each repeat runs every target once."""
+    o, tmp = bench.options, bench.tmp
+    naive = await bench.children.start(
+        "naive proxy",
+        [PYTHON, "bench/naive_proxy.py", "--upstream", bench.upstream.url],  # type: ignore[union-attr]
+        cpu=bench.cores.server,
+    )
+    memory_gw = await bench.start_gateway(
+        "gateway", material.gateway_config(tmp / "gw.toml", f"sqlite:///{tmp}/keys.db")
+    )
+    scaled_config = material.gateway_config(
+        tmp / "gw-rp.toml", dsn, redis_url=REDIS_URL, redis_prefix=prefix
+    )
+    scaled_gw = await bench.start_gateway("gateway redis+pg", scaled_config)
+    nginx = None
+    if shutil.which("nginx"):
+        port = free_port()
+        nginx = await bench.children.start(
+            "nginx",
+            nginx_argv(tmp / "nginx", port, bench.upstream.url),  # type: ignore[union-attr]
+            cpu=bench.cores.server,
+            ready=f"http://127.0.0.1:{port}",
+        )
+    key = await material.create_key_via_api(memory_gw.url)
+    scaled_key = await material.create_key_via_api(scaled_gw.url)
+    keyed = wrk.static_script(tmp / "key.lua", "POST", {"X-API-Key": key})
+    scaled_keyed = wrk.static_script(tmp / "key-rp.lua", "POST", {"X-API-Key": scaled_key})
+
+    path = material.EXECUTE_PATH
+    warm = await bench.wrk(bench.load(memory_gw.url + path, keyed, seconds=o.warmup))
+    per_run = int(warm.rate * o.duration * 1.4) + 2000
+    signed = []
+    for n in range(o.repeats + 1):
+        source = await material.signed_execute_file(
+            tmp / f"signed-{n}.tsv", n * per_run, per_run, 2
+        )
+        names = material.SIGNED_HEADER_NAMES
+        signed.append(wrk.header_cycle_script(tmp / f"signed-{n}.lua", source, path, names))
+
+    targets = {
+        "naive": (naive, keyed),
+        "gateway": (memory_gw, keyed),
+        "redis_pg": (scaled_gw, scaled_keyed),
+    }
+    if nginx is not None:
+        targets["nginx"] = (nginx, keyed)
+    for server, script in (*targets.values(), (memory_gw, signed[0])):
+        await bench.wrk(bench.load(server.url + path, script, seconds=o.warmup))
+    results: dict[str, list[WrkResult]] = {name: [] for name in (*targets, "signature")}
+    for rep in range(o.repeats):
+        for name, (server, script) in targets.items():
+            results[name].append(await bench.wrk(bench.load(server.url + path, script), server))
+        sig = await bench.wrk(bench.load(memory_gw.url + path, signed[rep + 1]), memory_gw)
+        results["signature"].append(sig)
+        print(
+            f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1].rate:,.0f}" for k, v in results.items())
+        )
+    rates = {name: median([r.rate for r in runs]) for name, runs in results.items()}
+    clean = {name: sum(r.errors for r in runs) == 0 for name, runs in results.items()}
+    gw = rates["gateway"]
+    common = f"POST {path}, wrk -t1 -c{o.connections}, {o.duration:.0f} s per run"
+    figures = [
+        Figure(
+            1,
+            "API-key execute throughput vs naive aiohttp proxy",
+            f"{common}; gateway: key cached, memory limiter, SQLite store, metrics on; "
+            "naive proxy: bench/naive_proxy.py (one ClientSession, no auth, default loop).",
+            per_s(gw),
+            f"naive proxy {per_s(rates['naive'])}",
+            gw / rates["naive"],
+            ">= 1.0x",
+            gw / rates["naive"] >= 1.0 and clean["gateway"] and clean["naive"],
+            f"gateway {runs_text(results['gateway'])}; naive {runs_text(results['naive'])}",
+            cpu_note(results, "gateway", "naive"),
+        ),
+    ]
+    if nginx is not None:
+        figures.append(
+            Figure(
+                2,
+                "API-key execute throughput as share of nginx",
+                f"{common}; nginx: one worker, proxy_pass with upstream keepalive 64, "
+                "pinned to the same core as the gateway.",
+                per_s(gw),
+                f"nginx {per_s(rates['nginx'])}",
+                gw / rates["nginx"],
+                "reported",
+                None,
+                f"nginx {runs_text(results['nginx'])}",
+                cpu_note(results, "gateway", "nginx")
+                + " nginx's rate is capped by the other core (wrk and the upstream) long "
+                "before its own core is busy, so the CPU per request is the fairer comparison.",
+            )
+        )
+    sig = rates["signature"]
+    figures.append(
+        Figure(
+            4,
+            "Signature-authenticated execute vs API-key path",
+            f"{common}; each request a distinct signed execute_order message (X-Message, "
+            "X-Signature, X-Wallet-Address; Stacks wallet) made beforehand, never replayed.",
+            per_s(sig),
+            f"API-key path {per_s(gw)}",
+            sig / gw,
+            ">= 0.7x",
+            sig / gw >= 0.7 and clean["signature"],
+            f"signature {runs_text(results['signature'])}",
+            cpu_note(results, "signature", "gateway"),
+        )
+    )
+    scaled = rates["redis_pg"]
+    figures.append(
+        Figure(
+            6,
+            "Redis limiter + PostgreSQL store vs memory limiter + SQLite",
+            f"{common}; a second gateway process, limiter in Redis 127.0.0.1:6379 (random "
+            "prefix), keys in a fresh PostgreSQL database; one process each.",
+            per_s(scaled),
+            f"memory + SQLite {per_s(gw)}",
+            scaled / gw,
+            ">= 0.6x",
+            scaled / gw >= 0.6 and clean["redis_pg"],
+            f"redis+pg {runs_text(results['redis_pg'])}",
+            cpu_note(results, "redis_pg", "gateway")
+            + " (gateway process only: Redis and PostgreSQL run unpinned beside it.) "
+            "The CLI has no `--workers`, so growth with processes is not measured here.",
+        )
+    )
+    await bench.children.stop(naive)
+    await bench.children.stop(scaled_gw)
+    figures.append(await latency(bench, memory_gw, {"X-API-Key": key}, peak=gw))
+    figures.append(await key_creation(bench, memory_gw))
+    await bench.children.stop(memory_gw)
+    return figures
+
+
+async def latency(bench: Bench, gateway: Child, headers: dict[str, str], peak: float) -> Figure:
+    """Figure 3: p50/p99 at half of the gateway's peak, gateway vs upstream directly."""
+    o, tmp = bench.options, bench.tmp
+    connections, delay = wrk.pacing(peak / 2)
+    direct = wrk.static_script(tmp / "direct-paced.lua", "POST", {}, delay)
+    through = wrk.static_script(tmp / "key-paced.lua", "POST", headers, delay)
+    path = material.EXECUTE_PATH
+    assert bench.upstream is not None
+    pairs = ((bench.upstream.url, direct), (gateway.url, through))
+    for url, script in pairs:
+        await bench.wrk(bench.load(url + path, script, seconds=o.warmup, connections=connections))
+    runs: dict[str, list[WrkResult]] = {"direct": [], "gateway": []}
+    for _ in range(o.repeats):
+        for name, (url, script) in zip(runs, pairs, strict=True):
+            load = bench.load(url + path, script, connections=connections, latency=True)
+            runs[name].append(await bench.wrk(load))
+    p = {
+        (name, q): median([r.p(q) for r in results])
+        for name, results in runs.items()
+        for q in (50, 99)
+    }
+    added50 = p["gateway", 50] - p["direct", 50]
+    added99 = p["gateway", 99] - p["direct", 99]
+    clean = all(r.errors == 0 for results in runs.values() for r in results)
+    rates = {name: median([r.rate for r in results]) for name, results in runs.items()}
+    return Figure(
+        3,
+        "Latency added at half of peak throughput",
+        f"API-key execute paced at about half of the figure-1 peak ({peak / 2:,.0f} req/s "
+        f"asked: wrk -c{connections}, after each answer a Lua delay() of 0-{2 * delay} ms, "
+        "uniform, so arrivals are spread out), --latency; the upstream hit directly with the "
+        "same pacing is the reference.",
+        f"added p50 {added50:.3f} ms, p99 {added99:.3f} ms",
+        f"direct p50 {p['direct', 50]:.3f} ms, p99 {p['direct', 99]:.3f} ms",
+        None,
+        "p50 <= 0.5 ms, p99 <= 2 ms",
+        added50 <= 0.5 and added99 <= 2.0 and clean,
+        f"gateway p50 {p['gateway', 50]:.3f} ms, p99 {p['gateway', 99]:.3f} ms at "
+        f"{rates['gateway']:,.0f} req/s; direct at {rates['direct']:,.0f} req/s; "
+        f"errors {sum(r.errors for results in runs.values() for r in results)}",
+    )
+
+
+async def key_creation(bench: Bench, gateway: Child) -> Figure:
+    """Figure 5: signed `create_api_key` requests per second, each one committed to SQLite."""
+    o, tmp = bench.options, bench.tmp
+    path = material.CREATE_KEY_PATH
+    connections = 16
+
+    async def script(n: int, first: int, count: int) -> Path:
+        source = await material.create_key_file(tmp / f"create-{n}.jsonl", first, count, 2)
+        return wrk.body_cycle_script(tmp / f"create-{n}.lua", source, path)
+
+    warm_script = await script(0, 0, 20_000)
+    warm = await bench.wrk(
+        bench.load(gateway.url + path, warm_script, seconds=o.warmup, connections=connections)
+    )
+    per_run = int(warm.rate * o.duration * 1.5) + 1000
+    results = []
+    for rep in range(o.repeats):
+        body_script = await script(rep + 1, 20_000 + rep * per_run, per_run)
+        results.append(
+            await bench.wrk(
+                bench.load(gateway.url + path, body_script, connections=connections), gateway
+            )
+        )
+    rate = median([r.rate for r in results])
+    return Figure(
+        5,
+        "Key creation (signed, durable, SQLite)",
+        f"POST {path}, wrk -t1 -c{connections}, {o.duration:.0f} s per run; each body a distinct "
+        "signed create_api_key message; every key committed (WAL, synchronous=FULL) before 201.",
+        f"{rate:,.0f} keys/s",
+        "-",
+        None,
+        ">= 500 / s",
+        rate >= 500 and all(r.errors == 0 for r in results),
+        runs_text(results, "keys/s"),
+    )
+
+
+async def run(options: Options) -> list[Figure]:
+    cores = pick_cores()
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="wgbench-") as scratch:
+        tmp = Path(scratch)
+        # Leaving the stack stops the children first, then drops the database and Redis keys.
+        async with AsyncExitStack() as stack:
+            dsn = prefix = ""
+            if options.only in ("all", "throughput"):
+                dsn = await stack.enter_async_context(pg_database())
+                prefix = await stack.enter_async_context(redis_prefix())
+            children = await stack.enter_async_context(Children())
+            bench = Bench(options, cores, tmp, children)
+            owner = material.bench_signer().address
+            bench.upstream = await children.start(
+                "upstream", [PYTHON, "bench/upstream.py", "--owner", owner], cpu=cores.client
+            )
+            if options.only in ("all", "throughput"):
+                figures += await throughput(bench, dsn, prefix)
+            if options.only in ("all", "memory"):
+                figures.append(await measure_memory(bench))
+    return sorted(figures, key=lambda f: f.number)
+
+
+def parse_options() -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median kept)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections at peak")
+    parser.add_argument("--soak-seconds", type=float, default=60.0, help="600 for the 10-min soak")
+    parser.add_argument("--hot-keys", type=int, default=100_000)
+    parser.add_argument("--stored-keys", type=int, default=1_000_000)
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "RESULTS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--only",
+        choices=("all", "throughput", "memory"),
+        default="all",
+        help="figures 1-6, figure 7, or all (the section then holds only these)",
+    )
+    a = parser.parse_args()
+    if a.stored_keys < a.hot_keys or min(a.duration, a.warmup, a.soak_seconds) <= 0:
+        parser.error("need stored-keys >= hot-keys and positive durations")
+    return Options(
+        a.duration, max(1, a.repeats), a.warmup, a.connections, a.soak_seconds,
+        a.hot_keys, a.stored_keys, a.results, not a.no_write, a.only,
+    )  # fmt: skip
+
+
+def main() -> None:
+    options = parse_options()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/load.py needs wrk (apt-get install wrk)")
+    figures = asyncio.run(run(options))
+    settings = (
+        f"runs: {options.repeats} x {options.duration:.0f} s after {options.warmup:.0f} s warm-up, "
+        f"median kept; soak {options.soak_seconds:.0f} s"
+    )
+    header = machine(pick_cores().describe(), settings)
+    command = " ".join(["python bench/load.py", *sys.argv[1:]])
+    section = render(figures, header, section_title(options.only), command)
+    print(section)
+    if options.write:
+        write_section(options.results, section)
+        print(f"updated {options.results}")
+
+
+if __name__ == "__main__":
+    main()
