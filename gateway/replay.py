@@ -34,7 +34,12 @@ class ReplayGuard(Protocol):
 
 def replay_key(wallet: WalletAddress, message: str) -> bytes:
     """sha256(address_lowercase || 0x00 || message_utf8)."""
-    data = wallet.canonical.lower().encode("ascii") + b"\x00" + message.encode("utf-8")
+    return replay_key_of_bytes(wallet, message.encode("utf-8"))
+
+
+def replay_key_of_bytes(wallet: WalletAddress, message_utf8: bytes) -> bytes:
+    """`replay_key` for a message the caller has already encoded."""
+    data = wallet.canonical.lower().encode("ascii") + b"\x00" + message_utf8
     return hashlib.sha256(data).digest()
 
 

@@ -2,15 +2,16 @@
 
 Windows are fixed and aligned to the epoch: window ``i`` of length ``s``
 covers ``[i*s, (i+1)*s)``. A decision is all-or-nothing across the windows of
-a scope; the backends (``memory.py``, ``redis.py``) only count, and both build
-their answer with :func:`quota_from_counts` so they agree to the header.
+a scope; the backends (``memory.py``, ``redis.py``) only count, and build
+their answer by the rule of :func:`quota_from_counts` so they agree to the
+header (the memory backend's one-pass admission inlines that rule).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
@@ -24,6 +25,12 @@ class Window:
     name: str
     seconds: int
     limit: int
+    # Header texts that never change for a window: rendered once here, not
+    # on every response that carries them.
+    limit_text: str = field(init=False, repr=False, compare=False)
+    seconds_text: str = field(init=False, repr=False, compare=False)
+    policy_text: str = field(init=False, repr=False, compare=False)
+    remaining_prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The name is rendered inside a quoted structured-field string.
@@ -33,6 +40,14 @@ class Window:
             raise ValueError(f"window {self.name!r}: seconds must be >= 1")
         if self.limit < 0:
             raise ValueError(f"window {self.name!r}: limit must be >= 0")
+        texts = {
+            "limit_text": str(self.limit),
+            "seconds_text": str(self.seconds),
+            "policy_text": f'"{self.name}";q={self.limit};w={self.seconds}',
+            "remaining_prefix": f'"{self.name}";r=',
+        }
+        for name, text in texts.items():
+            object.__setattr__(self, name, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +63,26 @@ class Quota:
     scope: str
     states: tuple[WindowState, ...]
     binding: WindowState
+    # `policy_header` of the states' windows, when the builder already knew
+    # it; derived from `states` otherwise.
+    policy: str = field(default="", repr=False, compare=False)
 
     def headers(self, now: float) -> dict[str, str]:
         """Response headers: the binding window plus the IETF policy of every window."""
         binding = self.binding
         window = binding.window
+        remaining = str(binding.remaining)
         until_reset = math.ceil(binding.reset - now)
+        if until_reset < 0:
+            until_reset = 0
         headers = {
-            "X-RateLimit-Limit": str(window.limit),
-            "X-RateLimit-Remaining": str(binding.remaining),
+            "X-RateLimit-Limit": window.limit_text,
+            "X-RateLimit-Remaining": remaining,
             "X-RateLimit-Reset": str(binding.reset),
-            "X-RateLimit-Window": str(window.seconds),
-            "RateLimit-Policy": policy_header(tuple([s.window for s in self.states])),
-            "RateLimit": f'"{window.name}";r={binding.remaining};t={max(until_reset, 0)}',
+            "X-RateLimit-Window": window.seconds_text,
+            "RateLimit-Policy": self.policy
+            or policy_header(tuple([s.window for s in self.states])),
+            "RateLimit": f"{window.remaining_prefix}{remaining};t={until_reset}",
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after(now))
@@ -89,7 +111,7 @@ class Quota:
 @lru_cache(maxsize=1024)
 def policy_header(windows: tuple[Window, ...]) -> str:
     """`RateLimit-Policy` value; cached because window sets repeat on every response."""
-    return ", ".join(f'"{w.name}";q={w.limit};w={w.seconds}' for w in windows)
+    return ", ".join([w.policy_text for w in windows])
 
 
 def quota_from_counts(
@@ -124,7 +146,7 @@ def quota_from_counts(
             least = remaining
     if binding is None:
         raise ValueError("a rate-limit scope needs at least one window")
-    return Quota(allowed, scope, tuple(states), binding)
+    return Quota(allowed, scope, tuple(states), binding, policy_header(tuple(windows)))
 
 
 class Limiter(Protocol):

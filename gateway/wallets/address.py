@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from gateway import errors
 from gateway.wallets import evm, stacks
@@ -55,17 +56,24 @@ def parse_wallet_address(
         raise errors.invalid_wallet("wallet address is empty")
     if len(display) > MAX_ADDRESS_CHARS:
         raise errors.invalid_wallet("wallet address is too long")
-    if not display.isascii():
-        raise errors.invalid_wallet("wallet address has non-ASCII characters")
-    if display[:2] in ("0x", "0X"):
-        wallet = _parse_evm(display)
-    elif display[0] in "sS":
-        wallet = _parse_stacks(display)
-    else:
-        raise errors.invalid_wallet("not a Stacks or EVM address")
+    wallet = _parse_display(display)
     if wallet.chain not in chains:
         raise errors.invalid_wallet(f"{wallet.chain} wallets are not enabled")
     return wallet
+
+
+# A wallet signs many requests: its address is decoded (c32 + checksum, or
+# EIP-55 Keccak) once, not per request. Cache keys are at most MAX_ADDRESS_CHARS
+# long, so the cache is small; failures raise and are never cached.
+@lru_cache(maxsize=4096)
+def _parse_display(display: str) -> WalletAddress:
+    if not display.isascii():
+        raise errors.invalid_wallet("wallet address has non-ASCII characters")
+    if display[:2] in ("0x", "0X"):
+        return _parse_evm(display)
+    if display[0] in "sS":
+        return _parse_stacks(display)
+    raise errors.invalid_wallet("not a Stacks or EVM address")
 
 
 def _parse_evm(display: str) -> WalletAddress:

@@ -2,12 +2,15 @@
 
 Any failure, whatever its cause, is `401 INVALID_SIGNATURE`: the caller never
 sees a library exception. Shapes are checked before the curve is touched.
+
+This runs once per signed request, so everything but the recovery itself is
+kept cheap: shapes are checked on bytes, and what depends only on a wallet's
+public key (its hash160, its EVM address) is cached per key.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from functools import lru_cache
 
 from coincurve import PublicKey
 
@@ -17,52 +20,60 @@ from gateway.wallets.address import Chain, WalletAddress
 
 # Order of the secp256k1 group.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-_SIGNATURE_RE = re.compile(r"(?:0[xX])?([0-9a-fA-F]{130})")
-_PUBLIC_KEY_RE = re.compile(r"(?:0[xX])?([0-9a-fA-F]{66}|[0-9a-fA-F]{130})")
-# Longest accepted text: "0x" + 130 hex digits; longer input is refused unscanned.
-_MAX_HEX_CHARS = 132
-
-
-@dataclass(frozen=True, slots=True)
-class RecoverableSignature:
-    r: int
-    s: int
-    recid: int
-
-    def to_bytes(self) -> bytes:
-        """`r || s || recid`, the layout coincurve recovers from."""
-        return self.r.to_bytes(32, "big") + self.s.to_bytes(32, "big") + bytes([self.recid])
+# Big-endian byte strings of equal length compare like the numbers they encode.
+_N_BYTES = SECP256K1_N.to_bytes(32, "big")
+_ZERO_32 = bytes(32)
+SIGNATURE_BYTES = 65
+COMPRESSED_KEY_BYTES = 33
+UNCOMPRESSED_KEY_BYTES = 65
+# Recovered keys repeat (one per wallet); their digests are cached per key.
+_KEY_CACHE_SIZE = 4096
 
 
-def parse_signature(signature_hex: object) -> RecoverableSignature:
-    """65 bytes `r || s || v` in hex (optional 0x); v is 0..3 or 27..30."""
-    if not isinstance(signature_hex, str) or len(signature_hex) > _MAX_HEX_CHARS:
+def _hex_bytes(text: str, size: int) -> bytes | None:
+    """Exactly `size` bytes written as 2*size hex digits, optionally after 0x."""
+    if text[:2] in ("0x", "0X"):
+        text = text[2:]
+    if len(text) != 2 * size:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    # fromhex skips whitespace between pairs: fewer bytes means there was some.
+    return raw if len(raw) == size else None
+
+
+def parse_signature(signature_hex: object) -> bytes:
+    """65 bytes `r || s || v` in hex (optional 0x); v is 0..3 or 27..30.
+
+    Returns `r || s || recid`, the layout coincurve recovers from.
+    """
+    raw = _hex_bytes(signature_hex, SIGNATURE_BYTES) if isinstance(signature_hex, str) else None
+    if raw is None:
         raise errors.invalid_signature("signature must be 65 bytes of hex")
-    match = _SIGNATURE_RE.fullmatch(signature_hex)
-    if match is None:
-        raise errors.invalid_signature("signature must be 65 bytes of hex")
-    raw = bytes.fromhex(match.group(1))
-    r = int.from_bytes(raw[:32], "big")
-    s = int.from_bytes(raw[32:64], "big")
-    v = raw[64]
-    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+    r = raw[:32]
+    s = raw[32:64]
+    if r == _ZERO_32 or s == _ZERO_32 or r >= _N_BYTES or s >= _N_BYTES:
         raise errors.invalid_signature("r and s must be in [1, n-1]")
     # Wallets write the recovery id raw (Stacks RSV) or offset by 27 (personal_sign).
-    recid = v - 27 if v >= 27 else v
-    if not 0 <= recid <= 3:
-        raise errors.invalid_signature("bad recovery id")
-    return RecoverableSignature(r, s, recid)
+    v = raw[64]
+    if v <= 3:
+        return raw
+    if 27 <= v <= 30:
+        return raw[:64] + bytes((v - 27,))
+    raise errors.invalid_signature("bad recovery id")
 
 
 def parse_public_key(public_key_hex: object) -> bytes:
     """A SEC1 public key in hex (optional 0x), compressed or not, on the curve."""
-    if not isinstance(public_key_hex, str) or len(public_key_hex) > _MAX_HEX_CHARS:
+    raw = None
+    if isinstance(public_key_hex, str):
+        raw = _hex_bytes(public_key_hex, COMPRESSED_KEY_BYTES) or _hex_bytes(
+            public_key_hex, UNCOMPRESSED_KEY_BYTES
+        )
+    if raw is None:
         raise errors.invalid_signature("public key must be 33 or 65 bytes of hex")
-    match = _PUBLIC_KEY_RE.fullmatch(public_key_hex)
-    if match is None:
-        raise errors.invalid_signature("public key must be 33 or 65 bytes of hex")
-    raw = bytes.fromhex(match.group(1))
     try:
         PublicKey(raw)
     except Exception:
@@ -70,62 +81,75 @@ def parse_public_key(public_key_hex: object) -> bytes:
     return raw
 
 
-def recover_public_key(signature: RecoverableSignature, digest: bytes) -> PublicKey:
+def recover_public_key(signature: bytes, digest: bytes) -> PublicKey:
+    """The key that made `signature` (`r || s || recid`) over the 32-byte `digest`."""
     try:
-        return PublicKey.from_signature_and_message(signature.to_bytes(), digest, hasher=None)
+        return PublicKey.from_signature_and_message(signature, digest, hasher=None)
     except Exception:
         # Unrecoverable (no curve point for this r and recovery id).
         raise errors.invalid_signature("signature does not recover a public key") from None
 
 
-def _encode_utf8(message: str) -> bytes:
-    try:
-        return message.encode("utf-8")
-    except UnicodeEncodeError:
-        raise errors.invalid_signature("message is not valid UTF-8") from None
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _key_hash160(public_key: bytes) -> bytes:
+    return stacks.hash160(public_key)
 
 
-def _key_forms(key: PublicKey) -> tuple[bytes, bytes]:
-    return key.format(compressed=True), key.format(compressed=False)
+@lru_cache(maxsize=_KEY_CACHE_SIZE)
+def _evm_address(uncompressed_key: bytes) -> str:
+    return evm.address_from_public_key(uncompressed_key)
 
 
-def _check_claimed_key(claimed: bytes | None, forms: tuple[bytes, bytes]) -> None:
-    if claimed is not None and claimed not in forms:
+def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
+    # A parsed claimed key is 33 or 65 bytes: compare it with that form only.
+    if claimed is not None and claimed != key.format(
+        compressed=len(claimed) == COMPRESSED_KEY_BYTES
+    ):
         raise errors.invalid_signature("public key does not match the signature")
 
 
-def _stacks_key_matches(wallet: WalletAddress, key: PublicKey) -> tuple[bytes, bytes] | None:
-    forms = _key_forms(key)
-    if stacks.hash160(forms[0]) == wallet.hash160 or stacks.hash160(forms[1]) == wallet.hash160:
-        return forms
-    return None
+def _stacks_key_matches(wallet: WalletAddress, key: PublicKey) -> bool:
+    # Most wallets hash the compressed key: the other form only when that misses.
+    if _key_hash160(key.format(compressed=True)) == wallet.hash160:
+        return True
+    return _key_hash160(key.format(compressed=False)) == wallet.hash160
 
 
 def _verify_stacks(
-    wallet: WalletAddress, message: bytes, signature: RecoverableSignature, claimed: bytes | None
+    wallet: WalletAddress, message: bytes, signature: bytes, claimed: bytes | None
 ) -> None:
     # stacks.js tries the current prefix, then the legacy one.
     for legacy in (False, True):
         digest = stacks.hash_message(message, legacy=legacy)
         try:
-            key = recover_public_key(signature, digest)
-        except errors.ApiError:
+            key = PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        except Exception:
             continue
-        forms = _stacks_key_matches(wallet, key)
-        if forms is not None:
-            _check_claimed_key(claimed, forms)
+        if _stacks_key_matches(wallet, key):
+            _check_claimed_key(claimed, key)
             return
     raise errors.invalid_signature("signature does not match the wallet address")
 
 
 def _verify_evm(
-    wallet: WalletAddress, message: bytes, signature: RecoverableSignature, claimed: bytes | None
+    wallet: WalletAddress, message: bytes, signature: bytes, claimed: bytes | None
 ) -> None:
     key = recover_public_key(signature, evm.hash_message(message))
-    forms = _key_forms(key)
-    if "0x" + evm.address_bytes_from_public_key(forms[1]).hex() != wallet.canonical:
+    if _evm_address(key.format(compressed=False)) != wallet.canonical:
         raise errors.invalid_signature("signature does not match the wallet address")
-    _check_claimed_key(claimed, forms)
+    _check_claimed_key(claimed, key)
+
+
+def verify_signature_bytes(
+    wallet: WalletAddress, message: bytes, signature_hex: str, public_key_hex: str | None = None
+) -> None:
+    """`verify_message_signature` for a message already encoded as UTF-8."""
+    signature = parse_signature(signature_hex)
+    claimed = None if public_key_hex is None else parse_public_key(public_key_hex)
+    if wallet.chain == Chain.STACKS:
+        _verify_stacks(wallet, message, signature, claimed)
+    else:
+        _verify_evm(wallet, message, signature, claimed)
 
 
 def verify_message_signature(
@@ -136,7 +160,10 @@ def verify_message_signature(
     claimed = None if public_key_hex is None else parse_public_key(public_key_hex)
     if not isinstance(message, str):
         raise errors.invalid_signature("message must be a string")
-    data = _encode_utf8(message)
+    try:
+        data = message.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.invalid_signature("message is not valid UTF-8") from None
     if wallet.chain == Chain.STACKS:
         _verify_stacks(wallet, data, signature, claimed)
     else:

@@ -18,9 +18,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway import errors
 from gateway.errors import ApiError, ErrorCode
-from gateway.replay import ReplayGuard, replay_key
+from gateway.replay import ReplayGuard, replay_key_of_bytes
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
-from gateway.wallets.recover import verify_message_signature
+from gateway.wallets.recover import verify_message_signature, verify_signature_bytes
 
 # A signed management message is a small JSON object; refuse anything far
 # larger before parsing it.
@@ -117,21 +117,46 @@ def _reject_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return fields
 
 
+_DECODER = json.JSONDecoder()
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicate_fields)
+
+
+def _plain_json(text: str) -> Any:
+    """`json.loads(text)`, without its whitespace scans for the usual `{...}` text."""
+    if text[:1] == "{" and text[-1:] == "}":
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    return json.loads(text)
+
+
 def parse_message_fields(message: str) -> dict[str, Any]:
     """The signed message as a JSON object, or 400 INVALID_MESSAGE."""
+    return _parse_message(message)[0]
+
+
+def _parse_message(message: str) -> tuple[dict[str, Any], bytes]:
+    """The message's fields and its UTF-8 bytes (what was signed)."""
     if len(message) > MAX_MESSAGE_CHARS:
         raise errors.invalid_message("message is too long")
     try:
-        message.encode("utf-8")
+        data = message.encode("utf-8")
     except UnicodeEncodeError:
         raise errors.invalid_message("message is not valid UTF-8") from None
     try:
-        fields = json.loads(message, object_pairs_hook=_reject_duplicate_fields)
+        fields = _plain_json(message)
+        # Every key of every object is followed by a literal ":", so the text
+        # holds at least as many ":" as keys. When it holds exactly as many as
+        # the top-level object has distinct keys, no key repeats anywhere (and
+        # no nested object has any): the slow duplicate-refusing parse is
+        # needed only otherwise.
+        if isinstance(fields, dict) and message.count(":") != len(fields):
+            fields = _STRICT_DECODER.decode(message)
     except (ValueError, RecursionError):
         raise errors.invalid_message("message must be a JSON object") from None
     if not isinstance(fields, dict):
         raise errors.invalid_message("message must be a JSON object")
-    return fields
+    return fields, data
 
 
 def _same(expected: object, actual: object) -> bool:
@@ -176,21 +201,24 @@ class SignatureVerifier:
         wallet = self._wallet(signed.wallet_address)
         chain = wallet.chain.value
         try:
-            fields = self._check_fields(signed.message, action, bound)
-            verify_message_signature(wallet, signed.message, signed.signature, signed.public_key)
+            fields, data = self._check_fields(signed.message, action, bound)
+            verify_signature_bytes(wallet, data, signed.signature, signed.public_key)
         except ApiError as exc:
             self._report(chain, _outcome_of(exc))
             raise
-        if not await self._replay.first_use(replay_key(wallet, signed.message), self._replay_ttl_s):
+        if not await self._replay.first_use(replay_key_of_bytes(wallet, data), self._replay_ttl_s):
             self._report(chain, Outcome.REPLAYED)
             raise signature_replayed()
         self._report(chain, Outcome.VALID)
         return VerifiedMessage(wallet, MappingProxyType(fields))
 
-    def _check_fields(self, message: object, action: str, bound: Mapping[str, Any]) -> dict:
+    def _check_fields(
+        self, message: object, action: str, bound: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bytes]:
+        """The message's fields and UTF-8 bytes, once its fields are what the request needs."""
         if not isinstance(message, str):
             raise errors.invalid_message("message must be a string")
-        fields = parse_message_fields(message)
+        fields, data = _parse_message(message)
         if not _same(action, fields.get("action")):
             raise errors.invalid_message(f'action must be "{action}"')
         timestamp = fields.get("timestamp")
@@ -203,7 +231,7 @@ class SignatureVerifier:
         for name, expected in bound.items():
             if not _same(expected, fields.get(name)):
                 raise errors.invalid_signature(f"{name} does not match the request")
-        return fields
+        return fields, data
 
     def verify_order(
         self, order: Mapping[str, Any], public_key: str | None = None

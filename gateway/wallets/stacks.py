@@ -63,8 +63,23 @@ def hash_message(message: bytes, *, legacy: bool = False) -> bytes:
     return hashlib.sha256(encode_message(message, legacy=legacy)).digest()
 
 
+def _openssl_ripemd160() -> bool:
+    # OpenSSL 3 builds may leave RIPEMD-160 to the legacy provider; pycryptodome
+    # always has it, at several times the cost per call.
+    try:
+        hashlib.new("ripemd160")
+    except ValueError:
+        return False
+    return True
+
+
+_OPENSSL_RIPEMD160 = _openssl_ripemd160()
+
+
 def hash160(data: bytes) -> bytes:
     """RIPEMD-160 of SHA-256, the Bitcoin/Stacks public-key hash."""
+    if _OPENSSL_RIPEMD160:
+        return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
     return RIPEMD160.new(hashlib.sha256(data).digest()).digest()
 
 
