@@ -10,7 +10,6 @@ import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -93,8 +92,4 @@ async def _check(probe: Awaitable[object]) -> str:
 
 async def _upstream_reachable(gw: Gateway) -> None:
     """Any HTTP answer from the upstream's root means it is there."""
-    try:
-        async with gw.forwarder.session.get(gw.forwarder.url_for("/")) as reply:
-            await reply.read()
-    except aiohttp.ClientError as exc:
-        raise OSError("upstream unreachable") from exc
+    await gw.forwarder.probe()

@@ -1,23 +1,24 @@
 """Forwarder: passes admitted requests to the upstream and its answers back.
 
-One shared ClientSession with a bounded pool (a session per request costs
-about two thirds of the throughput). Bodies pass through as bytes
-(`auto_decompress=False`), so a Content-Encoding stays true to its body.
+One shared pool of keep-alive connections, bounded at
+`upstream.max_connections` (gateway/upstream.py: leaner than aiohttp's
+ClientSession). Bodies pass through as bytes, never decoded, so a
+Content-Encoding stays true to its body.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.upstream import UpstreamPool, UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
 
 # RFC 9110 §7.6.1 hop-by-hop fields, plus what the proxy itself rewrites.
 HOP_BY_HOP = frozenset(
@@ -53,6 +54,8 @@ OWN_RESPONSE_HEADERS = frozenset(
 )
 # Answers up to this size are read whole: cheaper than streaming small JSON.
 BUFFER_LIMIT = 256 * 1024
+# The gateway's own lookups read at most this much; beyond it the body is not parsed.
+OWN_READ_LIMIT = 4 * BUFFER_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,48 +92,53 @@ def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -
     return out
 
 
-def response_headers(incoming: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    dropped = _connection_listed(incoming)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in incoming.items():
+RESPONSE_DROPPED = HOP_BY_HOP | OWN_RESPONSE_HEADERS
+
+
+def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream's header fields minus hop-by-hop ones and those the gateway sets."""
+    kept: list[tuple[str, str]] = []
+    listed: list[str] = []
+    for name, value in incoming:
         lowered = name.lower()
-        if lowered in HOP_BY_HOP or lowered in OWN_RESPONSE_HEADERS or lowered in dropped:
+        if lowered in RESPONSE_DROPPED:
+            if lowered == "connection":
+                listed.append(value)
             continue
-        out.add(name, value)
-    return out
+        kept.append((name, value))
+    if listed:  # Connection names further hop-by-hop fields (RFC 9110 §7.6.1)
+        dropped = _connection_listed({"Connection": ",".join(listed)})
+        kept = [(name, value) for name, value in kept if name.lower() not in dropped]
+    return kept
 
 
 class Forwarder:
+    """The gateway's upstream: one bounded keep-alive pool (gateway/upstream.py)."""
+
     def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout_s, sock_read=timeout_s
-        )
+        self._timeout_s = timeout_s
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: UpstreamPool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections, limit_per_host=self._max_connections, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            cookie_jar=aiohttp.DummyCookieJar(),
+        self._pool = UpstreamPool(
+            self.base_url,
+            timeout_s=self._timeout_s,
+            max_connections=self._max_connections,
+            buffer_limit=BUFFER_LIMIT,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> UpstreamPool:
+        if self._pool is None:
             raise RuntimeError("Forwarder used before start()")
-        return self._session
+        return self._pool
 
     def url_for(self, raw_path: str) -> URL:
         return URL(self.base_url + raw_path, encoded=True)
@@ -143,43 +151,29 @@ class Forwarder:
     ) -> web.StreamResponse:
         """Send the request upstream; return its answer, streamed when large."""
         try:
-            upstream = await self.session.request(
-                request.method,
-                self.url_for(request.raw_path),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-            )
-        except TimeoutError:
+            reply = await self.pool.request(request.method, request.raw_path, headers, body)
+        except UpstreamTimeout:
             raise upstream_timeout() from None
-        except aiohttp.ClientError:
+        except UpstreamUnavailable:
             raise upstream_unavailable() from None
+        if reply.body is not None:
+            return web.Response(
+                status=reply.status, headers=response_headers(reply.headers), body=reply.body
+            )
         try:
-            return await self._relay(request, upstream)
+            return await self._relay(request, reply)
         finally:
-            upstream.release()
+            reply.release()
 
-    async def _relay(
-        self, request: web.Request, upstream: aiohttp.ClientResponse
-    ) -> web.StreamResponse:
-        headers = response_headers(upstream.headers)
-        length = upstream.content_length
-        if length is not None and length <= BUFFER_LIMIT:
-            try:
-                payload = await upstream.read()
-            except TimeoutError:
-                raise upstream_timeout() from None
-            except aiohttp.ClientError:
-                raise upstream_unavailable() from None
-            return web.Response(status=upstream.status, headers=headers, body=payload)
-        response = web.StreamResponse(status=upstream.status, headers=headers)
-        if length is not None:
-            response.content_length = length
+    async def _relay(self, request: web.Request, reply: UpstreamResponse) -> web.StreamResponse:
+        response = web.StreamResponse(status=reply.status, headers=response_headers(reply.headers))
+        if reply.length is not None:
+            response.content_length = reply.length
         await response.prepare(request)
         try:
-            async for chunk in upstream.content.iter_any():
+            while chunk := await reply.next_chunk():
                 await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientError):
+        except (UpstreamTimeout, UpstreamUnavailable):
             # Headers are gone already: the only honest signal left is to cut
             # the connection so the client sees a truncated answer.
             if request.transport is not None:
@@ -189,19 +183,39 @@ class Forwarder:
         return response
 
     async def get_json(self, path: str, headers: Mapping[str, str]) -> UpstreamReply:
-        """A small GET for the gateway itself (owner lookups, readiness)."""
-        try:
-            async with self.session.get(self.url_for(path), headers=headers) as upstream:
-                raw = await upstream.read()
-        except TimeoutError:
-            raise upstream_timeout() from None
-        except aiohttp.ClientError:
-            raise upstream_unavailable() from None
+        """A small GET for the gateway itself (owner lookups)."""
+        status, raw = await self._get(path, headers)
         try:
             body = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError):
             body = None
-        return UpstreamReply(upstream.status, body)
+        return UpstreamReply(status, body)
+
+    async def probe(self) -> None:
+        """Any HTTP answer from the upstream's root means it is there; else 502/504."""
+        await self._get("/", {})
+
+    async def _get(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes | None]:
+        """Status and whole body, None when the body passes OWN_READ_LIMIT."""
+        try:
+            reply = await self.pool.request("GET", path, headers, None)
+            if reply.body is not None:
+                return reply.status, reply.body
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await reply.next_chunk():
+                    size += len(chunk)
+                    if size > OWN_READ_LIMIT:
+                        return reply.status, None
+                    chunks.append(chunk)
+            finally:
+                reply.release()
+        except UpstreamTimeout:
+            raise upstream_timeout() from None
+        except UpstreamUnavailable:
+            raise upstream_unavailable() from None
+        return reply.status, b"".join(chunks)
 
 
 def upstream_unavailable() -> ApiError:
