@@ -206,11 +206,17 @@ class SignatureVerifier:
         except ApiError as exc:
             self._report(chain, _outcome_of(exc))
             raise
-        if not await self._replay.first_use(replay_key_of_bytes(wallet, data), self._replay_ttl_s):
+        if not await self._replay.first_use(replay_key_of_bytes(wallet, data), self._ttl(fields)):
             self._report(chain, Outcome.REPLAYED)
             raise signature_replayed()
         self._report(chain, Outcome.VALID)
         return VerifiedMessage(wallet, MappingProxyType(fields))
+
+    def _ttl(self, fields: Mapping[str, Any]) -> float:
+        """How long a message must be remembered: until its timestamp leaves the
+        window, not a full double window, so the replay set holds half as much."""
+        remaining = fields["timestamp"] / 1000 + self._max_age_ms / 1000 - self._clock()
+        return min(max(remaining, 0.0) + 1.0, self._replay_ttl_s)
 
     def _check_fields(
         self, message: object, action: str, bound: Mapping[str, Any]
