@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -14,11 +14,13 @@ from gateway.limits import (
     Limiter,
     LimiterError,
     MemoryLimiter,
+    Quota,
     Window,
     open_limiter,
     policy_header,
 )
 from gateway.limits.redis import RedisLimiter
+from tests.test_faults import PrivateRedis, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MINUTE = Window("minute", 60, 100)
@@ -67,6 +69,15 @@ async def limiter(make_limiter: LimiterFactory) -> Limiter:
     return await make_limiter()
 
 
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of this test alone, to flush or stop without touching the shared one."""
+    server = PrivateRedis(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
 async def test_concurrent_hits_admit_exactly_the_limit(limiter: Limiter) -> None:
     quotas = await asyncio.gather(
         *(limiter.hit("key", "k1", [MINUTE], NOON + 5) for _ in range(300))
@@ -91,6 +102,109 @@ async def test_two_redis_instances_racing_admit_exactly_the_limit(prefix: str) -
         await second.close()
     assert sum(q.allowed for q in quotas) == 100
     assert sorted(q.states[1].remaining for q in quotas if q.allowed) == list(range(900, 1000))
+
+
+async def test_concurrent_hits_share_one_redis_connection(prefix: str) -> None:
+    # An unbounded pool: one connection per hit in flight if hits were sent one by one.
+    name = f"wgtest-{secrets.token_hex(4)}"
+    limiter = RedisLimiter(Redis.from_url(REDIS_URL, client_name=name), prefix=prefix)
+    observer = Redis.from_url(REDIS_URL)
+    try:
+        quotas = await asyncio.gather(
+            *(limiter.hit("key", "k1", [MINUTE, HOUR], NOON + 5) for _ in range(300))
+        )
+        connections = [c for c in await observer.client_list() if c["name"] == name]
+    finally:
+        await limiter.close()
+        await observer.aclose()
+    assert sum(q.allowed for q in quotas) == 100
+    assert len(connections) == 1
+
+
+async def test_cancelled_hits_leave_the_others_answered_and_count_at_most_once(
+    limiter: Limiter,
+) -> None:
+    hits = [asyncio.create_task(limiter.hit("key", "k1", [MINUTE], NOON)) for _ in range(10)]
+    await asyncio.sleep(0)  # every hit started: queued, or already answered in memory
+    hits[2].cancel()
+    await asyncio.sleep(0)  # a batch may be on its way now
+    hits[5].cancel()
+    results = await asyncio.gather(*hits, return_exceptions=True)
+    answered = [r for r in results if isinstance(r, Quota)]
+    cancelled = [r for r in results if isinstance(r, asyncio.CancelledError)]
+    assert len(answered) + len(cancelled) == 10
+    assert all(q.allowed for q in answered)
+    assert len({q.binding.remaining for q in answered}) == len(answered)
+    after = await limiter.hit("key", "k1", [MINUTE], NOON)
+    counted = 100 - after.binding.remaining
+    # Every answered hit counted once; a cancelled one once at most (if it was already sent).
+    assert len(answered) + 1 <= counted <= 11
+
+
+async def test_closing_refuses_queued_and_later_hits(prefix: str) -> None:
+    limiter = open_limiter(REDIS_URL, prefix=prefix)
+    hits = [asyncio.create_task(limiter.hit("key", "k1", [MINUTE], NOON)) for _ in range(10)]
+    await asyncio.sleep(0)  # queued, not yet sent
+    await limiter.close()
+    results = await asyncio.gather(*hits, return_exceptions=True)
+    assert all(isinstance(r, Quota | LimiterError) for r in results)
+    with pytest.raises(LimiterError):
+        await limiter.hit("key", "k1", [MINUTE], NOON)
+
+
+async def test_flushed_script_is_loaded_again_and_counts_stay_exact(
+    private_redis: PrivateRedis,
+) -> None:
+    limiter = open_limiter(private_redis.url, prefix="flush")
+    admin = Redis.from_url(private_redis.url)
+    try:
+        for _ in range(5):
+            assert (await limiter.hit("key", "k1", [MINUTE], NOON)).allowed
+        await admin.script_flush()
+        quotas = await asyncio.gather(
+            *(limiter.hit("key", "k1", [MINUTE], NOON) for _ in range(300))
+        )
+    finally:
+        await limiter.close()
+        await admin.aclose()
+    assert sum(q.allowed for q in quotas) == 95
+    assert sorted(q.binding.remaining for q in quotas if q.allowed) == list(range(95))
+
+
+async def test_redis_down_fails_every_waiting_hit_then_recovers_by_itself(
+    private_redis: PrivateRedis,
+) -> None:
+    limiter = open_limiter(private_redis.url, prefix="down")
+    try:
+        assert (await limiter.hit("key", "k1", [MINUTE], NOON)).allowed
+        private_redis.stop()
+        results = await asyncio.gather(
+            *(limiter.hit("key", "k1", [MINUTE], NOON) for _ in range(50)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, LimiterError) for r in results)
+        private_redis.start()
+        for _ in range(100):  # bounded: the next batch reconnects on its own
+            try:
+                quota = await limiter.hit("key", "k2", [MINUTE], NOON)
+                break
+            except LimiterError:
+                await asyncio.sleep(0.05)
+        assert quota.allowed
+        # The restarted server kept nothing: counting starts afresh, exactly.
+        quotas = await asyncio.gather(
+            *(limiter.hit("key", "k1", [MINUTE], NOON) for _ in range(150))
+        )
+        assert sum(q.allowed for q in quotas) == 100
+    finally:
+        await limiter.close()
+
+
+async def test_identities_beyond_ascii_are_counted_apart(limiter: Limiter) -> None:
+    one = [Window("minute", 60, 1)]
+    for identity in ("wallet", "wället", "钱包", "wallet\u00a0"):
+        assert (await limiter.hit("wallet", identity, one, NOON)).allowed
+    assert not (await limiter.hit("wallet", "钱包", one, NOON)).allowed
 
 
 async def test_windows_are_aligned_to_the_epoch(limiter: Limiter) -> None:

@@ -65,13 +65,16 @@ async def test_two_gateways_sharing_redis_admit_exactly_the_limit(
     gateways = await pair(start_gateway, NOON + 3, redis={"url": redis_url, "prefix": test_prefix})
     api_key = (await create_api_key(gateways[0], stacks_signer))["apiKey"]
 
-    replies = await asyncio.gather(*(keyed(gateways[i % 2], api_key) for i in range(300)))
+    # One request through each instance first: the second counts on from the first.
+    primed = [await keyed(gateway, api_key) for gateway in gateways]
+    assert [rate_limit_headers(r.headers).remaining for r in primed] == [99, 98]
 
-    assert Counter(r.status for r in replies) == {200: 100, 429: 200}
-    by_instance = Counter(i % 2 for i, r in enumerate(replies) if r.status == 200)
-    assert set(by_instance) == {0, 1}  # both instances admitted some: the count is shared
+    # Then a race; each instance may send its share to Redis in one batch.
+    replies = await asyncio.gather(*(keyed(gateways[i % 2], api_key) for i in range(298)))
+
+    assert Counter(r.status for r in replies) == {200: 98, 429: 200}
     admitted = [rate_limit_headers(r.headers).remaining for r in replies if r.status == 200]
-    assert sorted(admitted) == list(range(100))
+    assert sorted(admitted) == list(range(98))
     for reply in replies:
         assert_truthful(reply, NOON + 3, KEY_POLICY)
         if reply.status == 429:
