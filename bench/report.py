@@ -6,6 +6,7 @@ Only this benchmark's section ("## Load") is replaced; every other section
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -67,12 +68,10 @@ def _first_line(argv: Sequence[str]) -> str:
 
 
 def cpu_model() -> str:
-    try:
+    with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.partition(":")[2].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown"
 
 

@@ -73,8 +73,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while self.transport is not None and self._answer_one():
-            pass
+        answered = True
+        while answered and self.transport is not None:
+            answered = self._answer_one()
         if len(self.buffer) > MAX_REQUEST and self.transport is not None:
             self.transport.close()
 

@@ -7,6 +7,7 @@ app, which opens and closes the parts. An optional bearer token guards it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 
@@ -53,11 +54,10 @@ def _bearer_token(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
 
 async def metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    try:
+    # Store down: the gauge keeps its last value; /readyz reports the store.
+    with contextlib.suppress(StoreError):
         counts = await gw.store.count_by_status()
         gw.metrics.set_key_counts({status.value: n for status, n in counts.items()})
-    except StoreError:
-        pass  # the gauge keeps its last value; /readyz reports the store
     body = gw.metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

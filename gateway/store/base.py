@@ -200,6 +200,20 @@ def key_from_row(row: Row, decode_time: Callable[[Any], datetime | None]) -> Api
     )
 
 
+def status_counts(rows: Any) -> dict[KeyStatus, int]:
+    """(status, count) rows as a count for every status, absent ones at 0."""
+    counts = dict.fromkeys(KeyStatus, 0)
+    counts.update({KeyStatus(row[0]): row[1] for row in rows})
+    return counts
+
+
+def changes_from_rows(cursor: int, rows: Any) -> tuple[int, list[str]]:
+    """(seq, key_hash) rows in seq order as (new cursor, distinct changed hashes)."""
+    if not rows:
+        return cursor, []
+    return int(rows[-1][0]), list(dict.fromkeys(row[1] for row in rows))
+
+
 def usage_values(delta: UsageDelta) -> tuple[int, ...]:
     return tuple(getattr(delta, n) for n in COUNTER_FIELDS)
 

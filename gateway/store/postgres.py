@@ -24,9 +24,11 @@ from gateway.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
+    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
+    status_counts,
     usage_values,
 )
 
@@ -273,9 +275,7 @@ class PostgresKeyStore:
         query = f"SELECT {_effective_status('$1')} AS s, COUNT(*) FROM api_keys GROUP BY s"
         async with self._connection("count_by_status") as conn:
             rows = await conn.fetch(query, datetime.now(UTC))
-        counts = dict.fromkeys(KeyStatus, 0)
-        counts.update({KeyStatus(row[0]): row[1] for row in rows})
-        return counts
+        return status_counts(rows)
 
     # -- change log --------------------------------------------------------------
 
@@ -288,6 +288,4 @@ class PostgresKeyStore:
             rows = await conn.fetch(
                 "SELECT seq, key_hash FROM key_changes WHERE seq > $1 ORDER BY seq", cursor
             )
-        if not rows:
-            return cursor, []
-        return int(rows[-1][0]), list(dict.fromkeys(row[1] for row in rows))
+        return changes_from_rows(cursor, rows)

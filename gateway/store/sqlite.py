@@ -26,9 +26,11 @@ from gateway.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
+    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
+    status_counts,
 )
 
 MIGRATIONS: Final = (
@@ -280,9 +282,7 @@ class SQLiteKeyStore:
         query = f"SELECT {_EFFECTIVE_STATUS} AS s, COUNT(*) FROM api_keys GROUP BY s"
         async with self._session("count_by_status") as db:
             rows = await db.execute_fetchall(query, {"now": encode_time(datetime.now(UTC))})
-        counts = dict.fromkeys(KeyStatus, 0)
-        counts.update({KeyStatus(row[0]): row[1] for row in rows})
-        return counts
+        return status_counts(rows)
 
     # -- change log --------------------------------------------------------------
 
@@ -296,6 +296,4 @@ class SQLiteKeyStore:
             rows = await db.execute_fetchall(
                 "SELECT seq, key_hash FROM key_changes WHERE seq > ? ORDER BY seq", (cursor,)
             )
-        if not rows:
-            return cursor, []
-        return rows[-1][0], list(dict.fromkeys(row[1] for row in rows))
+        return changes_from_rows(cursor, rows)
