@@ -20,9 +20,9 @@ from pathlib import Path
 import aiohttp
 
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
+from gateway.keys.store.base import KEY_COLUMNS, key_values
+from gateway.keys.store.sqlite import SQLiteKeyStore, encode_time
 from gateway.keys.token import generate_api_key, generate_key_id, hash_api_key, key_hint
-from gateway.store.base import KEY_COLUMNS, key_values
-from gateway.store.sqlite import SQLiteKeyStore, encode_time
 from gateway.wallets import WalletAddress, parse_wallet_address
 from gateway.wallets.signing import StacksSigner, signed_body, signed_headers
 

@@ -28,8 +28,8 @@ from coincurve import PrivateKey, PublicKey
 # Run as a script from a checkout: make the `gateway` package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.replay import MemoryReplayGuard
 from gateway.wallets import SignatureVerifier, SignedMessage
+from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import EvmSigner, Signer, StacksSigner
 
 SECTION = "## Signature verification"

@@ -19,11 +19,14 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway.access import AccessControl
-from gateway.admin import build_admin_app
-from gateway.auth import Authenticator
+from gateway.auth.authenticate import Authenticator
+from gateway.auth.authorise import AccessControl
+from gateway.auth.ownership import OwnerResolver
+from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
-from gateway.context import (
+from gateway.errors import ApiError, ErrorCode
+from gateway.http.admin import build_admin_app
+from gateway.http.context import (
     AUTH_LABEL,
     CLIENT_IP,
     GATEWAY,
@@ -34,20 +37,17 @@ from gateway.context import (
     client_ip,
     request_id_for,
 )
-from gateway.errors import ApiError, ErrorCode
-from gateway.gate import handle_forwarded
-from gateway.keys.routes import add_key_routes
+from gateway.http.key_routes import add_key_routes
+from gateway.http.openapi import openapi_document
+from gateway.http.pipeline import handle_forwarded
 from gateway.keys.service import KeyService
-from gateway.limits import open_limiter
+from gateway.keys.store import open_store
 from gateway.metrics import Metrics
-from gateway.openapi import openapi_document
-from gateway.ownership import OwnerResolver
-from gateway.policy import DEFAULT_ROUTES, RouteTable
-from gateway.proxy import Forwarder
-from gateway.quotas import QuotaGate, rate_limited
-from gateway.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
-from gateway.store import open_store
+from gateway.ratelimit import open_limiter
+from gateway.ratelimit.scopes import QuotaGate, rate_limited
+from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
+from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 
 log = logging.getLogger("walletgate")
 

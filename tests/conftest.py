@@ -11,7 +11,7 @@ import asyncio
 import secrets
 import time
 import uuid as uuid_module
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from backend.app import create_app as create_backend_app
-from gateway.admin import build_admin_app
 from gateway.app import build_app
 from gateway.config import Settings, load_settings
-from gateway.context import GATEWAY, Gateway
-from gateway.runner import GatewayRunner
+from gateway.http.admin import build_admin_app
+from gateway.http.context import GATEWAY, Gateway
+from gateway.http.listener import GatewayRunner
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order, signed_body
+from tests.support.services import PrivateRedis, free_port
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -278,3 +279,11 @@ async def create_order(
     async with gw.client.post(gw.at("/api/v1/orders/new"), json=order, headers=headers) as r:
         assert r.status == 201, await r.text()
         return (await r.json())["data"]
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(free_port())
+    redis.start()
+    yield redis
+    redis.stop()

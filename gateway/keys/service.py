@@ -29,6 +29,7 @@ from gateway.keys.model import (
     Permission,
     UsageDelta,
 )
+from gateway.keys.store.base import KeyStore, StoreError
 from gateway.keys.token import (
     check_api_key_format,
     generate_api_key,
@@ -36,7 +37,6 @@ from gateway.keys.token import (
     hash_api_key,
     key_hint,
 )
-from gateway.store.base import KeyStore, StoreError
 
 log = logging.getLogger(__name__)
 

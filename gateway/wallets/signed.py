@@ -18,9 +18,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway import errors
 from gateway.errors import ApiError, ErrorCode
-from gateway.replay import ReplayGuard, replay_key_of_bytes
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
 from gateway.wallets.recover import verify_message_signature, verify_signature_bytes
+from gateway.wallets.replay import ReplayGuard, replay_key_of_bytes
 
 # A signed management message is a small JSON object; refuse anything far
 # larger before parsing it.

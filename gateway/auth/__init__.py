@@ -1,0 +1,1 @@
+"""Who is asking and may they: route policy, authentication, authorisation, ownership."""

@@ -1,0 +1,91 @@
+"""Who is asking: an `Identity` from an API key, a wallet signature, or nobody.
+
+Shaped like starlette's authentication backends: each scheme looks at the
+request and returns an identity, `None` for "not my scheme", or raises for
+bad credentials. A credential that is present but bad is always an error,
+never silently downgraded to public access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from multidict import CIMultiDictProxy
+
+from gateway.auth.policy import RouteMatch
+from gateway.errors import ApiError, ErrorCode
+from gateway.keys.model import ApiKey
+from gateway.keys.service import KeyService
+from gateway.wallets import SignatureVerifier, WalletAddress, read_signed_message
+
+
+class AuthMethod(StrEnum):
+    API_KEY = "api_key"
+    SIGNATURE = "signature"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    method: AuthMethod
+    wallet: str | None = None  # canonical form
+    wallet_display: str | None = None
+    key: ApiKey | None = None
+
+
+PUBLIC = Identity(AuthMethod.PUBLIC)
+
+
+def api_key_required() -> ApiError:
+    return ApiError(401, ErrorCode.UNAUTHORIZED, "API key required")
+
+
+def wallet_identity(wallet: WalletAddress) -> Identity:
+    return Identity(AuthMethod.SIGNATURE, wallet.canonical, wallet.display)
+
+
+class Authenticator:
+    def __init__(self, keys: KeyService, verifier: SignatureVerifier) -> None:
+        self.keys = keys
+        self.verifier = verifier
+
+    async def authenticate(
+        self, matched: RouteMatch, headers: CIMultiDictProxy[str], body: Any
+    ) -> Identity:
+        identity = await self.by_api_key(headers)
+        if identity is None:
+            identity = await self.by_signature(matched, headers, body)
+        if identity is not None:
+            return identity
+        if matched.route.public:
+            return PUBLIC
+        raise api_key_required()
+
+    async def by_api_key(self, headers: Mapping[str, str]) -> Identity | None:
+        plaintext = headers.get("X-API-Key")
+        if plaintext is None:
+            return None
+        key = await self.keys.authenticate(plaintext)
+        return Identity(AuthMethod.API_KEY, key.wallet, key.wallet_display, key)
+
+    async def by_signature(
+        self, matched: RouteMatch, headers: CIMultiDictProxy[str], body: Any
+    ) -> Identity | None:
+        route = matched.route
+        if route.action is not None:
+            signed = read_signed_message(body if isinstance(body, dict) else None, headers)
+            if signed is not None:
+                verified = await self.verifier.verify(
+                    signed, action=route.action, bound=matched.params
+                )
+                return wallet_identity(verified.wallet)
+        if route.order_signature and isinstance(body, dict) and "signature" in body:
+            # Wallet-only order creation: the order's own signature is the credential.
+            return wallet_identity(self.verify_order(body, headers))
+        return None
+
+    def verify_order(self, order: dict[str, Any], headers: Mapping[str, str]) -> WalletAddress:
+        return self.verifier.verify_order(order, headers.get("X-Public-Key"))

@@ -1,0 +1,177 @@
+"""`walletgate`: run, gateway, backend, keys, sign, config (product.md §1).
+
+The bundled backend runs as a child process (`python -m backend`): the
+gateway reaches it over HTTP only, exactly as it reaches any exchange API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.cli.keys import add_keys_parser
+from gateway.cli.serve import serve_gateway, serve_with_backend
+from gateway.config import ConfigError, Settings, load_settings, masked
+from gateway.wallets.signing import load_signer, signed_body, signed_headers
+
+SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
+
+
+def _listen_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="public listener address (listen.host)")
+    parser.add_argument("--port", type=int, help="public listener port (listen.port)")
+    parser.add_argument("--admin-host", help="admin listener address (admin.host)")
+    parser.add_argument("--admin-port", type=int, help="admin listener port (admin.port)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="walletgate", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML file (default: $WALLETGATE_CONFIG or built-ins)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="gateway and the bundled backend, embedded defaults")
+    _listen_flags(run)
+    run.add_argument("--backend-port", type=int, help="bundled backend port (backend.port)")
+
+    gateway = commands.add_parser("gateway", help="the gateway alone, before any upstream")
+    _listen_flags(gateway)
+    gateway.add_argument("--upstream", help="upstream base URL (upstream.url)")
+
+    backend = commands.add_parser("backend", help="the bundled order backend alone")
+    backend.add_argument("--host")
+    backend.add_argument("--port", type=int)
+    backend.add_argument("--database")
+
+    add_keys_parser(commands)
+
+    sign = commands.add_parser(
+        "sign", help="sign a management message with a local private key file"
+    )
+    sign.add_argument(
+        "--key-file", help=f"file holding the hex private key (or ${SIGNING_KEY_ENV})"
+    )
+    sign.add_argument("--chain", choices=("stacks", "evm"), default="stacks")
+    sign.add_argument("--network", choices=("mainnet", "testnet"), default="mainnet")
+    sign.add_argument("--action", required=True, help="e.g. create_api_key, list_api_keys")
+    sign.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="message field; VALUE is read as JSON when it parses, else as text",
+    )
+    sign.add_argument("--headers", action="store_true", help="print X-Message/X-Signature headers")
+
+    config = commands.add_parser("config", help="configuration commands")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands.add_parser("check", help="validate and print the effective configuration")
+    return parser
+
+
+def _apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    overrides = {
+        ("listen", "host"): getattr(args, "host", None),
+        ("listen", "port"): getattr(args, "port", None),
+        ("admin", "host"): getattr(args, "admin_host", None),
+        ("admin", "port"): getattr(args, "admin_port", None),
+        ("backend", "port"): getattr(args, "backend_port", None),
+        ("upstream", "url"): getattr(args, "upstream", None),
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            settings = settings.replace(section, **{key: value})
+    return settings
+
+
+def _parse_field(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--field {text!r}: expected NAME=VALUE")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def _read_private_key(key_file: str | None) -> str:
+    # Never from an argument: command lines are visible to every local user.
+    if key_file:
+        return Path(key_file).read_text(encoding="utf-8").strip()
+    secret = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    if not secret:
+        raise ValueError(f"give --key-file or set {SIGNING_KEY_ENV}")
+    return secret
+
+
+def run_sign(args: argparse.Namespace) -> int:
+    signer = load_signer(_read_private_key(args.key_file), chain=args.chain, network=args.network)
+    fields = dict(_parse_field(f) for f in args.field)
+    make = signed_headers if args.headers else signed_body
+    print(json.dumps(make(signer, args.action, fields)))
+    return 0
+
+
+def run_backend(settings: Settings, args: argparse.Namespace) -> int:
+    backend = settings.backend
+    argv = [
+        sys.executable,
+        "-m",
+        "backend",
+        "--host",
+        args.host or backend.host,
+        "--port",
+        str(args.port if args.port is not None else backend.port),
+        "--database",
+        args.database or backend.database,
+    ]
+    os.execv(sys.executable, argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _apply_flags(load_settings(args.config), args)
+    except ConfigError as exc:
+        print(f"walletgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _dispatch(settings, args)
+    except (ValueError, OSError) as exc:
+        print(f"walletgate: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run_loop(serve_with_backend(settings))
+    if args.command == "gateway":
+        if not settings.upstream.url:
+            print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
+            return 2
+        return _run_loop(serve_gateway(settings))
+    if args.command == "backend":
+        return run_backend(settings, args)
+    if args.command == "keys":
+        return args.keys_handler(settings, args)
+    if args.command == "sign":
+        return run_sign(args)
+    print(json.dumps(masked(settings), indent=2))
+    return 0
+
+
+def _run_loop(main_coroutine: Any) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main_coroutine)
+    return uvloop.run(main_coroutine)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

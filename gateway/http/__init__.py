@@ -1,0 +1,1 @@
+"""The HTTP wing: listener, middleware, the forwarded pipeline, key routes, admin, openapi."""

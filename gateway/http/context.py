@@ -1,0 +1,119 @@
+"""The parts of one running gateway, reachable from handlers via the app.
+
+`app.py` builds a `Gateway` and stores it under `GATEWAY`; handlers and
+middlewares read it from `request.app[GATEWAY]`. No module globals.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from gateway.auth.authenticate import Authenticator
+from gateway.auth.authorise import AccessControl
+from gateway.auth.ownership import OwnerResolver
+from gateway.auth.policy import RouteTable
+from gateway.config import Settings
+from gateway.keys.service import KeyService
+from gateway.keys.store.base import KeyStore
+from gateway.metrics import Metrics
+from gateway.ratelimit import Limiter, Quota
+from gateway.ratelimit.scopes import QuotaGate
+from gateway.upstream.forwarder import Forwarder
+from gateway.wallets import SignatureVerifier
+from gateway.wallets.replay import ReplayGuard
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    metrics: Metrics
+    store: KeyStore
+    keys: KeyService
+    limiter: Limiter
+    quotas: QuotaGate
+    replay: ReplayGuard
+    verifier: SignatureVerifier
+    authenticator: Authenticator
+    forwarder: Forwarder
+    owners: OwnerResolver
+    access: AccessControl
+    routes: RouteTable
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    service_key_hashes: dict[str, str]  # sha256 hex -> service name
+    request_ids: RequestIds = field(default_factory=lambda: RequestIds())
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+# Per-request values, set as the request moves through the steps.
+REQUEST_ID = web.RequestKey("request_id", str)
+QUOTA = web.RequestKey("quota", Quota)
+ROUTE_LABEL = web.RequestKey("route", str)
+AUTH_LABEL = web.RequestKey("auth", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIds:
+    """Fresh request ids: a random per-process prefix and a counter.
+
+    Unique across processes and restarts, and far cheaper than uuid4 on every
+    request; request ids are correlation handles, not secrets.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+def request_id_for(request: web.Request, ids: RequestIds) -> str:
+    """The client's X-Request-ID when well formed, else a fresh one."""
+    sent = request.headers.get("X-Request-ID")
+    if sent is not None and _REQUEST_ID.fullmatch(sent):
+        return sent
+    return ids.next()
+
+
+def client_ip(request: web.Request, trusted: tuple) -> str:
+    """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
+    peer = request.remote or ""
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded:
+        return peer
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop if _is_ip(hop) else peer
+    return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(address: str, trusted: tuple) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def quota_of(request: web.Request) -> Quota | None:
+    return request.get(QUOTA)

@@ -1,0 +1,237 @@
+"""Key-management handlers of both dialects (§3.1).
+
+Seed 000: `/api/v1/api-keys...`, every call signed by the wallet.
+Seed 001: `/api-key/generate` and `/api-key/revoke`, by service key plus
+`X-Wallet-Address`, or by the wallet's own key.
+Management has its own per-wallet rate-limit scope, never order quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from gateway.auth.authenticate import AuthMethod
+from gateway.auth.authorise import permission_list
+from gateway.errors import ApiError, ErrorCode, utc_timestamp
+from gateway.http.context import AUTH_LABEL, GATEWAY, QUOTA, Gateway
+from gateway.http.key_fields import new_key_from_message, rotation_grace
+from gateway.http.pipeline import parse_json_body, read_body, refuse_unauthenticated
+from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
+from gateway.keys.service import NewKey
+from gateway.wallets import (
+    VerifiedMessage,
+    WalletAddress,
+    parse_wallet_address,
+    read_signed_message,
+)
+
+GENERATED_MESSAGE = "API key generated successfully. Save this key - it won't be shown again!"
+
+
+def iso(moment: Any) -> str | None:
+    return utc_timestamp(moment) if moment is not None else None
+
+
+def key_json(key: ApiKey, now: Any) -> dict[str, Any]:
+    """A key as wallets see it: never the key itself nor its hash."""
+    return {
+        "id": key.id,
+        "keyId": key.id,
+        "walletAddress": key.wallet_display,
+        "name": key.name,
+        "status": key.effective_status(now).value,
+        "permissions": permission_list(key.permissions),
+        "rateLimit": key.rate_limit,
+        "createdAt": iso(key.created_at),
+        "lastUsedAt": iso(key.last_used_at),
+        "expiresAt": iso(key.expires_at),
+        "revokesAt": iso(key.revoke_at) if key.status != KeyStatus.REVOKED else None,
+        "ipAllowlist": list(key.ip_allowlist),
+        "usageStats": key.usage.to_json(),
+        "keyHint": key.key_hint,
+    }
+
+
+def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
+    return {
+        "apiKey": plaintext,
+        "keyId": key.id,
+        "name": key.name,
+        "permissions": permission_list(key.permissions),
+        "rateLimit": key.rate_limit,
+        "createdAt": iso(key.created_at),
+        "walletAddress": key.wallet_display,
+        "keyHint": key.key_hint,
+        "expiresAt": iso(key.expires_at),
+        "ipAllowlist": list(key.ip_allowlist),
+    }
+
+
+async def verified_wallet(
+    request: web.Request, action: str, bound: dict[str, str] | None = None
+) -> tuple[Gateway, VerifiedMessage]:
+    """The wallet that signed this management request, within its own quota."""
+    gw = request.app[GATEWAY]
+    try:
+        body = None
+        if request.body_exists:
+            body = parse_json_body(await read_body(request, gw.settings.limits.max_body_bytes))
+        signed = read_signed_message(body if isinstance(body, dict) else None, request.headers)
+        if signed is None:
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "Signature required")
+        verified = await gw.verifier.verify(signed, action=action, bound=bound or {})
+    except ApiError as exc:
+        await refuse_unauthenticated(request, gw, exc)
+        raise
+    request[AUTH_LABEL] = AuthMethod.SIGNATURE.value
+    request[QUOTA] = await gw.quotas.for_management(verified.wallet.canonical)
+    return gw, verified
+
+
+async def create_api_key(request: web.Request) -> web.Response:
+    gw, verified = await verified_wallet(request, "create_api_key")
+    new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
+    key, plaintext = await gw.keys.create(new_key)
+    return web.json_response(created_json(key, plaintext), status=201)
+
+
+async def list_api_keys(request: web.Request) -> web.Response:
+    gw, verified = await verified_wallet(request, "list_api_keys")
+    now = gw.keys.now()
+    keys = await gw.keys.list_for(verified.wallet.canonical)
+    return web.json_response({"apiKeys": [key_json(k, now) for k in keys]})
+
+
+async def get_api_key(request: web.Request) -> web.Response:
+    key_id = request.match_info["keyId"]
+    gw, verified = await verified_wallet(request, "get_api_key", {"keyId": key_id})
+    key = await gw.keys.get_for(verified.wallet.canonical, key_id)
+    return web.json_response(key_json(key, gw.keys.now()))
+
+
+async def delete_api_key(request: web.Request) -> web.Response:
+    key_id = request.match_info["keyId"]
+    gw, verified = await verified_wallet(request, "delete_api_key", {"keyId": key_id})
+    key = await gw.keys.revoke_for(verified.wallet.canonical, key_id)
+    return web.json_response({"message": f"API key '{key.name}' has been revoked"})
+
+
+async def rotate_api_key(request: web.Request) -> web.Response:
+    key_id = request.match_info["keyId"]
+    gw, verified = await verified_wallet(request, "rotate_api_key", {"keyId": key_id})
+    grace = rotation_grace(verified.fields)
+    key, plaintext = await gw.keys.rotate_for(verified.wallet.canonical, key_id, grace)
+    body = created_json(key, plaintext) | {"replacesKeyId": key_id, "graceSeconds": grace}
+    return web.json_response(body, status=201)
+
+
+# -- seed 001 dialect -----------------------------------------------------------
+
+
+def _service_name(gw: Gateway, presented: str) -> str | None:
+    # Lookup by hash: the plaintext is never compared, so timing reveals nothing.
+    digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()
+    return gw.service_key_hashes.get(digest)
+
+
+def _header_wallet(gw: Gateway, request: web.Request, required: bool) -> WalletAddress | None:
+    sent = request.headers.get("X-Wallet-Address")
+    if sent is None:
+        if required:
+            raise ApiError(
+                400,
+                ErrorCode.INVALID_WALLET,
+                "Invalid wallet address",
+                {"reason": "X-Wallet-Address is required with a service key"},
+            )
+        return None
+    return parse_wallet_address(sent, gw.settings.signatures.chains)
+
+
+async def _evm_caller(request: web.Request) -> tuple[Gateway, WalletAddress, ApiKey | None]:
+    """(wallet acted for, the caller's own key or None for a service key)."""
+    gw = request.app[GATEWAY]
+    try:
+        presented = request.headers.get("X-API-Key")
+        if presented is None:
+            raise ApiError(401, ErrorCode.UNAUTHORIZED, "API key required")
+        if _service_name(gw, presented) is not None:
+            wallet = _header_wallet(gw, request, required=True)
+            assert wallet is not None
+            own_key = None
+        else:
+            own_key = await gw.keys.authenticate(presented)
+            wallet = _own_wallet(gw, request, own_key)
+    except ApiError as exc:
+        await refuse_unauthenticated(request, gw, exc)
+        raise
+    request[AUTH_LABEL] = AuthMethod.API_KEY.value
+    request[QUOTA] = await gw.quotas.for_management(wallet.canonical)
+    return gw, wallet, own_key
+
+
+def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress:
+    sent = _header_wallet(gw, request, required=False)
+    if sent is not None and sent.canonical != key.wallet:
+        raise ApiError(
+            403,
+            ErrorCode.WALLET_MISMATCH,
+            "API key not authorized for this wallet",
+            {"apiKeyWallet": key.wallet_display, "walletAddress": sent.display},
+        )
+    return parse_wallet_address(key.wallet_display, gw.settings.signatures.chains)
+
+
+async def generate_api_key(request: web.Request) -> web.Response:
+    gw, wallet, _ = await _evm_caller(request)
+    settings = gw.settings
+    new_key = NewKey(
+        wallet=wallet.canonical,
+        wallet_display=wallet.display,
+        chain=wallet.chain.value,
+        dialect=Dialect.EVM,
+        name="api-key",
+        permissions=frozenset(Permission(p) for p in settings.keys.default_permissions),
+        rate_limit=settings.rate_limits.per_minute,
+    )
+    key, plaintext = await gw.keys.create(
+        new_key, exclusive=settings.keys.one_active_per_wallet_evm
+    )
+    return web.json_response(
+        {
+            "success": True,
+            "api_key": plaintext,
+            "wallet_address": wallet.display,
+            "created_at": iso(key.created_at),
+            "message": GENERATED_MESSAGE,
+        }
+    )
+
+
+async def revoke_evm_api_key(request: web.Request) -> web.Response:
+    gw, wallet, own_key = await _evm_caller(request)
+    target = own_key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
+    if target is None:
+        raise ApiError(404, ErrorCode.NOT_FOUND, "No active API key for this wallet")
+    await gw.keys.set_status(target.id, KeyStatus.REVOKED)
+    return web.json_response(
+        {
+            "success": True,
+            "wallet_address": wallet.display,
+            "revoked_at": utc_timestamp(gw.keys.now()),
+            "message": "API key revoked successfully",
+        }
+    )
+
+
+def add_key_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/api-keys", create_api_key)
+    app.router.add_get("/api/v1/api-keys", list_api_keys, allow_head=False)
+    app.router.add_get("/api/v1/api-keys/{keyId}", get_api_key, allow_head=False)
+    app.router.add_delete("/api/v1/api-keys/{keyId}", delete_api_key)
+    app.router.add_post("/api/v1/api-keys/{keyId}/rotate", rotate_api_key)
+    app.router.add_post("/api-key/generate", generate_api_key)
+    app.router.add_post("/api-key/revoke", revoke_evm_api_key)

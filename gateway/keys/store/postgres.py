@@ -1,0 +1,291 @@
+"""The scale-out key store: asyncpg pool, the same schema as SQLite in PostgreSQL types.
+
+Several gateway processes share it, so the two checks that must hold across
+processes take transaction-scoped advisory locks:
+- the exclusive insert locks the (wallet, dialect) pair, so the "no other
+  usable key" check and the insert cannot be split by a concurrent caller;
+- the change log takes one lock before drawing its sequence number, so
+  sequence order equals commit order and a reader's cursor never skips an
+  event whose transaction committed late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
+from gateway.keys.store.base import (
+    CHANGE_RETENTION,
+    KEY_COLUMNS,
+    StoreError,
+    changes_from_rows,
+    key_from_row,
+    key_values,
+    schema_v1,
+    status_counts,
+    usage_values,
+)
+
+# Advisory lock space ("WG"), split by purpose so the locks never collide.
+_LOCK_GLOBAL: Final = 0x5747_0000
+_LOCK_WALLET: Final = 0x5747_0001
+_OBJ_MIGRATIONS: Final = 0
+_OBJ_CHANGES: Final = 1
+
+_DRIVER_ERRORS: Final = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,  # refused or unreachable host; TimeoutError is one too
+)
+
+MIGRATIONS: Final = (
+    (
+        1,
+        schema_v1(
+            time_type="TIMESTAMPTZ",
+            counter_type="BIGINT",
+            serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+)
+
+_COLUMNS: Final = ", ".join(KEY_COLUMNS)
+_INSERT: Final = (
+    f"INSERT INTO api_keys ({_COLUMNS}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(KEY_COLUMNS) + 1))})"
+)
+_USABLE_OTHER_EXISTS: Final = """
+    SELECT EXISTS (
+        SELECT 1 FROM api_keys
+        WHERE wallet = $1 AND dialect = $2 AND id <> $3 AND status = 'active'
+          AND (revoke_at IS NULL OR revoke_at > $4) AND (expires_at IS NULL OR expires_at > $4)
+    )"""
+_ADD_USAGE: Final = (
+    "UPDATE api_keys SET "
+    + ", ".join(f"{n} = {n} + ${i}" for i, n in enumerate(COUNTER_FIELDS, start=2))
+    + f", last_used_at = GREATEST(last_used_at, ${len(COUNTER_FIELDS) + 2}) WHERE id = $1"
+)
+
+
+def _effective_status(now_param: str) -> str:
+    return (
+        f"CASE WHEN status = 'revoked' OR (revoke_at IS NOT NULL AND revoke_at <= {now_param}) "
+        "THEN 'revoked' ELSE status END"
+    )
+
+
+def _same_time(moment: datetime | None) -> datetime | None:
+    return moment
+
+
+def _decode_time(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+class PostgresKeyStore:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout_s: float = 5.0,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self._url = url
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": connect_timeout_s,
+            "command_timeout": command_timeout_s,
+        }
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        # The URL may carry a password: show only where it points.
+        parts = urlsplit(self._url)
+        return f"PostgresKeyStore({parts.hostname}:{parts.port or 5432}{parts.path})"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(self._url, **self._pool_options)
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"cannot open postgresql store: {exc}") from exc
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await pool.close()
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(f"closing postgresql store failed: {exc}") from exc
+
+    async def ping(self) -> None:
+        async with self._connection("ping") as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def _migrate(self) -> None:
+        async with self._connection("migrate", transaction=True) as conn:
+            # Processes starting together migrate one after the other.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_MIGRATIONS
+            )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, statements in MIGRATIONS:
+                if version in applied:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+
+    @asynccontextmanager
+    async def _connection(
+        self, what: str, *, transaction: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        pool = self._pool
+        if pool is None:
+            raise StoreError("postgresql store is not open")
+        try:
+            async with pool.acquire() as conn:
+                if transaction:
+                    async with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(f"postgresql {what} failed: {exc}") from exc
+
+    # -- keys --------------------------------------------------------------------
+
+    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
+        values = key_values(key, _same_time)
+        async with self._connection("insert", transaction=True) as conn:
+            if exclusive:
+                # Held to commit: a concurrent exclusive insert for this wallet
+                # and dialect waits here, then sees this key.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    _LOCK_WALLET,
+                    f"{key.dialect.value}:{key.wallet}",
+                )
+                if await conn.fetchval(
+                    _USABLE_OTHER_EXISTS,
+                    key.wallet,
+                    key.dialect.value,
+                    key.id,
+                    datetime.now(UTC),
+                ):
+                    return False
+            await conn.execute(_INSERT, *values)
+        return True
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        return await self._fetch_one("get", "id", key_id)
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self._fetch_one("get_by_hash", "key_hash", key_hash)
+
+    async def _fetch_one(self, what: str, column: str, value: str) -> ApiKey | None:
+        async with self._connection(what) as conn:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = $1", value)
+        return None if row is None else key_from_row(row, _decode_time)
+
+    async def list_keys(
+        self, *, wallet: str | None = None, status: KeyStatus | None = None, limit: int = 1000
+    ) -> list[ApiKey]:
+        clauses: list[str] = []
+        params: list[Any] = [limit]
+        if wallet is not None:
+            params.append(wallet)
+            clauses.append(f"wallet = ${len(params)}")
+        if status is not None:
+            params.extend((datetime.now(UTC), KeyStatus(status).value))
+            clauses.append(f"{_effective_status(f'${len(params) - 1}')} = ${len(params)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = (
+            f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id DESC LIMIT $1"
+        )
+        async with self._connection("list_keys") as conn:
+            rows = await conn.fetch(query, *params)
+        return [key_from_row(row, _decode_time) for row in rows]
+
+    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+        update = (
+            "UPDATE api_keys SET status = $2 WHERE id = $1 AND status <> 'revoked' AND status <> $2"
+        )
+        return await self._change("set_status", key_id, update, KeyStatus(status).value)
+
+    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
+        update = (
+            "UPDATE api_keys SET revoke_at = $2 "
+            "WHERE id = $1 AND (revoke_at IS NULL OR revoke_at > $2)"
+        )
+        return await self._change("schedule_revocation", key_id, update, at)
+
+    async def _change(self, what: str, key_id: str, update: str, value: Any) -> ApiKey | None:
+        """Apply a status-like update; when a row changed, log it for other instances."""
+        now = datetime.now(UTC)
+        async with self._connection(what, transaction=True) as conn:
+            key_hash = await conn.fetchval(f"{update} RETURNING key_hash", key_id, value)
+            if key_hash is not None:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_CHANGES
+                )
+                await conn.execute(
+                    "INSERT INTO key_changes (key_hash, changed_at) VALUES ($1, $2)", key_hash, now
+                )
+                await conn.execute(
+                    "DELETE FROM key_changes WHERE changed_at < $1", now - CHANGE_RETENTION
+                )
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        return None if row is None else key_from_row(row, _decode_time)
+
+    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
+        rows = [
+            (key_id, *usage_values(delta), delta.last_used_at)
+            for key_id, delta in deltas.items()
+            if not delta.is_empty()
+        ]
+        if not rows:
+            return
+        async with self._connection("add_usage", transaction=True) as conn:
+            await conn.executemany(_ADD_USAGE, rows)
+
+    async def count_by_status(self) -> dict[KeyStatus, int]:
+        query = f"SELECT {_effective_status('$1')} AS s, COUNT(*) FROM api_keys GROUP BY s"
+        async with self._connection("count_by_status") as conn:
+            rows = await conn.fetch(query, datetime.now(UTC))
+        return status_counts(rows)
+
+    # -- change log --------------------------------------------------------------
+
+    async def change_cursor(self) -> int:
+        async with self._connection("change_cursor") as conn:
+            return int(await conn.fetchval("SELECT COALESCE(MAX(seq), 0) FROM key_changes"))
+
+    async def changes_since(self, cursor: int) -> tuple[int, list[str]]:
+        async with self._connection("changes_since") as conn:
+            rows = await conn.fetch(
+                "SELECT seq, key_hash FROM key_changes WHERE seq > $1 ORDER BY seq", cursor
+            )
+        return changes_from_rows(cursor, rows)

@@ -1,0 +1,106 @@
+"""Which rate-limit scope a request counts against, and the decision (§5).
+
+The scope follows the identity: a valid key counts against the key, a signed
+request against its wallet, anything else (public, failed authentication)
+against the client IP. Key management has a scope of its own per wallet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+from gateway.config import RateLimitSettings
+from gateway.errors import ApiError, ErrorCode
+from gateway.metrics import Metrics
+from gateway.ratelimit import Limiter, LimiterError, Quota, Window
+from gateway.ratelimit.base import WindowState
+
+
+class Scope:
+    KEY = "key"
+    WALLET = "wallet"
+    IP = "ip"
+    MANAGEMENT = "management"
+
+
+def rate_limited(quota: Quota, now: float) -> ApiError:
+    return ApiError(
+        429, ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(now)
+    )
+
+
+class QuotaGate:
+    def __init__(
+        self,
+        limiter: Limiter,
+        settings: RateLimitSettings,
+        metrics: Metrics,
+        *,
+        fail_open: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._limiter = limiter
+        self._settings = settings
+        self._metrics = metrics
+        self._fail_open = fail_open
+        self.clock = clock
+        self._wallet_windows = self._per_identity_windows(settings.per_minute)
+        self._ip_windows = (Window("minute", 60, settings.public_per_minute),)
+        self._management_windows = (
+            Window("minute", 60, settings.management_per_minute),
+            Window("hour", 3600, settings.management_per_hour),
+        )
+        self.key_windows = lru_cache(maxsize=64)(self._per_identity_windows)
+
+    def _per_identity_windows(self, per_minute: int) -> tuple[Window, ...]:
+        # The minute figure is the key's own; hour and day come from config.
+        return (
+            Window("minute", 60, per_minute),
+            Window("hour", 3600, self._settings.per_hour),
+            Window("day", 86400, self._settings.per_day),
+        )
+
+    async def for_key(self, key_id: str, per_minute: int) -> Quota:
+        return await self._admit(Scope.KEY, key_id, self.key_windows(per_minute))
+
+    async def for_wallet(self, wallet: str) -> Quota:
+        return await self._admit(Scope.WALLET, wallet, self._wallet_windows)
+
+    async def for_ip(self, address: str) -> Quota:
+        return await self._admit(Scope.IP, address, self._ip_windows)
+
+    async def for_management(self, wallet: str) -> Quota:
+        return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
+
+    async def peek_ip(self, address: str) -> Quota:
+        """Count against the IP without refusing: for answers that are errors anyway."""
+        return await self._decide(Scope.IP, address, self._ip_windows)
+
+    async def _admit(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+        quota = await self._decide(scope, identity, windows)
+        if not quota.allowed:
+            self._metrics.count_rate_limited(scope)
+            raise rate_limited(quota, self.clock())
+        return quota
+
+    async def _decide(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+        now = self.clock()
+        try:
+            return await self._limiter.hit(scope, identity, windows, now)
+        except LimiterError:
+            self._metrics.rate_limiter_errors.inc()
+            if not self._fail_open:
+                raise ApiError(
+                    503, ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"
+                ) from None
+            return _unlimited(scope, windows, now)
+
+
+def _unlimited(scope: str, windows: tuple[Window, ...], now: float) -> Quota:
+    """An admitting decision with full headers, used when failing open."""
+    states = tuple(
+        WindowState(w, w.limit, (int(now) // w.seconds + 1) * w.seconds) for w in windows
+    )
+    return Quota(True, scope, states, states[0])

@@ -1,0 +1,231 @@
+"""Forwarder: passes admitted requests to the upstream and its answers back.
+
+One shared pool of keep-alive connections, bounded at
+`upstream.max_connections` (gateway/upstream.py: leaner than aiohttp's
+ClientSession). Bodies pass through as bytes, never decoded, so a
+Content-Encoding stays true to its body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from gateway.errors import ApiError, ErrorCode
+from gateway.upstream.pool import (
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+# RFC 9110 §7.6.1 hop-by-hop fields, plus what the proxy itself rewrites.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+# Credentials and identity claims that must never reach the upstream.
+CREDENTIALS = frozenset(
+    {"x-api-key", "x-message", "x-signature", "x-wallet-address", "x-public-key"}
+)
+# The gateway answers these itself on every response.
+OWN_RESPONSE_HEADERS = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-window",
+        "ratelimit",
+        "ratelimit-policy",
+        "x-request-id",
+    }
+)
+# Answers up to this size are read whole: cheaper than streaming small JSON.
+BUFFER_LIMIT = 256 * 1024
+# The gateway's own lookups read at most this much; beyond it the body is not parsed.
+OWN_READ_LIMIT = 4 * BUFFER_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply:
+    """A small upstream answer read whole, for the gateway's own lookups."""
+
+    status: int
+    body: Any  # parsed JSON, or None when it was not JSON
+
+
+def _connection_listed(headers: Mapping[str, str]) -> frozenset[str]:
+    listed = headers.get("Connection")
+    if not listed:
+        return frozenset()
+    return frozenset(token.strip().lower() for token in listed.split(","))
+
+
+def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -> CIMultiDict[str]:
+    """Client headers minus hop-by-hop, credentials and spoofed X-Gateway-*."""
+    dropped = _connection_listed(incoming)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in incoming.items():
+        lowered = name.lower()
+        if (
+            lowered in HOP_BY_HOP
+            or lowered in CREDENTIALS
+            or lowered in dropped
+            or lowered.startswith("x-gateway-")
+            or lowered.startswith("x-forwarded-")
+        ):
+            continue
+        out.add(name, value)
+    out.update(extra)
+    return out
+
+
+RESPONSE_DROPPED = HOP_BY_HOP | OWN_RESPONSE_HEADERS
+
+
+def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream's header fields minus hop-by-hop ones and those the gateway sets."""
+    kept: list[tuple[str, str]] = []
+    listed: list[str] = []
+    for name, value in incoming:
+        lowered = name.lower()
+        if lowered in RESPONSE_DROPPED:
+            if lowered == "connection":
+                listed.append(value)
+            continue
+        kept.append((name, value))
+    if listed:  # Connection names further hop-by-hop fields (RFC 9110 §7.6.1)
+        dropped = _connection_listed({"Connection": ",".join(listed)})
+        kept = [(name, value) for name, value in kept if name.lower() not in dropped]
+    return kept
+
+
+class Forwarder:
+    """The gateway's upstream: one bounded keep-alive pool (gateway/upstream.py)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._max_connections = max_connections
+        self._pool: UpstreamPool | None = None
+
+    async def start(self) -> None:
+        self._pool = UpstreamPool(
+            self.base_url,
+            timeout_s=self._timeout_s,
+            max_connections=self._max_connections,
+            buffer_limit=BUFFER_LIMIT,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> UpstreamPool:
+        if self._pool is None:
+            raise RuntimeError("Forwarder used before start()")
+        return self._pool
+
+    def url_for(self, raw_path: str) -> URL:
+        return URL(self.base_url + raw_path, encoded=True)
+
+    async def forward(
+        self,
+        request: web.Request,
+        body: bytes | AsyncIterator[bytes] | None,
+        headers: CIMultiDict[str],
+    ) -> web.StreamResponse:
+        """Send the request upstream; return its answer, streamed when large."""
+        try:
+            reply = await self.pool.request(request.method, request.raw_path, headers, body)
+        except UpstreamTimeout:
+            raise upstream_timeout() from None
+        except UpstreamUnavailable:
+            raise upstream_unavailable() from None
+        if reply.body is not None:
+            return web.Response(
+                status=reply.status, headers=response_headers(reply.headers), body=reply.body
+            )
+        try:
+            return await self._relay(request, reply)
+        finally:
+            reply.release()
+
+    async def _relay(self, request: web.Request, reply: UpstreamResponse) -> web.StreamResponse:
+        response = web.StreamResponse(status=reply.status, headers=response_headers(reply.headers))
+        if reply.length is not None:
+            response.content_length = reply.length
+        await response.prepare(request)
+        try:
+            while chunk := await reply.next_chunk():
+                await response.write(chunk)
+        except (UpstreamTimeout, UpstreamUnavailable):
+            # Headers are gone already: the only honest signal left is to cut
+            # the connection so the client sees a truncated answer.
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    async def get_json(self, path: str, headers: Mapping[str, str]) -> UpstreamReply:
+        """A small GET for the gateway itself (owner lookups)."""
+        status, raw = await self._get(path, headers)
+        try:
+            body = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        return UpstreamReply(status, body)
+
+    async def probe(self) -> None:
+        """Any HTTP answer from the upstream's root means it is there; else 502/504."""
+        await self._get("/", {})
+
+    async def _get(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes | None]:
+        """Status and whole body, None when the body passes OWN_READ_LIMIT."""
+        try:
+            reply = await self.pool.request("GET", path, headers, None)
+            if reply.body is not None:
+                return reply.status, reply.body
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await reply.next_chunk():
+                    size += len(chunk)
+                    if size > OWN_READ_LIMIT:
+                        return reply.status, None
+                    chunks.append(chunk)
+            finally:
+                reply.release()
+        except UpstreamTimeout:
+            raise upstream_timeout() from None
+        except UpstreamUnavailable:
+            raise upstream_unavailable() from None
+        return reply.status, b"".join(chunks)
+
+
+def upstream_unavailable() -> ApiError:
+    return ApiError(502, ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable")
+
+
+def upstream_timeout() -> ApiError:
+    return ApiError(504, ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout")
