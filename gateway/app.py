@@ -171,7 +171,7 @@ async def gateway_middleware(
     except Exception:
         log.exception("unhandled error in request %s", request[REQUEST_ID])
         response = await error_response(
-            request, gw, ApiError(500, ErrorCode.INTERNAL_ERROR, "Internal error")
+            request, gw, ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
         )
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
     gw.metrics.observe_request(
@@ -194,14 +194,14 @@ def _route_label(request: web.Request) -> str:
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:
     if exc.status == 413:
-        return ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
     if exc.status == 405:
-        return ApiError(405, ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")
+        return ApiError(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")
     if exc.status == 404:
-        return ApiError(404, ErrorCode.NOT_FOUND, "Not found")
+        return ApiError(ErrorCode.NOT_FOUND, "Not found")
     if exc.status < 500:
-        return ApiError(exc.status, ErrorCode.BAD_REQUEST, "Invalid request")
-    return ApiError(500, ErrorCode.INTERNAL_ERROR, "Internal error")
+        return ApiError(ErrorCode.BAD_REQUEST, "Invalid request", status=exc.status)
+    return ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
 
 
 async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> web.Response:

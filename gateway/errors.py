@@ -1,14 +1,18 @@
-"""The one error type of the gateway and its JSON body (product.md §4).
+"""The gateway's error codes, the HTTP status of each (one table), and the JSON body.
 
-Every part raises `ApiError`; the error middleware in `app.py` is the single
-place that turns it into an HTTP response, so bodies stay uniform.
+Request-handling layers raise `ApiError` with a code; the status comes from
+`STATUS`, never from the call site. Lower layers (wallets, key store, rate
+limiter, upstream) raise their own exceptions, which `gateway.http.errors`
+translates; the error middleware is the one place that renders a response.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 
 class ErrorCode(StrEnum):
@@ -37,19 +41,53 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
+STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
+    {
+        ErrorCode.BAD_REQUEST: 400,
+        ErrorCode.INVALID_MESSAGE: 400,
+        ErrorCode.INVALID_WALLET: 400,
+        ErrorCode.ORDER_NOT_OPEN: 400,
+        ErrorCode.UNAUTHORIZED: 401,
+        ErrorCode.INVALID_API_KEY: 401,
+        ErrorCode.API_KEY_INACTIVE: 401,
+        ErrorCode.INVALID_SIGNATURE: 401,
+        ErrorCode.SIGNATURE_EXPIRED: 401,
+        ErrorCode.SIGNATURE_REPLAYED: 401,
+        ErrorCode.WALLET_MISMATCH: 403,
+        ErrorCode.PERMISSION_DENIED: 403,
+        ErrorCode.IP_NOT_ALLOWED: 403,
+        ErrorCode.ORDER_NOT_FOUND: 404,
+        ErrorCode.NOT_FOUND: 404,
+        ErrorCode.METHOD_NOT_ALLOWED: 405,
+        ErrorCode.API_KEY_EXISTS: 409,
+        ErrorCode.PAYLOAD_TOO_LARGE: 413,
+        ErrorCode.RATE_LIMITED: 429,
+        ErrorCode.INTERNAL_ERROR: 500,
+        ErrorCode.UPSTREAM_UNAVAILABLE: 502,
+        ErrorCode.SERVICE_UNAVAILABLE: 503,
+        ErrorCode.UPSTREAM_TIMEOUT: 504,
+    }
+)
+
+
 class ApiError(Exception):
-    """An error with its HTTP status, stable code, human message and details."""
+    """An error with a stable code, a human message and details; its status is `STATUS[code]`.
+
+    `status` overrides the table only to relay a protocol-level 4xx that has no
+    code of its own (an over-long request line is 414 with `BAD_REQUEST`).
+    """
 
     def __init__(
         self,
-        status: int,
         code: ErrorCode,
         message: str,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
-        self.status = status
+        self.status = STATUS[code] if status is None else status
         self.code = code
         self.message = message
         self.details = details or {}
@@ -68,7 +106,9 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def error_body(code: ErrorCode, message: str, details: dict[str, Any] | None = None) -> dict:
+def error_body(
+    code: ErrorCode, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "error": message,
         "code": code.value,
@@ -79,22 +119,22 @@ def error_body(code: ErrorCode, message: str, details: dict[str, Any] | None = N
 
 # Constructors for the errors raised from many places; one spelling each.
 def bad_request(message: str = "Invalid request body", **details: Any) -> ApiError:
-    return ApiError(400, ErrorCode.BAD_REQUEST, message, details)
+    return ApiError(ErrorCode.BAD_REQUEST, message, details)
 
 
 def invalid_message(reason: str) -> ApiError:
-    return ApiError(400, ErrorCode.INVALID_MESSAGE, f"Invalid signed message: {reason}")
+    return ApiError(ErrorCode.INVALID_MESSAGE, f"Invalid signed message: {reason}")
 
 
 def invalid_wallet(reason: str) -> ApiError:
-    return ApiError(400, ErrorCode.INVALID_WALLET, "Invalid wallet address", {"reason": reason})
+    return ApiError(ErrorCode.INVALID_WALLET, "Invalid wallet address", {"reason": reason})
 
 
 def invalid_signature(reason: str | None = None) -> ApiError:
     return ApiError(
-        401, ErrorCode.INVALID_SIGNATURE, "Invalid signature", {"reason": reason} if reason else {}
+        ErrorCode.INVALID_SIGNATURE, "Invalid signature", {"reason": reason} if reason else {}
     )
 
 
 def not_found(message: str = "Not found") -> ApiError:
-    return ApiError(404, ErrorCode.NOT_FOUND, message)
+    return ApiError(ErrorCode.NOT_FOUND, message)

@@ -40,7 +40,7 @@ PUBLIC = Identity(AuthMethod.PUBLIC)
 
 
 def api_key_required() -> ApiError:
-    return ApiError(401, ErrorCode.UNAUTHORIZED, "API key required")
+    return ApiError(ErrorCode.UNAUTHORIZED, "API key required")
 
 
 def wallet_identity(wallet: WalletAddress) -> Identity:

@@ -59,13 +59,12 @@ class AccessControl:
     def check_key(self, key: ApiKey, permission: Permission | None, client_ip: str) -> None:
         if permission is not None and permission not in key.permissions:
             raise ApiError(
-                403,
                 ErrorCode.PERMISSION_DENIED,
                 "API key lacks permission",
                 {"required": permission.value, "granted": permission_list(key.permissions)},
             )
         if key.ip_allowlist and not ip_allowed(client_ip, key.ip_allowlist):
-            raise ApiError(403, ErrorCode.IP_NOT_ALLOWED, "Client IP not allowed for this key")
+            raise ApiError(ErrorCode.IP_NOT_ALLOWED, "Client IP not allowed for this key")
 
     async def authorize(
         self,
@@ -104,13 +103,11 @@ def _check_owner(identity: Identity, owner: str, uuid: Any) -> None:
     order_uuid = uuid if isinstance(uuid, str) else None
     if identity.method == AuthMethod.API_KEY:
         raise ApiError(
-            403,
             ErrorCode.WALLET_MISMATCH,
             "API key not authorized for this wallet",
             {"apiKeyWallet": identity.wallet_display, "orderOwner": owner, "orderUuid": order_uuid},
         )
     raise ApiError(
-        403,
         ErrorCode.WALLET_MISMATCH,
         "Wallet is not the order owner",
         {"wallet": identity.wallet_display, "orderOwner": owner, "orderUuid": order_uuid},

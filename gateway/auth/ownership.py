@@ -88,7 +88,7 @@ class OwnerResolver:
         path = ORDER_PATH.format(uuid=quote(uuid, safe=""))
         reply = await self._forwarder.get_json(path, {"X-Request-ID": request_id})
         if reply.status == 404:
-            raise ApiError(404, ErrorCode.ORDER_NOT_FOUND, "Order not found", {"orderUuid": uuid})
+            raise ApiError(ErrorCode.ORDER_NOT_FOUND, "Order not found", {"orderUuid": uuid})
         owner = dig(reply.body, self._owner_field) if reply.status == 200 else None
         if not isinstance(owner, str) or not owner:
             raise upstream_unavailable()

@@ -100,7 +100,7 @@ class RouteTable:
                 found = pattern.fullmatch(path)
                 if found:
                     return RouteMatch(route, found.groupdict())
-        raise ApiError(404, ErrorCode.NOT_FOUND, "Not found")
+        raise ApiError(ErrorCode.NOT_FOUND, "Not found")
 
 
 def _compile(template: str) -> re.Pattern[str]:

@@ -43,7 +43,7 @@ def _bearer_token(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
         if token and request.path != "/healthz":
             sent = request.headers.get("Authorization", "").encode("utf-8", "surrogatepass")
             if not hmac.compare_digest(sent, expected):
-                error = ApiError(401, ErrorCode.UNAUTHORIZED, "Admin token required")
+                error = ApiError(ErrorCode.UNAUTHORIZED, "Admin token required")
                 return web.json_response(
                     error.body(), status=401, headers={"WWW-Authenticate": "Bearer"}
                 )

@@ -24,7 +24,6 @@ MAX_GRACE_S = 86400
 
 def invalid_field(field: str, reason: str) -> ApiError:
     return ApiError(
-        400,
         ErrorCode.INVALID_MESSAGE,
         f"Invalid signed message: {field} {reason}",
         {"field": field},

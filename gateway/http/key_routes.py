@@ -81,7 +81,7 @@ async def verified_wallet(
             body = parse_json_body(await read_body(request, gw.settings.limits.max_body_bytes))
         signed = read_signed_message(body if isinstance(body, dict) else None, request.headers)
         if signed is None:
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, "Signature required")
+            raise ApiError(ErrorCode.UNAUTHORIZED, "Signature required")
         verified = await gw.verifier.verify(signed, action=action, bound=bound or {})
     except ApiError as exc:
         await refuse_unauthenticated(request, gw, exc)
@@ -142,7 +142,6 @@ def _header_wallet(gw: Gateway, request: web.Request, required: bool) -> WalletA
     if sent is None:
         if required:
             raise ApiError(
-                400,
                 ErrorCode.INVALID_WALLET,
                 "Invalid wallet address",
                 {"reason": "X-Wallet-Address is required with a service key"},
@@ -157,7 +156,7 @@ async def _evm_caller(request: web.Request) -> tuple[Gateway, WalletAddress, Api
     try:
         presented = request.headers.get("X-API-Key")
         if presented is None:
-            raise ApiError(401, ErrorCode.UNAUTHORIZED, "API key required")
+            raise ApiError(ErrorCode.UNAUTHORIZED, "API key required")
         if _service_name(gw, presented) is not None:
             wallet = _header_wallet(gw, request, required=True)
             assert wallet is not None
@@ -177,7 +176,6 @@ def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress
     sent = _header_wallet(gw, request, required=False)
     if sent is not None and sent.canonical != key.wallet:
         raise ApiError(
-            403,
             ErrorCode.WALLET_MISMATCH,
             "API key not authorized for this wallet",
             {"apiKeyWallet": key.wallet_display, "walletAddress": sent.display},
@@ -215,7 +213,7 @@ async def revoke_evm_api_key(request: web.Request) -> web.Response:
     gw, wallet, own_key = await _evm_caller(request)
     target = own_key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
     if target is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, "No active API key for this wallet")
+        raise ApiError(ErrorCode.NOT_FOUND, "No active API key for this wallet")
     await gw.keys.set_status(target.id, KeyStatus.REVOKED)
     return web.json_response(
         {

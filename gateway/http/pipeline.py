@@ -31,7 +31,7 @@ from gateway.upstream.forwarder import BUFFER_LIMIT, request_headers
 
 
 def payload_too_large(limit: int) -> ApiError:
-    return ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large", {"limit": limit})
+    return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large", {"limit": limit})
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

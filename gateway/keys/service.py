@@ -70,15 +70,15 @@ class NewKey:
 
 
 def invalid_api_key() -> ApiError:
-    return ApiError(401, ErrorCode.INVALID_API_KEY, "Invalid API key")
+    return ApiError(ErrorCode.INVALID_API_KEY, "Invalid API key")
 
 
 def store_unavailable() -> ApiError:
-    return ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable")
+    return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable")
 
 
 def key_not_found() -> ApiError:
-    return ApiError(404, ErrorCode.NOT_FOUND, "API key not found")
+    return ApiError(ErrorCode.NOT_FOUND, "API key not found")
 
 
 _USAGE_COUNTER = {
@@ -167,11 +167,9 @@ class KeyService:
         now = self._clock()
         status = key.effective_status(now)
         if status != KeyStatus.ACTIVE:
-            raise ApiError(401, ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": status})
+            raise ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": status})
         if key.is_expired(now):
-            raise ApiError(
-                401, ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": "expired"}
-            )
+            raise ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": "expired"})
 
     # -- wallet-facing operations ----------------------------------------------
     async def create(self, request: NewKey, *, exclusive: bool = False) -> tuple[ApiKey, str]:
@@ -198,9 +196,7 @@ class KeyService:
         except StoreError:
             raise store_unavailable() from None
         if not inserted:
-            raise ApiError(
-                409, ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet"
-            )
+            raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
@@ -224,7 +220,7 @@ class KeyService:
         old = await self.get_for(wallet, key_id)
         if not old.is_usable(self._clock()):
             raise ApiError(
-                400, ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
+                ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
             )
         # The successor keeps everything the wallet signed for the old key.
         created = await self.create(NewKey.from_key(old))

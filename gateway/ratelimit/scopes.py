@@ -27,7 +27,7 @@ class Scope:
 
 def rate_limited(quota: Quota, now: float) -> ApiError:
     return ApiError(
-        429, ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(now)
+        ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(now)
     )
 
 
@@ -92,9 +92,7 @@ class QuotaGate:
         except LimiterError:
             self._metrics.rate_limiter_errors.inc()
             if not self._fail_open:
-                raise ApiError(
-                    503, ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"
-                ) from None
+                raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable") from None
             return _unlimited(scope, windows, now)
 
 

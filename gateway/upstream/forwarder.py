@@ -224,8 +224,8 @@ class Forwarder:
 
 
 def upstream_unavailable() -> ApiError:
-    return ApiError(502, ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable")
+    return ApiError(ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable")
 
 
 def upstream_timeout() -> ApiError:
-    return ApiError(504, ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout")
+    return ApiError(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout")

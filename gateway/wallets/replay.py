@@ -44,7 +44,7 @@ def replay_key_of_bytes(wallet: WalletAddress, message_utf8: bytes) -> bytes:
 
 
 def replay_store_unavailable() -> ApiError:
-    return ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable")
+    return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable")
 
 
 class MemoryReplayGuard:
@@ -85,7 +85,7 @@ class MemoryReplayGuard:
         if len(self._expiry) >= self._maxsize and now >= self._next_sweep_at:
             self._sweep(now)
         if len(self._expiry) >= self._maxsize:
-            raise ApiError(503, ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full")
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full")
 
     def _drop_expired_front(self, now: float) -> None:
         while self._expiry:

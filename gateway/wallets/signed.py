@@ -57,11 +57,11 @@ class VerifiedMessage:
 
 
 def signature_expired() -> ApiError:
-    return ApiError(401, ErrorCode.SIGNATURE_EXPIRED, "Signature expired")
+    return ApiError(ErrorCode.SIGNATURE_EXPIRED, "Signature expired")
 
 
 def signature_replayed() -> ApiError:
-    return ApiError(401, ErrorCode.SIGNATURE_REPLAYED, "Signature already used")
+    return ApiError(ErrorCode.SIGNATURE_REPLAYED, "Signature already used")
 
 
 def read_signed_message(
