@@ -18,6 +18,7 @@ from typing import Any
 from gateway.cli.keys import add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
+from gateway.config_reference import reference_markdown
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="configuration commands")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", help="validate and print the effective configuration")
+    config_commands.add_parser(
+        "reference", help="print the configuration reference (Markdown) from the schema"
+    )
     return parser
 
 
@@ -161,6 +165,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return args.keys_handler(settings, args)
     if args.command == "sign":
         return run_sign(args)
+    if args.config_command == "reference":
+        print(reference_markdown(), end="")
+        return 0
     print(json.dumps(masked(settings), indent=2))
     return 0
 

@@ -1,0 +1,194 @@
+"""The configuration reference, generated from the settings schema.
+
+`walletgate config reference` renders it as Markdown (docs/configuration.md is
+its output). Types and defaults come from the dataclasses in `gateway.config`;
+only the prose lives here, one line per key, and a test fails when a key of
+the schema has none, so the reference cannot fall behind the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Final, get_args, get_origin, get_type_hints
+
+from gateway.config import ENV_PREFIX, TABLE_LISTS, Settings
+
+SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "listen": "The public listener: API clients, bots and wallets connect here.",
+        "admin": "The admin listener: `/metrics`, `/healthz`, `/readyz`. Keep it off the "
+        "public network.",
+        "upstream": "The exchange API the gateway forwards admitted requests to.",
+        "backend": "The bundled order backend (`walletgate run`, `walletgate backend`).",
+        "store": "Where API keys, their usage and their events live.",
+        "redis": "Shared rate-limit windows, replay set and key revocation for several "
+        "gateway processes.",
+        "keys": "API keys.",
+        "rate_limits": "Requests allowed per window and scope.",
+        "signatures": "Wallet-signed messages.",
+        "limits": "Request size limits.",
+        "usage": "Per-key usage statistics.",
+        "service_keys": "`[[service_keys]]`: operator keys of the service-key dialect, stored "
+        "by hash.",
+        "routes": "`[[routes]]`: the route policy table. Without any entry the built-in "
+        "table is in force; a request that matches no route is answered 404 and never "
+        "forwarded.",
+    }
+)
+
+KEYS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "listen.host": 'Bind address; `"0.0.0.0"` listens on every interface.',
+        "listen.port": "TCP port; 0 picks a free one (printed at start-up).",
+        "listen.trusted_proxies": "CIDRs of load balancers and ingresses whose forwarding "
+        "headers (`X-Forwarded-For`, `Forwarded`) are believed when finding the client "
+        "address.",
+        "listen.access_log": "Log one line per request.",
+        "admin.host": "Bind address of the admin listener.",
+        "admin.port": "TCP port of the admin listener; 0 picks a free one.",
+        "admin.token": "Bearer token required for `/metrics` and `/readyz`; empty = none. "
+        "`/healthz` stays open for container health checks.",
+        "upstream.url": "Base URL of the exchange API, e.g. `http://10.0.0.5:8000`; empty "
+        "with `walletgate run` = the bundled backend.",
+        "upstream.timeout_s": "Connect and read timeout in seconds; slower answers get 504.",
+        "upstream.max_connections": "Size of the one shared upstream connection pool.",
+        "upstream.owner_field": "Dotted path of the owner in the upstream's "
+        "`GET /api/v1/orders/{uuid}` answer.",
+        "upstream.owner_cache_size": "Order owners remembered (owners never change).",
+        "backend.host": "Bind address of the bundled backend.",
+        "backend.port": "TCP port of the bundled backend; 0 picks a free one.",
+        "backend.database": "SQLite file of the bundled backend's orders.",
+        "store.url": "`sqlite:///relative.db`, `sqlite:////absolute.db` or "
+        "`postgresql://user:password@host/db` (several gateway processes share PostgreSQL). "
+        "Masked by `config check`.",
+        "redis.url": "`redis://host:6379/0`; empty = in-process limiter and replay set. "
+        "Masked by `config check`.",
+        "redis.on_error": '`"closed"` answers 503 on limited routes while Redis is '
+        'unreachable; `"open"` admits and counts `walletgate_rate_limiter_errors_total`.',
+        "redis.prefix": "Prefix of every Redis key, so several deployments can share one Redis.",
+        "keys.prefix": "Prefix of keys made by `POST /api/v1/api-keys` (wallet-signed keys).",
+        "keys.evm_prefix": "Prefix of keys made by `POST /api-key/generate` (service-key dialect).",
+        "keys.one_active_per_wallet_evm": "`POST /api-key/generate` answers 409 while the "
+        "wallet already has an active key.",
+        "keys.default_permissions": "Granted to `/api-key/generate` keys and to "
+        "`create_api_key` messages that name no permissions.",
+        "keys.cache_size": "Key records kept in memory by hash.",
+        "keys.invalidation_interval_s": "How often a running gateway picks up revocations "
+        "made elsewhere (CLI, other instances); keep it under 1 s.",
+        "rate_limits.per_minute": "Per API key, per minute (a key may ask for less when it is "
+        "created); also per wallet for signed requests.",
+        "rate_limits.per_hour": "Per API key (and per signing wallet), per hour.",
+        "rate_limits.per_day": "Per API key (and per signing wallet), per day.",
+        "rate_limits.public_per_minute": "Per client IP on public routes and for failed "
+        "authentication.",
+        "rate_limits.management_per_minute": "Key management, per wallet, per minute.",
+        "rate_limits.management_per_hour": "Key management, per wallet, per hour.",
+        "signatures.max_age_s": "A signed message's timestamp may be this many seconds old "
+        "(or ahead).",
+        "signatures.chains": 'Wallets accepted: `"stacks"`, `"evm"` or both.',
+        "signatures.replay_cache_size": "Signed messages remembered to refuse replays "
+        "(in-process set; Redis has no such bound).",
+        "limits.max_body_bytes": "Larger request bodies get 413.",
+        "usage.flush_interval_s": "How often per-key usage statistics are written to the "
+        "store (they are counted in memory in between).",
+        "service_keys.sha256": "SHA-256 hex of the service key (`walletgate keys hash` "
+        "prints it); the key itself is never configured.",
+        "service_keys.name": "Name shown in logs and audit events (`service:<name>`).",
+        "routes.method": "HTTP method.",
+        "routes.path": "Path template, e.g. `/api/v1/orders/{uuid}/execute`.",
+        "routes.permission": 'Permission a key needs: `"create"`, `"execute"`, `"cancel"`, '
+        "or empty for none.",
+        "routes.owner": 'Where the order owner comes from: `"order"` (ask the upstream), '
+        '`"body"` (the body field `owner`) or `"none"`.',
+        "routes.action": "Signed-message action accepted instead of a key (e.g. "
+        "`execute_order`); empty = keys only.",
+        "routes.public": "Served without credentials (per-IP rate limit); a key may still be sent.",
+        "routes.order_signature": "The body is an order that must carry its owner's signature.",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyReference:
+    section: str
+    key: str
+    type_name: str
+    default: str
+    description: str
+
+    @property
+    def env(self) -> str:
+        if self.section in TABLE_LISTS:
+            return f"{ENV_PREFIX}{self.section.upper()}__JSON"
+        return f"{ENV_PREFIX}{self.section.upper()}__{self.key.upper()}"
+
+
+def schema_keys() -> Iterator[KeyReference]:
+    """Every key of the settings schema, in declaration order, with its prose."""
+    sections = get_type_hints(Settings)
+    for section_field in dataclasses.fields(Settings):
+        section = section_field.name
+        cls = TABLE_LISTS.get(section) or sections[section]
+        hints = get_type_hints(cls)
+        for key_field in dataclasses.fields(cls):
+            yield KeyReference(
+                section=section,
+                key=key_field.name,
+                type_name=_type_name(hints[key_field.name]),
+                default=_default(key_field),
+                description=KEYS.get(f"{section}.{key_field.name}", ""),
+            )
+
+
+def _type_name(kind: Any) -> str:
+    if get_origin(kind) is tuple:
+        return f"list of {_type_name(get_args(kind)[0])}"
+    if isinstance(kind, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            kind.__name__, kind.__name__
+        )
+    args = [a for a in get_args(kind) if a is not type(None)]
+    return " or ".join(_type_name(a) for a in args) or str(kind)
+
+
+def _default(key_field: dataclasses.Field[Any]) -> str:
+    if key_field.default is not dataclasses.MISSING:
+        value = key_field.default
+    elif key_field.default_factory is not dataclasses.MISSING:
+        value = key_field.default_factory()
+    else:
+        return "(required)"
+    if isinstance(value, tuple):
+        value = list(value)
+    return f"`{json.dumps(value)}`"
+
+
+def reference_markdown() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated by `walletgate config reference` from the settings schema; do not edit",
+        "by hand. One TOML file (`--config PATH` or `$WALLETGATE_CONFIG`); every key can be",
+        "overridden from the environment as `WALLETGATE_<SECTION>__<KEY>` (lists as JSON or",
+        "comma-separated text; the arrays of tables `[[service_keys]]` and `[[routes]]` as",
+        "JSON in `WALLETGATE_<SECTION>__JSON`). A bad value stops start-up with one line",
+        "naming the key (exit code 2). `config/walletgate.toml` is a commented example with",
+        "every default.",
+    ]
+    current = ""
+    for ref in schema_keys():
+        if ref.section != current:
+            current = ref.section
+            title = f"[[{current}]]" if current in TABLE_LISTS else f"[{current}]"
+            lines += ["", f"## `{title}`", "", SECTIONS.get(current, ""), ""]
+            lines += [
+                "| key | type | default | environment | meaning |",
+                "| --- | --- | --- | --- | --- |",
+            ]
+        lines.append(
+            f"| `{ref.key}` | {ref.type_name} | {ref.default} | `{ref.env}` | {ref.description} |"
+        )
+    return "\n".join(lines) + "\n"
