@@ -40,6 +40,7 @@ from gateway.http.context import (
 from gateway.http.key_routes import add_key_routes
 from gateway.http.openapi import openapi_document
 from gateway.http.pipeline import handle_forwarded
+from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
 from gateway.metrics import Metrics
@@ -136,6 +137,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app.on_response_prepare.append(_add_response_headers)
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
+    add_portal_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle_forwarded)
     return app
 

@@ -114,6 +114,12 @@ class UsageSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PortalSettings:
+    # The key portal (GET /portal): a page where wallet owners manage their keys.
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceKeySettings:
     sha256: str
     name: str = "service"
@@ -144,6 +150,7 @@ class Settings:
     signatures: SignatureSettings = field(default_factory=SignatureSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     usage: UsageSettings = field(default_factory=UsageSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
     service_keys: tuple[ServiceKeySettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
 

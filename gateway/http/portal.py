@@ -1,0 +1,102 @@
+"""The key portal: `GET /portal`, a page where wallet owners manage their keys.
+
+The page is static (HTML, CSS and JS shipped in `gateway/http/portal/`); every
+key operation it performs is an ordinary signed request to the key-management
+endpoints, signed by the owner's wallet in the browser. The gateway only
+serves the files, under a Content-Security-Policy that lets the page load
+nothing but these files and talk to nothing but this origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+
+from aiohttp import web
+
+from gateway.errors import ApiError, ErrorCode
+from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA
+
+PORTAL_PATH = "/portal"
+
+# Nothing from elsewhere, no inline code, no framing, no forms posting away,
+# no <base> rewriting: the page can only run its own script and reach this
+# origin. Trusted Types makes any accidental HTML-string sink a hard error.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+    )
+)
+
+SECURITY_HEADERS = MappingProxyType(
+    {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        # The page shows a new key once; no cache may keep a copy of anything here.
+        "Cache-Control": "no-store",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    content_type: str
+
+
+def _load(name: str, content_type: str) -> Asset:
+    body = resources.files("gateway.http").joinpath("portal", name).read_bytes()
+    return Asset(body, content_type)
+
+
+def load_assets() -> MappingProxyType[str, Asset]:
+    """The page and its files, read once at start-up: no file access per request."""
+    return MappingProxyType(
+        {
+            "": _load("index.html", "text/html"),
+            "portal.css": _load("portal.css", "text/css"),
+            "portal.js": _load("portal.js", "text/javascript"),
+        }
+    )
+
+
+ASSETS = web.AppKey("portal_assets", MappingProxyType[str, Asset])
+
+
+async def serve_portal(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    # A public route: charged to the client IP like every other one.
+    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    asset = request.app[ASSETS].get(request.match_info.get("asset", ""))
+    if asset is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "Not found")
+    return web.Response(
+        body=asset.body,
+        content_type=asset.content_type,
+        charset="utf-8",
+        headers=SECURITY_HEADERS,
+    )
+
+
+def add_portal_routes(app: web.Application) -> None:
+    """Serve the portal unless `[portal] enabled = false` (then /portal is a 404)."""
+    if not app[GATEWAY].settings.portal.enabled:
+        return
+    app[ASSETS] = load_assets()
+    app.router.add_get(PORTAL_PATH, serve_portal)
+    app.router.add_get(PORTAL_PATH + "/{asset}", serve_portal)
