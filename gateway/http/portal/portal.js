@@ -286,7 +286,13 @@
 
   function usageChart(stats) {
     const usage = stats || {};
-    if (usage.hourly && typeof usage.hourly === "object") return weekChart(dailyUsage(usage.hourly, Date.now()));
+    if (usage.hourly && typeof usage.hourly === "object") {
+      try {
+        return weekChart(dailyUsage(usage.hourly, Date.now()));
+      } catch {
+        // An hourly shape this page does not know: the lifetime counters still hold.
+      }
+    }
     return lifetimeChart(usage.successfulRequests || 0, usage.failedRequests || 0);
   }
 
@@ -305,7 +311,7 @@
       if (okH) chart.append(svg("rect", { x, y: 38 - okH - badH, width: 16, height: okH, rx: 2, class: "bar-ok" }));
       if (badH) chart.append(svg("rect", { x, y: 38 - badH, width: 16, height: badH, rx: 2, class: "bar-bad" }));
     });
-    return el("div", { class: "usage" }, chart, el("span", { class: "usage-text", text: `${total.toLocaleString()} req · ${failed.toLocaleString()} failed` }));
+    return el("div", { class: "usage" }, chart, el("span", { class: "usage-text", text: `${total.toLocaleString()} req · ${failed.toLocaleString()} failed, 7 days` }));
   }
 
   function lifetimeChart(ok, failed) {
@@ -319,42 +325,65 @@
       if (okW) chart.append(svg("rect", { x: 0, y: 0, width: okW, height: 10, rx: 5, class: "bar-ok" }));
       if (154 - okW) chart.append(svg("rect", { x: okW, y: 0, width: 154 - okW, height: 10, rx: 5, class: "bar-bad" }));
     }
-    const text = total ? `${total.toLocaleString()} req · ${failed.toLocaleString()} failed (all time)` : "No requests yet";
+    const text = total ? `${total.toLocaleString()} req · ${failed.toLocaleString()} failed, all time` : "No requests yet";
     return el("div", { class: "usage" }, chart, el("span", { class: "usage-text", text }));
   }
 
   // -- the key table ---------------------------------------------------------------
 
-  function statusOf(key) {
-    if (key.status === "active" && key.revokesAt) return { css: "ending", text: `Ends ${formatDate(key.revokesAt)}` };
+  function statusCell(key) {
     const names = { active: "Active", suspended: "Suspended", revoked: "Revoked", expired: "Expired" };
-    return { css: key.status, text: names[key.status] || key.status };
+    if (key.status === "active" && key.revokesAt) {
+      // A rotated key in its grace period: still working, but not for long.
+      return [el("span", { class: "badge badge-ending", text: "Retiring" }), el("span", { class: "cell-note", text: `until ${formatDate(key.revokesAt)}` })];
+    }
+    return [el("span", { class: `badge badge-${key.status}`, text: names[key.status] || key.status })];
+  }
+
+  function dateCell(iso, empty) {
+    if (!iso) return [el("span", { class: "muted", text: empty })];
+    const date = new Date(iso);
+    return [
+      el("time", { datetime: iso, class: "date", text: date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) }),
+      el("span", { class: "cell-note", text: date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) }),
+    ];
+  }
+
+  function keyDetails(key) {
+    const limits = [key.rateLimit ? `${key.rateLimit} req/min` : null, key.expiresAt ? `expires ${formatDate(key.expiresAt)}` : null];
+    const allowlist = key.ipAllowlist || [];
+    return [
+      key.keyHint ? el("code", { class: "key-hint", text: key.keyHint }) : null,
+      el("span", { class: "cell-note", text: limits.filter(Boolean).join(" · ") }),
+      allowlist.length ? el("span", { class: "cell-note", text: `Only from ${allowlist.join(", ")}` }) : null,
+    ];
   }
 
   function keyRow(key) {
-    const status = statusOf(key);
     const perms = el("ul", { class: "chips", "aria-label": "Permissions" });
     for (const p of PERMISSIONS) if ((key.permissions || []).includes(p)) perms.append(el("li", { class: "chip", text: PERMISSION_LABELS[p] }));
     if (!perms.childElementCount) perms.append(el("li", { class: "chip chip-none", text: "None" }));
-    const details = [key.keyHint, key.rateLimit ? `${key.rateLimit}/min` : null, (key.ipAllowlist || []).length ? `IPs: ${key.ipAllowlist.join(", ")}` : null, key.expiresAt ? `Expires ${formatDate(key.expiresAt)}` : null].filter(Boolean);
     const actions = el("div", { class: "row-actions" });
     if (state.eventsAvailable) {
       actions.append(el("button", { type: "button", class: "btn btn-quiet btn-small", "aria-expanded": "false", "aria-label": `Activity of ${key.name}`, text: "Activity", onclick: (e) => toggleEvents(key.id, e.currentTarget) }));
     }
+    if ((key.status === "active" || key.status === "suspended") && !key.revokesAt) {
+      // A retiring key has already been replaced: it can be revoked early, not rotated again.
+      actions.append(el("button", { type: "button", class: "btn btn-secondary btn-small", "data-testid": "rotate", "aria-label": `Rotate ${key.name}`, text: "Rotate", onclick: () => rotateKey(key.id) }));
+    }
     if (key.status === "active" || key.status === "suspended") {
       actions.append(
-        el("button", { type: "button", class: "btn btn-secondary btn-small", "data-testid": "rotate", "aria-label": `Rotate ${key.name}`, text: "Rotate", onclick: () => rotateKey(key.id) }),
         el("button", { type: "button", class: "btn btn-danger-quiet btn-small", "data-testid": "revoke", "aria-label": `Revoke ${key.name}`, text: "Revoke", onclick: () => revokeKey(key.id) }),
       );
     }
     return el(
       "tr",
       { class: `key-row is-${key.status}`, "data-testid": "key-row", "data-key-id": key.id },
-      el("th", { scope: "row", "data-label": "Name" }, el("span", { class: "key-name", text: key.name }), el("span", { class: "key-meta", text: details.join(" · ") })),
-      el("td", { "data-label": "Status" }, el("span", { class: `badge badge-${status.css}`, text: status.text })),
+      el("th", { scope: "row", class: "name-cell" }, el("span", { class: "key-name", text: key.name }), ...keyDetails(key)),
+      el("td", { "data-label": "Status" }, el("div", { class: "stack" }, ...statusCell(key))),
       el("td", { "data-label": "Permissions" }, perms),
-      el("td", { "data-label": "Created" }, el("span", { text: formatDate(key.createdAt) })),
-      el("td", { "data-label": "Last used" }, el("span", { text: key.lastUsedAt ? formatDate(key.lastUsedAt) : "Never" })),
+      el("td", { "data-label": "Created" }, el("div", { class: "stack" }, ...dateCell(key.createdAt, "—"))),
+      el("td", { "data-label": "Last used" }, el("div", { class: "stack" }, ...dateCell(key.lastUsedAt, "Never"))),
       el("td", { "data-label": "Usage" }, usageChart(key.usageStats)),
       el("td", { class: "actions-cell" }, actions),
     );
