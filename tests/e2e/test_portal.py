@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,12 @@ PortalFactory = Callable[..., Any]
 @pytest.fixture(scope="session")
 def shots_root(run_id: str, pytestconfig: pytest.Config) -> Path:
     root = artefact_dir(run_id)
+    # Printed past output capture, so every run says where its screenshots are.
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"key portal screenshots: {root}")
+    if capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nkey portal screenshots: {root}")
     return root
 
 
@@ -67,19 +71,18 @@ async def open_portal(
     browser: Any, wallet: TestWallet, shots_root: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[PortalFactory]:
     """Factory: open_portal(gateway, viewport=DESKTOP) -> a Portal on /portal."""
-    pages: list[AsyncIterator[Portal]] = []
     shots = shots_root / request.node.name.replace("[", "-").rstrip("]")
     shots.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as pages:
 
-    async def start(gw: RunningGateway, viewport: dict[str, int] = DESKTOP) -> Portal:
-        pages.append(new_portal(browser, gw.url, wallet, shots, viewport))
-        portal = await anext(pages[-1])
-        await portal.open()
-        return portal
+        async def start(gw: RunningGateway, viewport: dict[str, int] = DESKTOP) -> Portal:
+            portal = await pages.enter_async_context(
+                new_portal(browser, gw.url, wallet, shots, viewport)
+            )
+            await portal.open()
+            return portal
 
-    yield start
-    for page in pages:
-        await page.aclose()
+        yield start
 
 
 def signer_of(wallet: TestWallet, chain: str) -> StacksSigner | EvmSigner:

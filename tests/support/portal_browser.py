@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -200,6 +201,7 @@ async def open_browser(playwright: Any) -> Any:
     return await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+@asynccontextmanager
 async def new_portal(
     browser: Any, base_url: str, wallet: TestWallet, shots: Path, viewport: dict[str, int]
 ) -> AsyncIterator[Portal]:
