@@ -31,6 +31,8 @@ SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
         "signatures": "Wallet-signed messages.",
         "limits": "Request size limits.",
         "usage": "Per-key usage statistics.",
+        "portal": "The key portal (`GET /portal`): a page where wallet owners connect a "
+        "wallet and create, rotate and revoke their own keys (docs/portal.md).",
         "service_keys": "`[[service_keys]]`: operator keys of the service-key dialect, stored "
         "by hash.",
         "routes": "`[[routes]]`: the route policy table. Without any entry the built-in "
@@ -94,6 +96,8 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "limits.max_body_bytes": "Larger request bodies get 413.",
         "usage.flush_interval_s": "How often per-key usage statistics are written to the "
         "store (they are counted in memory in between).",
+        "portal.enabled": "Serve the key portal and its files under `/portal`; `false` = "
+        "`/portal` answers 404 like any unknown path.",
         "service_keys.sha256": "SHA-256 hex of the service key (`walletgate keys hash` "
         "prints it); the key itself is never configured.",
         "service_keys.name": "Name shown in logs and audit events (`service:<name>`).",

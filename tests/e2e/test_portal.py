@@ -358,6 +358,11 @@ async def test_overview_shows_usage_and_every_status(
     assert "Revoked" in await revoked.inner_text()
     assert await portal.page.get_by_test_id("key-row").count() == 3
     await portal.shot("overview")
+    made = await create_in_page(portal, "Arbitrage bot")
+    assert KEY_FORMAT.match(made)
+    assert await portal.page.get_by_test_id("key-row").count() == 4
+    await portal.page.evaluate("window.scrollTo(0, 0)")
+    await portal.shot("overview-new-key", full_page=False)  # the README's picture
 
 
 async def wait_for_usage(gw: RunningGateway, address: str, key_id: str, total: int) -> None:

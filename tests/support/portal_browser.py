@@ -158,9 +158,9 @@ class Portal:
         await self.page.goto(self.base_url + "/portal")
         await self.page.get_by_test_id("connect-stacks").wait_for()
 
-    async def shot(self, name: str) -> Path:
+    async def shot(self, name: str, *, full_page: bool = True) -> Path:
         path = self.shots / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        await self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
     async def connect(self, chain: str) -> None:

@@ -301,15 +301,15 @@
     const failed = days.reduce((s, d) => s + d.failed, 0);
     const peak = Math.max(1, ...days.map((d) => d.ok + d.failed));
     const label = `${total.toLocaleString()} requests in the last 7 days, ${failed.toLocaleString()} failed`;
-    const chart = svg("svg", { viewBox: "0 0 154 44", width: 154, height: 44, role: "img", "aria-label": label, class: "spark" });
+    const chart = svg("svg", { viewBox: "0 0 126 44", width: 126, height: 44, role: "img", "aria-label": label, class: "spark" });
     chart.append(svg("title", {}, label));
     days.forEach((day, i) => {
-      const x = i * 22 + 2;
+      const x = i * 18 + 1;
       const okH = Math.round((day.ok / peak) * 36);
       const badH = Math.round((day.failed / peak) * 36);
-      chart.append(svg("rect", { x, y: 38, width: 16, height: 2, class: "bar-base" }));
-      if (okH) chart.append(svg("rect", { x, y: 38 - okH - badH, width: 16, height: okH, rx: 2, class: "bar-ok" }));
-      if (badH) chart.append(svg("rect", { x, y: 38 - badH, width: 16, height: badH, rx: 2, class: "bar-bad" }));
+      chart.append(svg("rect", { x, y: 38, width: 14, height: 2, class: "bar-base" }));
+      if (okH) chart.append(svg("rect", { x, y: 38 - okH - badH, width: 14, height: okH, rx: 2, class: "bar-ok" }));
+      if (badH) chart.append(svg("rect", { x, y: 38 - badH, width: 14, height: badH, rx: 2, class: "bar-bad" }));
     });
     return el("div", { class: "usage" }, chart, el("span", { class: "usage-text", text: `${total.toLocaleString()} req · ${failed.toLocaleString()} failed, 7 days` }));
   }
@@ -317,13 +317,13 @@
   function lifetimeChart(ok, failed) {
     const total = ok + failed;
     const label = total ? `${total.toLocaleString()} requests in total, ${failed.toLocaleString()} failed` : "No requests yet";
-    const chart = svg("svg", { viewBox: "0 0 154 10", width: 154, height: 10, role: "img", "aria-label": label, class: "meter" });
+    const chart = svg("svg", { viewBox: "0 0 126 10", width: 126, height: 10, role: "img", "aria-label": label, class: "meter" });
     chart.append(svg("title", {}, label));
-    chart.append(svg("rect", { x: 0, y: 0, width: 154, height: 10, rx: 5, class: "bar-base" }));
+    chart.append(svg("rect", { x: 0, y: 0, width: 126, height: 10, rx: 5, class: "bar-base" }));
     if (total) {
-      const okW = Math.round((ok / total) * 154);
+      const okW = Math.round((ok / total) * 126);
       if (okW) chart.append(svg("rect", { x: 0, y: 0, width: okW, height: 10, rx: 5, class: "bar-ok" }));
-      if (154 - okW) chart.append(svg("rect", { x: okW, y: 0, width: 154 - okW, height: 10, rx: 5, class: "bar-bad" }));
+      if (126 - okW) chart.append(svg("rect", { x: okW, y: 0, width: 126 - okW, height: 10, rx: 5, class: "bar-bad" }));
     }
     const text = total ? `${total.toLocaleString()} req · ${failed.toLocaleString()} failed, all time` : "No requests yet";
     return el("div", { class: "usage" }, chart, el("span", { class: "usage-text", text }));
