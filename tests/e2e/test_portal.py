@@ -188,6 +188,7 @@ async def test_every_flow_with_a_real_wallet_signature(
     assert plaintext not in html and rotated not in html
     await portal.shot("09-listed-after-reload")
     assert portal.foreign_requests() == []
+    assert portal.script_errors == []
 
 
 async def test_page_headers_and_nothing_loaded_from_elsewhere(
@@ -210,9 +211,14 @@ async def test_page_headers_and_nothing_loaded_from_elsewhere(
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
     await portal.connect("stacks")
-    await create_in_page(portal, "Headers bot")
+    shown = await create_in_page(portal, "Headers bot")
     assert portal.requested, "the page made no request at all"
     assert portal.foreign_requests() == []
+    # Away and back (the back/forward cache included): the key is not restored.
+    await portal.page.goto(gateway.url + "/openapi.json")
+    await portal.page.go_back()
+    await portal.page.get_by_test_id("connect-stacks").wait_for()
+    await assert_key_gone(portal, shown)
 
 
 @pytest.mark.parametrize("chain", CHAINS)
@@ -404,3 +410,32 @@ async def test_seven_day_chart_from_hourly_usage(
     assert "10 req · 2 failed, 7 days" in await row.inner_text()
     assert await row.locator("svg.spark rect.bar-ok").count() == 2
     await portal.shot(f"hourly-{shape}")
+
+
+async def test_revoke_by_keyboard_and_escape_cancels(
+    gateway: RunningGateway, open_portal: PortalFactory, wallet: TestWallet
+) -> None:
+    made = await create_api_key(gateway, wallet.evm, "Keyboard bot")
+    portal = await open_portal(gateway)
+    page = portal.page
+    await portal.connect("evm")
+    row = page.locator(f'[data-testid="key-row"][data-key-id="{made["keyId"]}"]')
+
+    await row.get_by_test_id("revoke").focus()
+    await page.keyboard.press("Enter")
+    dialog = page.locator("#confirm-dialog")
+    await dialog.wait_for(state="visible")
+    assert await page.evaluate("document.activeElement.id") == "cancel-confirm"
+    await page.keyboard.press("Escape")
+    await dialog.wait_for(state="hidden")
+    assert (await stored_key(gateway, wallet.evm.address, made["keyId"])).status == "active"
+
+    await row.get_by_test_id("revoke").focus()
+    await page.keyboard.press("Enter")
+    await dialog.wait_for(state="visible")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.dataset.testid") == "confirm"
+    await page.keyboard.press("Enter")
+    await portal.idle()
+    assert (await stored_key(gateway, wallet.evm.address, made["keyId"])).status == "revoked"
+    assert await page.evaluate("document.activeElement.id") == "keys-title"

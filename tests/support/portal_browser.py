@@ -153,6 +153,7 @@ class Portal:
     wallet: TestWallet
     shots: Path
     requested: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
 
     async def open(self) -> None:
         await self.page.goto(self.base_url + "/portal")
@@ -209,6 +210,7 @@ async def new_portal(
     page = await context.new_page()
     portal = Portal(page, base_url, wallet, shots)
     page.on("request", lambda request: portal.requested.append(request.url))
+    page.on("pageerror", lambda error: portal.script_errors.append(str(error)))
     await page.expose_function("walletgateTestSign", wallet.answer)
     await page.expose_function("walletgateTestAccounts", wallet.addresses)
     await page.add_init_script(WALLET_SCRIPT)

@@ -637,6 +637,8 @@
       key.revokesAt = null;
       renderKeys();
       say(`“${key.name}” was revoked.`);
+      // Its row lost the button that had focus: keep keyboard users in the list.
+      $("keys-title").focus();
     });
   }
 
