@@ -1,0 +1,66 @@
+"""Every error the key portal can meet is said in words, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.wallets import parse_wallet_address
+from tests.conftest import GatewayFactory, RunningGateway
+from tests.support.portal_browser import TestWallet, WalletMode
+from tests.support.portal_steps import (
+    CHAINS,
+    PortalFactory,
+    signer_of,
+)
+
+# The portal fixtures (browser, open_portal, portal_wallet, shots_root).
+pytest_plugins = ["tests.support.portal_fixtures"]
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+async def test_wallet_refusing_to_sign_is_said(
+    chain: str, gateway: RunningGateway, open_portal: PortalFactory, portal_wallet: TestWallet
+) -> None:
+    portal = await open_portal(gateway)
+    await portal.connect(chain)
+    portal_wallet.mode = WalletMode.REJECT
+    await portal.page.get_by_test_id("key-name").fill("Never made")
+    await portal.page.get_by_test_id("create-key").click()
+    text = await portal.error_text()
+    assert "refused to sign" in text
+    await portal.shot("wallet-refused")
+    address = signer_of(portal_wallet, chain).address
+    assert await gateway.gw.keys.list_for(parse_wallet_address(address).canonical) == []
+
+
+async def test_rate_limit_is_said_with_the_wait(
+    start_gateway: GatewayFactory, open_portal: PortalFactory
+) -> None:
+    gw = await start_gateway(rate_limits={"management_per_minute": 1})
+    portal = await open_portal(gw)
+    await portal.connect("evm")
+    await portal.page.get_by_role("button", name="Refresh").click()
+    text = await portal.error_text()
+    remaining = 60 - int(gw.clock()) % 60
+    assert "Too many requests" in text
+    assert f"Try again in {remaining} second" in text
+    await portal.shot("rate-limited")
+
+
+async def test_expired_signature_is_said(
+    gateway: RunningGateway, open_portal: PortalFactory
+) -> None:
+    portal = await open_portal(gateway)
+    await portal.connect("stacks")
+    gateway.clock.advance(3600)  # the wallet's timestamps are now an hour old
+    await portal.page.get_by_role("button", name="Refresh").click()
+    assert "signature expired" in (await portal.error_text()).lower()
+    await portal.shot("signature-expired")
+
+
+async def test_network_down_is_said(gateway: RunningGateway, open_portal: PortalFactory) -> None:
+    portal = await open_portal(gateway)
+    await portal.connect("evm")
+    await portal.page.route("**/api/v1/api-keys", lambda route: route.abort("internetdisconnected"))
+    await portal.page.get_by_role("button", name="Refresh").click()
+    assert "Cannot reach the gateway" in await portal.error_text()
