@@ -64,15 +64,23 @@ def _load(name: str, content_type: str) -> Asset:
     return Asset(body, content_type)
 
 
+# The page's own files: one stylesheet and the script's ES modules.
+FILES = (
+    ("portal.css", "text/css"),
+    ("portal.js", "text/javascript"),
+    ("api.js", "text/javascript"),
+    ("dom.js", "text/javascript"),
+    ("errors.js", "text/javascript"),
+    ("usage.js", "text/javascript"),
+    ("wallets.js", "text/javascript"),
+)
+
+
 def load_assets() -> MappingProxyType[str, Asset]:
     """The page and its files, read once at start-up: no file access per request."""
-    return MappingProxyType(
-        {
-            "": _load("index.html", "text/html"),
-            "portal.css": _load("portal.css", "text/css"),
-            "portal.js": _load("portal.js", "text/javascript"),
-        }
-    )
+    assets = {"": _load("index.html", "text/html")}
+    assets.update((name, _load(name, content_type)) for name, content_type in FILES)
+    return MappingProxyType(assets)
 
 
 ASSETS = web.AppKey("portal_assets", MappingProxyType[str, Asset])

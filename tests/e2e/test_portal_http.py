@@ -14,6 +14,11 @@ ASSETS = {
     "/portal": "text/html",
     "/portal/portal.css": "text/css",
     "/portal/portal.js": "text/javascript",
+    "/portal/api.js": "text/javascript",
+    "/portal/dom.js": "text/javascript",
+    "/portal/errors.js": "text/javascript",
+    "/portal/usage.js": "text/javascript",
+    "/portal/wallets.js": "text/javascript",
 }
 # Anything fetched from another origin: src/href/url() with a scheme or `//`.
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?(?:[a-z]+:)?//|url\(\s*["']?(?:[a-z]+:)?//""")
