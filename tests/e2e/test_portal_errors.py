@@ -64,3 +64,20 @@ async def test_network_down_is_said(gateway: RunningGateway, open_portal: Portal
     await portal.page.route("**/api/v1/api-keys", lambda route: route.abort("internetdisconnected"))
     await portal.page.get_by_role("button", name="Refresh").click()
     assert "Cannot reach the gateway" in await portal.error_text()
+
+
+@pytest.mark.parametrize(
+    ("chain", "provider", "said"),
+    [
+        ("stacks", "LeatherProvider", "No Leather wallet found"),
+        ("evm", "ethereum", "No EVM wallet found"),
+    ],
+)
+async def test_missing_wallet_is_said(
+    chain: str, provider: str, said: str, gateway: RunningGateway, open_portal: PortalFactory
+) -> None:
+    portal = await open_portal(gateway)
+    await portal.page.evaluate(f"delete window.{provider}")
+    await portal.page.get_by_test_id(f"connect-{chain}").click()
+    assert said in await portal.error_text()
+    assert await portal.page.locator("#keys-panel").is_hidden()

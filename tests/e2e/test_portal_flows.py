@@ -140,6 +140,12 @@ async def test_overview_shows_usage_and_every_status(
     await portal.shot("overview")
     made = await create_in_page(portal, "Arbitrage bot")
     assert KEY_FORMAT.match(made)
+    await portal.page.context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=gateway.url
+    )
+    await portal.page.get_by_role("button", name="Copy").click()
+    assert await portal.page.evaluate("navigator.clipboard.readText()") == made
+    assert await portal.page.get_by_role("button", name="Copied").count() == 1
     assert await portal.page.get_by_test_id("key-row").count() == 4
     await portal.page.evaluate("window.scrollTo(0, 0)")
     await portal.shot("overview-new-key", full_page=False)  # the README's picture
