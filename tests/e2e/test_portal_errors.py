@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.wallets import parse_wallet_address
-from tests.conftest import GatewayFactory, RunningGateway
+from tests.conftest import GatewayFactory, RunningGateway, create_api_key
 from tests.support.portal_browser import TestWallet, WalletMode
 from tests.support.portal_steps import (
     CHAINS,
@@ -81,3 +81,20 @@ async def test_missing_wallet_is_said(
     await portal.page.get_by_test_id(f"connect-{chain}").click()
     assert said in await portal.error_text()
     assert await portal.page.locator("#keys-panel").is_hidden()
+
+
+async def test_a_list_that_never_loaded_is_not_shown_as_empty(
+    gateway: RunningGateway, open_portal: PortalFactory, portal_wallet: TestWallet
+) -> None:
+    await create_api_key(gateway, portal_wallet.stacks, "Existing bot")
+    portal = await open_portal(gateway)
+    portal_wallet.mode = WalletMode.REJECT
+    await portal.connect("stacks")
+    assert "refused to sign" in await portal.error_text()
+    assert "No keys yet" not in await portal.page.locator("#keys-panel").inner_text()
+
+    portal_wallet.mode = WalletMode.APPROVE
+    await portal.page.get_by_role("button", name="Refresh").click()
+    await portal.idle()
+    assert await portal.page.get_by_test_id("key-row").count() == 1
+    assert await portal.page.get_by_test_id("error").is_hidden()

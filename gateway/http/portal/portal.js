@@ -12,7 +12,8 @@ import { wallets } from "./wallets.js";
 const API = "api/v1/api-keys";
 const PERMISSIONS = ["create", "execute", "cancel"];
 const PERMISSION_LABELS = { create: "Create", execute: "Execute", cancel: "Cancel" };
-const state = { wallet: null, keys: new Map(), eventsAvailable: false, busy: false };
+// `loaded`: the list came from the gateway at least once since connecting.
+const state = { wallet: null, keys: new Map(), loaded: false, eventsAvailable: false, busy: false };
 
 // -- the key table ---------------------------------------------------------------
 
@@ -84,6 +85,9 @@ function renderKeys() {
   body.replaceChildren(...keys.map(keyRow));
   $("keys-table").hidden = keys.length === 0;
   $("keys-empty").hidden = keys.length !== 0;
+  $("keys-empty").textContent = state.loaded
+    ? "No keys yet. Create one below to let a bot trade for this wallet."
+    : "Your keys appear here once your wallet has signed the request. If it did not, press Refresh.";
   const active = keys.filter((k) => k.status === "active").length;
   $("keys-summary").textContent = keys.length ? `${active} active of ${keys.length}` : "";
 }
@@ -166,6 +170,7 @@ function connect(chain) {
     $("connect-panel").hidden = true;
     $("keys-panel").hidden = false;
     $("create-panel").hidden = false;
+    renderKeys();
     await probeEvents();
     await loadKeys();
   });
@@ -176,6 +181,7 @@ async function loadKeys() {
   say("Loading your keys…");
   const body = await call("GET", API, { headers: signedHeaders(proof) });
   state.keys = new Map((body.apiKeys || []).map((key) => [key.id, key]));
+  state.loaded = true;
   renderKeys();
   say(`Loaded ${state.keys.size} key${state.keys.size === 1 ? "" : "s"}.`);
 }
@@ -331,6 +337,7 @@ function disconnect() {
   forgetKey();
   state.wallet = null;
   state.keys = new Map();
+  state.loaded = false;
   renderKeys();
   $("session").hidden = true;
   $("keys-panel").hidden = true;
