@@ -33,7 +33,14 @@ class JsonErrorRequestHandler(RequestHandler):
     ) -> web.StreamResponse:
         if status >= 500 or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        log.debug("refused malformed request from %s: %s", request.remote, exc)
+        # Only the exception's class: its text quotes the offending line, which
+        # may hold an API key, a signature or a signed message.
+        log.debug(
+            "refused malformed request from %s: %s (%s)",
+            request.remote,
+            type(exc).__name__ if exc is not None else "error",
+            status,
+        )
         body = error_body(ErrorCode.BAD_REQUEST, "Invalid request", {"reason": "malformed HTTP"})
         response = web.Response(
             status=status, text=json.dumps(body), content_type="application/json"

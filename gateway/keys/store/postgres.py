@@ -11,7 +11,7 @@ processes take transaction-scoped advisory locks:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from gateway.keys.audit import KeyEvent
+from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
@@ -31,12 +33,23 @@ from gateway.keys.store.base import (
     status_counts,
     usage_values,
 )
+from gateway.keys.store.events import (
+    EVENT_COLUMNS,
+    EVENT_INSERT_COLUMNS,
+    HOURLY_COLUMNS,
+    event_from_row,
+    event_values,
+    expired_event_select,
+    hourly_from_row,
+    schema_v2,
+)
 
 # Advisory lock space ("WG"), split by purpose so the locks never collide.
 _LOCK_GLOBAL: Final = 0x5747_0000
 _LOCK_WALLET: Final = 0x5747_0001
 _OBJ_MIGRATIONS: Final = 0
 _OBJ_CHANGES: Final = 1
+_OBJ_EXPIRIES: Final = 2
 
 _DRIVER_ERRORS: Final = (
     asyncpg.PostgresError,
@@ -54,6 +67,24 @@ MIGRATIONS: Final = (
             serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         ),
     ),
+    (
+        2,
+        schema_v2(
+            time_type="TIMESTAMPTZ",
+            counter_type="BIGINT",
+            serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+)
+_INSERT_EVENT: Final = (
+    f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_INSERT_COLUMNS) + 1))})"
+)
+_ADD_HOURLY: Final = (
+    f"INSERT INTO key_usage_hourly ({', '.join(HOURLY_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(HOURLY_COLUMNS) + 1))}) "
+    "ON CONFLICT (key_id, hour) DO UPDATE SET "
+    + ", ".join(f"{c} = key_usage_hourly.{c} + excluded.{c}" for c in HOURLY_COLUMNS[2:])
 )
 
 _COLUMNS: Final = ", ".join(KEY_COLUMNS)
@@ -82,6 +113,10 @@ def _effective_status(now_param: str) -> str:
 
 
 def _same_time(moment: datetime | None) -> datetime | None:
+    return moment
+
+
+def _t(moment: datetime) -> datetime:
     return moment
 
 
@@ -177,7 +212,9 @@ class PostgresKeyStore:
 
     # -- keys --------------------------------------------------------------------
 
-    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
+    async def insert(
+        self, key: ApiKey, *, exclusive: bool = False, event: KeyEvent | None = None
+    ) -> bool:
         values = key_values(key, _same_time)
         async with self._connection("insert", transaction=True) as conn:
             if exclusive:
@@ -197,6 +234,8 @@ class PostgresKeyStore:
                 ):
                     return False
             await conn.execute(_INSERT, *values)
+            if event is not None:
+                await conn.execute(_INSERT_EVENT, *event_values(event.for_wallet(key.wallet), _t))
         return True
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -229,24 +268,36 @@ class PostgresKeyStore:
             rows = await conn.fetch(query, *params)
         return [key_from_row(row, _decode_time) for row in rows]
 
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+    async def set_status(
+        self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET status = $2 WHERE id = $1 AND status <> 'revoked' AND status <> $2"
         )
-        return await self._change("set_status", key_id, update, KeyStatus(status).value)
+        return await self._change("set_status", key_id, update, KeyStatus(status).value, event)
 
-    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
+    async def schedule_revocation(
+        self, key_id: str, at: datetime, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET revoke_at = $2 "
             "WHERE id = $1 AND (revoke_at IS NULL OR revoke_at > $2)"
         )
-        return await self._change("schedule_revocation", key_id, update, at)
+        return await self._change("schedule_revocation", key_id, update, at, event)
 
-    async def _change(self, what: str, key_id: str, update: str, value: Any) -> ApiKey | None:
-        """Apply a status-like update; when a row changed, log it for other instances."""
+    async def _change(
+        self, what: str, key_id: str, update: str, value: Any, event: KeyEvent | None
+    ) -> ApiKey | None:
+        """Apply a status-like update; when a row changed, log it for other instances
+        and store its audit event in the same transaction."""
         now = datetime.now(UTC)
         async with self._connection(what, transaction=True) as conn:
-            key_hash = await conn.fetchval(f"{update} RETURNING key_hash", key_id, value)
+            changed = await conn.fetchrow(f"{update} RETURNING key_hash, wallet", key_id, value)
+            key_hash = None if changed is None else changed["key_hash"]
+            if changed is not None and event is not None:
+                await conn.execute(
+                    _INSERT_EVENT, *event_values(event.for_wallet(changed["wallet"]), _t)
+                )
             if key_hash is not None:
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_CHANGES
@@ -260,16 +311,85 @@ class PostgresKeyStore:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
         return None if row is None else key_from_row(row, _decode_time)
 
-    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
+    async def add_usage(
+        self,
+        deltas: Mapping[str, UsageDelta],
+        hourly: Mapping[HourKey, HourlyUsage] | None = None,
+        *,
+        keep_since: datetime | None = None,
+    ) -> None:
         rows = [
             (key_id, *usage_values(delta), delta.last_used_at)
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
-        if not rows:
+        hours = [(k, h, *u.counts()) for (k, h), u in (hourly or {}).items()]
+        if not rows and not hours and keep_since is None:
             return
         async with self._connection("add_usage", transaction=True) as conn:
-            await conn.executemany(_ADD_USAGE, rows)
+            if rows:
+                await conn.executemany(_ADD_USAGE, rows)
+            if hours:
+                await conn.executemany(_ADD_HOURLY, hours)
+            if keep_since is not None:
+                await conn.execute("DELETE FROM key_usage_hourly WHERE hour < $1", keep_since)
+
+    async def hourly_usage(
+        self, key_ids: Sequence[str], since: datetime
+    ) -> dict[str, list[HourlyUsage]]:
+        if not key_ids:
+            return {}
+        query = (
+            f"SELECT {', '.join(HOURLY_COLUMNS)} FROM key_usage_hourly "
+            "WHERE key_id = ANY($1::text[]) AND hour >= $2 ORDER BY key_id, hour"
+        )
+        async with self._connection("hourly_usage") as conn:
+            rows = await conn.fetch(query, list(key_ids), since)
+        result: dict[str, list[HourlyUsage]] = {}
+        for row in rows:
+            result.setdefault(row["key_id"], []).append(hourly_from_row(row, _decode_time))
+        return result
+
+    # -- audit trail -------------------------------------------------------------
+
+    async def list_events(
+        self,
+        *,
+        key_id: str | None = None,
+        wallet: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[KeyEvent]:
+        clauses: list[str] = []
+        params: list[Any] = [limit]
+        for column, op, value in (
+            ("key_id", "=", key_id),
+            ("wallet", "=", wallet),
+            ("at", ">=", since),
+            ("seq", "<", before_seq),
+        ):
+            if value is not None:
+                params.append(value)
+                clauses.append(f"{column} {op} ${len(params)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM key_events {where} ORDER BY seq DESC LIMIT $1"
+        )
+        async with self._connection("list_events") as conn:
+            rows = await conn.fetch(query, *params)
+        return [event_from_row(row, _decode_time) for row in rows]
+
+    async def record_expiries(self, now: datetime) -> list[KeyEvent]:
+        statement = (
+            f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+            f"{expired_event_select('$1')} RETURNING {', '.join(EVENT_COLUMNS)}"
+        )
+        async with self._connection("record_expiries", transaction=True) as conn:
+            # Instances sweeping together must not both record one expiry.
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_EXPIRIES)
+            rows = await conn.fetch(statement, now)
+        return [event_from_row(row, _decode_time) for row in rows]
 
     async def count_by_status(self) -> dict[KeyStatus, int]:
         query = f"SELECT {_effective_status('$1')} AS s, COUNT(*) FROM api_keys GROUP BY s"

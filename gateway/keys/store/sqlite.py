@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Final
 
 import aiosqlite
 
+from gateway.keys.audit import KeyEvent
+from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
@@ -32,6 +34,16 @@ from gateway.keys.store.base import (
     schema_v1,
     status_counts,
 )
+from gateway.keys.store.events import (
+    EVENT_COLUMNS,
+    EVENT_INSERT_COLUMNS,
+    HOURLY_COLUMNS,
+    event_from_row,
+    event_values,
+    expired_event_select,
+    hourly_from_row,
+    schema_v2,
+)
 
 MIGRATIONS: Final = (
     (
@@ -40,6 +52,21 @@ MIGRATIONS: Final = (
             time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
         ),
     ),
+    (
+        2,
+        schema_v2(
+            time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
+        ),
+    ),
+)
+_INSERT_EVENT: Final = (
+    f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_INSERT_COLUMNS)})"
+)
+_ADD_HOURLY: Final = (
+    f"INSERT INTO key_usage_hourly ({', '.join(HOURLY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in HOURLY_COLUMNS)}) ON CONFLICT (key_id, hour) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in HOURLY_COLUMNS[2:])
 )
 
 _COLUMNS: Final = ", ".join(KEY_COLUMNS)
@@ -70,6 +97,10 @@ def encode_time(moment: datetime | None) -> str | None:
     """Fixed-width ISO 8601 in UTC: sorts as text and round-trips exactly."""
     if moment is None:
         return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -184,17 +215,23 @@ class SQLiteKeyStore:
 
     # -- keys --------------------------------------------------------------------
 
-    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
+    async def insert(
+        self, key: ApiKey, *, exclusive: bool = False, event: KeyEvent | None = None
+    ) -> bool:
         values = key_values(key, encode_time)
         async with self._session("insert", write=True) as db:
             if not exclusive:
                 await db.execute(_INSERT, values)
-                return True
-            now = encode_time(datetime.now(UTC))
-            cursor = await db.execute(
-                _INSERT_EXCLUSIVE, (*values, key.wallet, key.dialect.value, key.id, now, now)
-            )
-            return cursor.rowcount == 1
+            else:
+                now = encode_time(datetime.now(UTC))
+                cursor = await db.execute(
+                    _INSERT_EXCLUSIVE, (*values, key.wallet, key.dialect.value, key.id, now, now)
+                )
+                if cursor.rowcount != 1:
+                    return False
+            if event is not None:
+                await db.execute(_INSERT_EVENT, event_values(event.for_wallet(key.wallet), _time))
+            return True
 
     async def get(self, key_id: str) -> ApiKey | None:
         return await self._fetch_one("get", "id", key_id)
@@ -227,28 +264,46 @@ class SQLiteKeyStore:
             rows = await db.execute_fetchall(query, params)
         return [key_from_row(row, decode_time) for row in rows]
 
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+    async def set_status(
+        self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET status = ? WHERE id = ? AND status <> 'revoked' AND status <> ?"
         )
         value = KeyStatus(status).value
-        return await self._change("set_status", key_id, update, (value, key_id, value))
+        return await self._change("set_status", key_id, update, (value, key_id, value), event)
 
-    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
+    async def schedule_revocation(
+        self, key_id: str, at: datetime, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET revoke_at = ? "
             "WHERE id = ? AND (revoke_at IS NULL OR revoke_at > ?)"
         )
         moment = encode_time(at)
-        return await self._change("schedule_revocation", key_id, update, (moment, key_id, moment))
+        return await self._change(
+            "schedule_revocation", key_id, update, (moment, key_id, moment), event
+        )
 
     async def _change(
-        self, what: str, key_id: str, update: str, params: tuple[object, ...]
+        self,
+        what: str,
+        key_id: str,
+        update: str,
+        params: tuple[object, ...],
+        event: KeyEvent | None,
     ) -> ApiKey | None:
-        """Apply a status-like update; when a row changed, log it for other instances."""
+        """Apply a status-like update; when a row changed, log it for other instances
+        and store its audit event in the same transaction."""
         now = datetime.now(UTC)
         async with self._session(what, write=True) as db:
-            changed = await db.execute_fetchall(f"{update} RETURNING key_hash", params)
+            changed = list(
+                await db.execute_fetchall(f"{update} RETURNING key_hash, wallet", params)
+            )
+            if changed and event is not None:
+                await db.execute(
+                    _INSERT_EVENT, event_values(event.for_wallet(changed[0][1]), _time)
+                )
             if changed:
                 await db.execute(
                     "INSERT INTO key_changes (key_hash, changed_at) VALUES (?, ?)",
@@ -263,7 +318,13 @@ class SQLiteKeyStore:
             )
         return key_from_row(rows[0], decode_time) if rows else None
 
-    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
+    async def add_usage(
+        self,
+        deltas: Mapping[str, UsageDelta],
+        hourly: Mapping[HourKey, HourlyUsage] | None = None,
+        *,
+        keep_since: datetime | None = None,
+    ) -> None:
         params = [
             {
                 "id": key_id,
@@ -273,10 +334,71 @@ class SQLiteKeyStore:
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
-        if not params:
+        hours = [(k, _time(h), *u.counts()) for (k, h), u in (hourly or {}).items()]
+        if not params and not hours and keep_since is None:
             return
         async with self._session("add_usage", write=True) as db:
             await db.executemany(_ADD_USAGE, params)
+            await db.executemany(_ADD_HOURLY, hours)
+            if keep_since is not None:
+                await db.execute(
+                    "DELETE FROM key_usage_hourly WHERE hour < ?", (_time(keep_since),)
+                )
+
+    async def hourly_usage(
+        self, key_ids: Sequence[str], since: datetime
+    ) -> dict[str, list[HourlyUsage]]:
+        if not key_ids:
+            return {}
+        marks = ", ".join("?" for _ in key_ids)
+        query = (
+            f"SELECT {', '.join(HOURLY_COLUMNS)} FROM key_usage_hourly "
+            f"WHERE key_id IN ({marks}) AND hour >= ? ORDER BY key_id, hour"
+        )
+        async with self._session("hourly_usage") as db:
+            rows = await db.execute_fetchall(query, (*key_ids, _time(since)))
+        result: dict[str, list[HourlyUsage]] = {}
+        for row in rows:
+            result.setdefault(row["key_id"], []).append(hourly_from_row(row, decode_time))
+        return result
+
+    # -- audit trail -------------------------------------------------------------
+
+    async def list_events(
+        self,
+        *,
+        key_id: str | None = None,
+        wallet: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[KeyEvent]:
+        clauses, params = ["1 = 1"], []
+        for clause, value in (
+            ("key_id = ?", key_id),
+            ("wallet = ?", wallet),
+            ("at >= ?", None if since is None else _time(since)),
+            ("seq < ?", before_seq),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        query = (
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM key_events WHERE {' AND '.join(clauses)} "
+            "ORDER BY seq DESC LIMIT ?"
+        )
+        async with self._session("list_events") as db:
+            rows = await db.execute_fetchall(query, (*params, limit))
+        return [event_from_row(row, decode_time) for row in rows]
+
+    async def record_expiries(self, now: datetime) -> list[KeyEvent]:
+        statement = (
+            f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+            f"{expired_event_select('?')} RETURNING {', '.join(EVENT_COLUMNS)}"
+        )
+        async with self._session("record_expiries", write=True) as db:
+            rows = await db.execute_fetchall(statement, (_time(now),))
+        return [event_from_row(row, decode_time) for row in rows]
 
     async def count_by_status(self) -> dict[KeyStatus, int]:
         query = f"SELECT {_EFFECTIVE_STATUS} AS s, COUNT(*) FROM api_keys GROUP BY s"
