@@ -93,9 +93,10 @@ class HealthWatch:
     async def watch(self, interval: Callable[[], float]) -> None:
         """Probe forever; `interval` is read each round so a reload can change it."""
         while True:
+            # The start line already says what is configured; the first look waits.
+            await asyncio.sleep(interval())
             with contextlib.suppress(Exception):
                 await self.check()
-            await asyncio.sleep(interval())
 
 
 def readiness(checks: Mapping[str, Check], *, requires_upstream: bool) -> bool:

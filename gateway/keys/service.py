@@ -22,7 +22,7 @@ from cachetools import LRUCache
 
 from gateway.config import KeySettings
 from gateway.errors import ApiError, ErrorCode
-from gateway.keys.audit import EventKind, KeyEvent, Origin, log_key_event, new_event
+from gateway.keys.audit import OPERATOR, EventKind, KeyEvent, Origin, log_key_event, new_event
 from gateway.keys.history import HourlyCounter, HourlyUsage, Outcome, hour_of, merge, outcome_of
 from gateway.keys.model import (
     ApiKey,
@@ -291,7 +291,9 @@ class KeyService:
         return next((k for k in keys if k.dialect == dialect and k.is_usable(now)), None)
 
     # -- operator operations ------------------------------------------------------
-    async def set_status(self, key_id: str, status: KeyStatus, origin: Origin) -> ApiKey | None:
+    async def set_status(
+        self, key_id: str, status: KeyStatus, origin: Origin = OPERATOR
+    ) -> ApiKey | None:
         """The key after the change; the event is stored and logged only if it changed."""
         before = await self._guard(self.store.get(key_id))
         event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin)
