@@ -104,6 +104,22 @@ def _key_management() -> dict[str, Any]:
                 "responses": _ok("201", "The new key") | common | _errors("404"),
             }
         },
+        "/api/v1/api-keys/{keyId}/events": {
+            "get": {
+                "summary": "The key's audit trail, newest first (signed list_api_key_events)",
+                "parameters": key_id
+                + [
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                ]
+                + _signed_headers(True),
+                "responses": _ok("200", "Events and nextCursor") | common | _errors("404"),
+            }
+        },
         "/api-key/generate": {
             "post": {
                 "summary": "Generate the wallet's key (service key + X-Wallet-Address)",
