@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from gateway.errors import utc_timestamp
+from gateway.keys.model import ApiKey
 from gateway.logs import log_event
 
 log = logging.getLogger("walletgate.audit")
@@ -118,3 +119,16 @@ def log_key_event(event: KeyEvent) -> None:
         client_ip=event.client_ip,
         details=dict(event.details),
     )
+
+
+def creation_details(key: ApiKey, extra: Mapping[str, object] | None) -> dict[str, object]:
+    """What the key may do, for the trail: never the key or its hash."""
+    return {
+        "name": key.name,
+        "dialect": key.dialect.value,
+        "permissions": sorted(p.value for p in key.permissions),
+        "rateLimit": key.rate_limit,
+        "ipAllowlist": list(key.ip_allowlist),
+        "expiresAt": None if key.expires_at is None else key.expires_at.isoformat(),
+        **(extra or {}),
+    }

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -22,14 +22,21 @@ from cachetools import LRUCache
 
 from gateway.config import KeySettings
 from gateway.errors import ApiError, ErrorCode
-from gateway.keys.audit import OPERATOR, EventKind, KeyEvent, Origin, log_key_event, new_event
-from gateway.keys.history import HourlyCounter, HourlyUsage, Outcome, hour_of, merge, outcome_of
+from gateway.keys.audit import (
+    OPERATOR,
+    EventKind,
+    KeyEvent,
+    Origin,
+    creation_details,
+    log_key_event,
+    new_event,
+)
+from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
     ApiKey,
     Dialect,
     KeyStatus,
     Permission,
-    UsageDelta,
 )
 from gateway.keys.store.base import KeyStore, StoreError
 from gateway.keys.token import (
@@ -39,6 +46,7 @@ from gateway.keys.token import (
     hash_api_key,
     key_hint,
 )
+from gateway.keys.usage import UsageCounter
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +97,6 @@ _STATUS_EVENT = {
     KeyStatus.ACTIVE: EventKind.RESUMED,
 }
 
-_USAGE_COUNTER = {
-    Permission.CREATE: "creation_count",
-    Permission.EXECUTE: "execution_count",
-    Permission.CANCEL: "cancellation_count",
-}
-
 
 class KeyService:
     def __init__(
@@ -106,13 +108,11 @@ class KeyService:
         history_days: int = 7,
     ) -> None:
         self.store = store
-        self._hourly = HourlyCounter()
-        self._history = timedelta(days=history_days)
+        self.usage = UsageCounter(store, clock, timedelta(days=history_days))
         self._settings = settings
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
         self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
-        self._usage: dict[str, UsageDelta] = {}
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -218,7 +218,7 @@ class KeyService:
             expires_at=request.expires_at,
             ip_allowlist=request.ip_allowlist,
         )
-        event = new_event(kind, key.id, key.created_at, origin, _creation_details(key, details))
+        event = new_event(kind, key.id, key.created_at, origin, creation_details(key, details))
         try:
             inserted = await self.store.insert(key, exclusive=exclusive, event=event)
         except StoreError:
@@ -318,71 +318,18 @@ class KeyService:
         except StoreError:
             raise store_unavailable() from None
 
-    # -- usage statistics -----------------------------------------------------------
-    def record_rate_limited(self, key_id: str) -> None:
-        """A request refused by the key's own quota: hourly history only."""
-        self._hourly.add(key_id, self._clock(), Outcome.RATE_LIMITED)
-
+    # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
     def record_usage(self, key_id: str, status: int, permission: Permission | None) -> None:
-        self._hourly.add(key_id, self._clock(), outcome_of(status))
-        delta = self._usage.get(key_id)
-        if delta is None:
-            delta = self._usage[key_id] = UsageDelta()
-        delta.total_requests += 1
-        delta.last_used_at = self._clock()
-        if status < 400:
-            delta.successful_requests += 1
-            if permission is not None:
-                counter = _USAGE_COUNTER[permission]
-                setattr(delta, counter, getattr(delta, counter) + 1)
-        else:
-            delta.failed_requests += 1
+        self.usage.record(key_id, status, permission)
+
+    def record_rate_limited(self, key_id: str) -> None:
+        self.usage.record_rate_limited(key_id)
 
     def with_pending_usage(self, key: ApiKey) -> ApiKey:
-        delta = self._usage.get(key.id)
-        if delta is None or delta.is_empty():
-            return key
-        last_used = key.last_used_at
-        if delta.last_used_at is not None and (last_used is None or delta.last_used_at > last_used):
-            last_used = delta.last_used_at
-        return replace(key, usage=key.usage.plus(delta), last_used_at=last_used)
+        return self.usage.with_pending(key)
 
     async def hourly_for(self, keys: Sequence[ApiKey]) -> dict[str, list[HourlyUsage]]:
-        """Each key's hours within the history window, flushed or not, oldest first."""
-        since = hour_of(self._clock() - self._history)
-        stored = await self._guard(self.store.hourly_usage([k.id for k in keys], since))
-        return {
-            k.id: [
-                u
-                for u in merge(stored.get(k.id, ()), self._hourly.pending(k.id))
-                if u.hour >= since
-            ]
-            for k in keys
-        }
+        return await self._guard(self.usage.hourly_for(keys))
 
     async def flush_usage(self) -> None:
-        """Write the counted usage in one batch; keep it for next time on failure."""
-        if not self._usage and not self._hourly:
-            return
-        batch, self._usage = self._usage, {}
-        hourly = self._hourly.take()
-        try:
-            await self.store.add_usage(batch, hourly, keep_since=self._clock() - self._history)
-        except StoreError:
-            for key_id, delta in batch.items():
-                self._usage.setdefault(key_id, UsageDelta()).add(delta)
-            self._hourly.restore(hourly)
-            raise
-
-
-def _creation_details(key: ApiKey, extra: Mapping[str, object] | None) -> dict[str, object]:
-    """What the key may do, for the trail: never the key or its hash."""
-    return {
-        "name": key.name,
-        "dialect": key.dialect.value,
-        "permissions": sorted(p.value for p in key.permissions),
-        "rateLimit": key.rate_limit,
-        "ipAllowlist": list(key.ip_allowlist),
-        "expiresAt": None if key.expires_at is None else key.expires_at.isoformat(),
-        **(extra or {}),
-    }
+        await self.usage.flush()

@@ -11,7 +11,7 @@ processes take transaction-scoped advisory locks:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -26,30 +26,28 @@ from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
-    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
-    status_counts,
     usage_values,
 )
 from gateway.keys.store.events import (
-    EVENT_COLUMNS,
     EVENT_INSERT_COLUMNS,
     HOURLY_COLUMNS,
-    event_from_row,
     event_values,
-    expired_event_select,
-    hourly_from_row,
     schema_v2,
 )
+from gateway.keys.store.postgres_trail import (
+    LOCK_GLOBAL,
+    PostgresTrail,
+    decode_moment,
+    effective_status,
+)
 
-# Advisory lock space ("WG"), split by purpose so the locks never collide.
-_LOCK_GLOBAL: Final = 0x5747_0000
+# Advisory lock space (LOCK_GLOBAL and these), split by purpose so the locks never collide.
 _LOCK_WALLET: Final = 0x5747_0001
 _OBJ_MIGRATIONS: Final = 0
 _OBJ_CHANGES: Final = 1
-_OBJ_EXPIRIES: Final = 2
 
 _DRIVER_ERRORS: Final = (
     asyncpg.PostgresError,
@@ -105,13 +103,6 @@ _ADD_USAGE: Final = (
 )
 
 
-def _effective_status(now_param: str) -> str:
-    return (
-        f"CASE WHEN status = 'revoked' OR (revoke_at IS NOT NULL AND revoke_at <= {now_param}) "
-        "THEN 'revoked' ELSE status END"
-    )
-
-
 def _same_time(moment: datetime | None) -> datetime | None:
     return moment
 
@@ -120,11 +111,7 @@ def _t(moment: datetime) -> datetime:
     return moment
 
 
-def _decode_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
-
-
-class PostgresKeyStore:
+class PostgresKeyStore(PostgresTrail):
     def __init__(
         self,
         url: str,
@@ -178,9 +165,7 @@ class PostgresKeyStore:
     async def _migrate(self) -> None:
         async with self._connection("migrate", transaction=True) as conn:
             # Processes starting together migrate one after the other.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_MIGRATIONS
-            )
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, _OBJ_MIGRATIONS)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -247,7 +232,7 @@ class PostgresKeyStore:
     async def _fetch_one(self, what: str, column: str, value: str) -> ApiKey | None:
         async with self._connection(what) as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = $1", value)
-        return None if row is None else key_from_row(row, _decode_time)
+        return None if row is None else key_from_row(row, decode_moment)
 
     async def list_keys(
         self, *, wallet: str | None = None, status: KeyStatus | None = None, limit: int = 1000
@@ -259,14 +244,14 @@ class PostgresKeyStore:
             clauses.append(f"wallet = ${len(params)}")
         if status is not None:
             params.extend((datetime.now(UTC), KeyStatus(status).value))
-            clauses.append(f"{_effective_status(f'${len(params) - 1}')} = ${len(params)}")
+            clauses.append(f"{effective_status(f'${len(params) - 1}')} = ${len(params)}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
             f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id DESC LIMIT $1"
         )
         async with self._connection("list_keys") as conn:
             rows = await conn.fetch(query, *params)
-        return [key_from_row(row, _decode_time) for row in rows]
+        return [key_from_row(row, decode_moment) for row in rows]
 
     async def set_status(
         self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
@@ -300,7 +285,7 @@ class PostgresKeyStore:
                 )
             if key_hash is not None:
                 await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_CHANGES
+                    "SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, _OBJ_CHANGES
                 )
                 await conn.execute(
                     "INSERT INTO key_changes (key_hash, changed_at) VALUES ($1, $2)", key_hash, now
@@ -309,7 +294,7 @@ class PostgresKeyStore:
                     "DELETE FROM key_changes WHERE changed_at < $1", now - CHANGE_RETENTION
                 )
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
-        return None if row is None else key_from_row(row, _decode_time)
+        return None if row is None else key_from_row(row, decode_moment)
 
     async def add_usage(
         self,
@@ -333,79 +318,3 @@ class PostgresKeyStore:
                 await conn.executemany(_ADD_HOURLY, hours)
             if keep_since is not None:
                 await conn.execute("DELETE FROM key_usage_hourly WHERE hour < $1", keep_since)
-
-    async def hourly_usage(
-        self, key_ids: Sequence[str], since: datetime
-    ) -> dict[str, list[HourlyUsage]]:
-        if not key_ids:
-            return {}
-        query = (
-            f"SELECT {', '.join(HOURLY_COLUMNS)} FROM key_usage_hourly "
-            "WHERE key_id = ANY($1::text[]) AND hour >= $2 ORDER BY key_id, hour"
-        )
-        async with self._connection("hourly_usage") as conn:
-            rows = await conn.fetch(query, list(key_ids), since)
-        result: dict[str, list[HourlyUsage]] = {}
-        for row in rows:
-            result.setdefault(row["key_id"], []).append(hourly_from_row(row, _decode_time))
-        return result
-
-    # -- audit trail -------------------------------------------------------------
-
-    async def list_events(
-        self,
-        *,
-        key_id: str | None = None,
-        wallet: str | None = None,
-        since: datetime | None = None,
-        before_seq: int | None = None,
-        limit: int = 100,
-    ) -> list[KeyEvent]:
-        clauses: list[str] = []
-        params: list[Any] = [limit]
-        for column, op, value in (
-            ("key_id", "=", key_id),
-            ("wallet", "=", wallet),
-            ("at", ">=", since),
-            ("seq", "<", before_seq),
-        ):
-            if value is not None:
-                params.append(value)
-                clauses.append(f"{column} {op} ${len(params)}")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        query = (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM key_events {where} ORDER BY seq DESC LIMIT $1"
-        )
-        async with self._connection("list_events") as conn:
-            rows = await conn.fetch(query, *params)
-        return [event_from_row(row, _decode_time) for row in rows]
-
-    async def record_expiries(self, now: datetime) -> list[KeyEvent]:
-        statement = (
-            f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
-            f"{expired_event_select('$1')} RETURNING {', '.join(EVENT_COLUMNS)}"
-        )
-        async with self._connection("record_expiries", transaction=True) as conn:
-            # Instances sweeping together must not both record one expiry.
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_EXPIRIES)
-            rows = await conn.fetch(statement, now)
-        return [event_from_row(row, _decode_time) for row in rows]
-
-    async def count_by_status(self) -> dict[KeyStatus, int]:
-        query = f"SELECT {_effective_status('$1')} AS s, COUNT(*) FROM api_keys GROUP BY s"
-        async with self._connection("count_by_status") as conn:
-            rows = await conn.fetch(query, datetime.now(UTC))
-        return status_counts(rows)
-
-    # -- change log --------------------------------------------------------------
-
-    async def change_cursor(self) -> int:
-        async with self._connection("change_cursor") as conn:
-            return int(await conn.fetchval("SELECT COALESCE(MAX(seq), 0) FROM key_changes"))
-
-    async def changes_since(self, cursor: int) -> tuple[int, list[str]]:
-        async with self._connection("changes_since") as conn:
-            rows = await conn.fetch(
-                "SELECT seq, key_hash FROM key_changes WHERE seq > $1 ORDER BY seq", cursor
-            )
-        return changes_from_rows(cursor, rows)

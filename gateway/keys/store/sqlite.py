@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,21 +28,22 @@ from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
-    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
-    status_counts,
 )
 from gateway.keys.store.events import (
-    EVENT_COLUMNS,
     EVENT_INSERT_COLUMNS,
     HOURLY_COLUMNS,
-    event_from_row,
     event_values,
-    expired_event_select,
-    hourly_from_row,
     schema_v2,
+)
+from gateway.keys.store.sqlite_trail import (
+    EFFECTIVE_STATUS,
+    SQLiteTrail,
+    decode_time,
+    encode_time,
+    moment_text,
 )
 
 MIGRATIONS: Final = (
@@ -80,10 +81,6 @@ _INSERT_EXCLUSIVE: Final = f"""
         WHERE wallet = ? AND dialect = ? AND id <> ? AND status = 'active'
           AND (revoke_at IS NULL OR revoke_at > ?) AND (expires_at IS NULL OR expires_at > ?)
     )"""
-_EFFECTIVE_STATUS: Final = (
-    "CASE WHEN status = 'revoked' OR (revoke_at IS NOT NULL AND revoke_at <= :now) "
-    "THEN 'revoked' ELSE status END"
-)
 _ADD_USAGE: Final = f"""
     UPDATE api_keys SET {", ".join(f"{n} = {n} + :{n}" for n in COUNTER_FIELDS)},
         last_used_at = CASE
@@ -91,21 +88,6 @@ _ADD_USAGE: Final = f"""
                  AND (last_used_at IS NULL OR last_used_at < :last_used_at)
             THEN :last_used_at ELSE last_used_at END
     WHERE id = :id"""
-
-
-def encode_time(moment: datetime | None) -> str | None:
-    """Fixed-width ISO 8601 in UTC: sorts as text and round-trips exactly."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def decode_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
 
 
 def path_from_url(url: str) -> str:
@@ -119,7 +101,7 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SQLiteKeyStore:
+class SQLiteKeyStore(SQLiteTrail):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
@@ -230,7 +212,9 @@ class SQLiteKeyStore:
                 if cursor.rowcount != 1:
                     return False
             if event is not None:
-                await db.execute(_INSERT_EVENT, event_values(event.for_wallet(key.wallet), _time))
+                await db.execute(
+                    _INSERT_EVENT, event_values(event.for_wallet(key.wallet), moment_text)
+                )
             return True
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -254,7 +238,7 @@ class SQLiteKeyStore:
             clauses.append("wallet = :wallet")
             params["wallet"] = wallet
         if status is not None:
-            clauses.append(f"{_EFFECTIVE_STATUS} = :status")
+            clauses.append(f"{EFFECTIVE_STATUS} = :status")
             params["status"] = KeyStatus(status).value
         query = (
             f"SELECT {_COLUMNS} FROM api_keys WHERE {' AND '.join(clauses)} "
@@ -302,7 +286,7 @@ class SQLiteKeyStore:
             )
             if changed and event is not None:
                 await db.execute(
-                    _INSERT_EVENT, event_values(event.for_wallet(changed[0][1]), _time)
+                    _INSERT_EVENT, event_values(event.for_wallet(changed[0][1]), moment_text)
                 )
             if changed:
                 await db.execute(
@@ -334,7 +318,7 @@ class SQLiteKeyStore:
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
-        hours = [(k, _time(h), *u.counts()) for (k, h), u in (hourly or {}).items()]
+        hours = [(k, moment_text(h), *u.counts()) for (k, h), u in (hourly or {}).items()]
         if not params and not hours and keep_since is None:
             return
         async with self._session("add_usage", write=True) as db:
@@ -342,80 +326,5 @@ class SQLiteKeyStore:
             await db.executemany(_ADD_HOURLY, hours)
             if keep_since is not None:
                 await db.execute(
-                    "DELETE FROM key_usage_hourly WHERE hour < ?", (_time(keep_since),)
+                    "DELETE FROM key_usage_hourly WHERE hour < ?", (moment_text(keep_since),)
                 )
-
-    async def hourly_usage(
-        self, key_ids: Sequence[str], since: datetime
-    ) -> dict[str, list[HourlyUsage]]:
-        if not key_ids:
-            return {}
-        marks = ", ".join("?" for _ in key_ids)
-        query = (
-            f"SELECT {', '.join(HOURLY_COLUMNS)} FROM key_usage_hourly "
-            f"WHERE key_id IN ({marks}) AND hour >= ? ORDER BY key_id, hour"
-        )
-        async with self._session("hourly_usage") as db:
-            rows = await db.execute_fetchall(query, (*key_ids, _time(since)))
-        result: dict[str, list[HourlyUsage]] = {}
-        for row in rows:
-            result.setdefault(row["key_id"], []).append(hourly_from_row(row, decode_time))
-        return result
-
-    # -- audit trail -------------------------------------------------------------
-
-    async def list_events(
-        self,
-        *,
-        key_id: str | None = None,
-        wallet: str | None = None,
-        since: datetime | None = None,
-        before_seq: int | None = None,
-        limit: int = 100,
-    ) -> list[KeyEvent]:
-        clauses, params = ["1 = 1"], []
-        for clause, value in (
-            ("key_id = ?", key_id),
-            ("wallet = ?", wallet),
-            ("at >= ?", None if since is None else _time(since)),
-            ("seq < ?", before_seq),
-        ):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        query = (
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM key_events WHERE {' AND '.join(clauses)} "
-            "ORDER BY seq DESC LIMIT ?"
-        )
-        async with self._session("list_events") as db:
-            rows = await db.execute_fetchall(query, (*params, limit))
-        return [event_from_row(row, decode_time) for row in rows]
-
-    async def record_expiries(self, now: datetime) -> list[KeyEvent]:
-        statement = (
-            f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
-            f"{expired_event_select('?')} RETURNING {', '.join(EVENT_COLUMNS)}"
-        )
-        async with self._session("record_expiries", write=True) as db:
-            rows = await db.execute_fetchall(statement, (_time(now),))
-        return [event_from_row(row, decode_time) for row in rows]
-
-    async def count_by_status(self) -> dict[KeyStatus, int]:
-        query = f"SELECT {_EFFECTIVE_STATUS} AS s, COUNT(*) FROM api_keys GROUP BY s"
-        async with self._session("count_by_status") as db:
-            rows = await db.execute_fetchall(query, {"now": encode_time(datetime.now(UTC))})
-        return status_counts(rows)
-
-    # -- change log --------------------------------------------------------------
-
-    async def change_cursor(self) -> int:
-        async with self._session("change_cursor") as db:
-            rows = await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM key_changes")
-        return int(rows[0][0])
-
-    async def changes_since(self, cursor: int) -> tuple[int, list[str]]:
-        async with self._session("changes_since") as db:
-            rows = await db.execute_fetchall(
-                "SELECT seq, key_hash FROM key_changes WHERE seq > ? ORDER BY seq", (cursor,)
-            )
-        return changes_from_rows(cursor, rows)
