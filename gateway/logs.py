@@ -146,6 +146,7 @@ class LogControl:
             queue.SimpleQueue(), self._output, respect_handler_level=False
         )
         self._queue_handler = _DeferredQueueHandler(self._listener.queue)
+        self._running = False
         self.settings = settings
 
     def start(self) -> None:
@@ -155,6 +156,7 @@ class LogControl:
         root.addHandler(self._queue_handler)
         self.apply(self.settings)
         self._listener.start()
+        self._running = True
 
     def apply(self, settings: LogSettings) -> None:
         """New level and format, for every logger, from the next line on."""
@@ -165,7 +167,10 @@ class LogControl:
         logging.getLogger("aiohttp.access").setLevel(logging.CRITICAL + 1)
 
     def stop(self) -> None:
-        """Write every queued line, then detach."""
+        """Write every queued line, then detach; a second call does nothing."""
+        if not self._running:
+            return
+        self._running = False
         logging.getLogger().removeHandler(self._queue_handler)
         self._listener.stop()
         self._output.flush()
