@@ -248,3 +248,28 @@ async def test_each_dependency_outage_and_recovery_is_logged_once(tmp_path):
     )
     [down] = [r for r in gw.events("dependency.down") if r["dependency"] == "rateLimiter"]
     assert down["level"] == "warning" and down["reason"]
+
+
+async def test_no_answer_advertises_aiohttp_or_python(tmp_path, upstream):
+    gw = await start_logged_gateway(tmp_path, upstream.url, env=store_env(tmp_path))
+    host, port = gw.url.removeprefix("http://").split(":")
+    head = b"GET /api/v1/orders HTTP/1.1\r\nHost: gw\r\n"
+    answers = []
+    try:
+        for payload in (
+            head + b"\r\n",  # forwarded: the upstream's own Server header is replaced
+            b"GET /nowhere HTTP/1.1\r\nHost: gw\r\n\r\n",
+            head + b"X-Bad: \x01\r\n\r\n",  # refused by the HTTP parser, before the app
+            head + b"Y" * 70000 + b"\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(payload)
+            await writer.drain()
+            answers.append(await asyncio.wait_for(reader.read(65536), 10))
+            writer.close()
+    finally:
+        assert await gw.stop() == 0
+    for answer in answers:
+        head_lines = answer.partition(b"\r\n\r\n")[0].lower().split(b"\r\n")
+        assert b"server: walletgate" in head_lines, answer[:300]
+        assert b"aiohttp" not in answer and b"python" not in answer.lower()
