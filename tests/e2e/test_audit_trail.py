@@ -27,15 +27,26 @@ CLIENT = "203.0.113.9"
 VIA_PROXY = {"X-Forwarded-For": CLIENT}
 
 
-@pytest.fixture
-async def gw(start_gateway) -> RunningGateway:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def gw(request: pytest.FixtureRequest, start_gateway, postgres_database) -> RunningGateway:
+    """A gateway on either store; wallets are fresh per test (the PostgreSQL
+    database is shared by the whole run)."""
     service = ServiceKeySettings(hashlib.sha256(SERVICE_KEY.encode()).hexdigest(), "frontend")
+    store = {}
+    if request.param == "postgresql":
+        store = {"url": postgres_database}
     return await start_gateway(
         clock=Clock(now=NOON),
         listen={"trusted_proxies": ("127.0.0.1/32",)},
         keys={"one_active_per_wallet_evm": False},
         service_keys=[service],
+        **({"store": store} if store else {}),
     )
+
+
+@pytest.fixture
+def wallet_signer() -> StacksSigner:
+    return StacksSigner(secrets.token_hex(32) + "01")
 
 
 async def events(
@@ -78,13 +89,13 @@ async def signed(
 
 
 async def test_wallet_create_rotate_and_revoke_are_recorded_with_actor_ip_and_details(
-    gw, stacks_signer
+    gw, wallet_signer
 ):
-    created = await create_via_proxy(gw, stacks_signer, rateLimit=7)
+    created = await create_via_proxy(gw, wallet_signer, rateLimit=7)
     key_id = created["keyId"]
     rotated = await signed(
         gw,
-        stacks_signer,
+        wallet_signer,
         "POST",
         f"/api/v1/api-keys/{key_id}/rotate",
         "rotate_api_key",
@@ -94,7 +105,7 @@ async def test_wallet_create_rotate_and_revoke_are_recorded_with_actor_ip_and_de
     new_id = rotated.body["keyId"]
     revoked = await signed(
         gw,
-        stacks_signer,
+        wallet_signer,
         "DELETE",
         f"/api/v1/api-keys/{new_id}",
         "delete_api_key",
@@ -102,26 +113,27 @@ async def test_wallet_create_rotate_and_revoke_are_recorded_with_actor_ip_and_de
     )
     assert revoked.status == 200, revoked.body
 
-    old_trail = await trail(gw, stacks_signer, key_id)
+    old_trail = await trail(gw, wallet_signer, key_id)
     assert [e["event"] for e in old_trail] == ["rotated", "created"]  # newest first
     assert old_trail[0]["details"] == {"replacedBy": new_id, "graceSeconds": 60}
     first = old_trail[1]
     assert (first["actor"], first["clientIp"], first["wallet"]) == (
         "wallet",
         CLIENT,
-        stacks_signer.address,
+        wallet_signer.address,
     )
     assert first["details"]["permissions"] == ["execute"]
     assert first["details"]["rateLimit"] == 7
     assert created["apiKey"] not in json.dumps(old_trail)
 
-    new_trail = await trail(gw, stacks_signer, new_id)
+    new_trail = await trail(gw, wallet_signer, new_id)
     assert [e["event"] for e in new_trail] == ["revoked", "created"]
     assert new_trail[1]["details"]["rotatedFrom"] == key_id
     assert {(e["actor"], e["clientIp"]) for e in new_trail} == {("wallet", CLIENT)}
 
 
-async def test_service_key_and_own_key_paths_record_their_actor(gw, evm_signer):
+async def test_service_key_and_own_key_paths_record_their_actor(gw):
+    evm_signer = EvmSigner("0x" + secrets.token_hex(32))
     wallet = evm_signer.address
     as_service = {"X-API-Key": SERVICE_KEY, "X-Wallet-Address": wallet} | VIA_PROXY
     generated = await call(gw.client, "POST", gw.at("/api-key/generate"), headers=as_service)
@@ -175,8 +187,8 @@ async def cli(gw: RunningGateway, *argv: str) -> tuple[int, str, str]:
     return child.returncode, out.decode(), err.decode()
 
 
-async def test_operator_cli_changes_are_recorded_and_listed_with_filters(gw, stacks_signer):
-    created = await create_api_key(gw, stacks_signer)
+async def test_operator_cli_changes_are_recorded_and_listed_with_filters(gw, wallet_signer):
+    created = await create_api_key(gw, wallet_signer)
     key_id = created["keyId"]
     for command in ("suspend", "resume", "revoke"):
         code, _, err = await cli(gw, "keys", command, key_id)
@@ -188,61 +200,61 @@ async def test_operator_cli_changes_are_recorded_and_listed_with_filters(gw, sta
     listed = json.loads(out)
     assert [e["event"] for e in listed] == ["revoked", "resumed", "suspended", "created"]
     assert {(e["actor"], e["clientIp"]) for e in listed[:3]} == {("operator", None)}
-    assert {e["wallet"] for e in listed} == {stacks_signer.address}
+    assert {e["wallet"] for e in listed} == {wallet_signer.address}
 
     # The gateway's clock stands in 2030; the CLI's is the real one.
-    by_wallet = ("keys", "events", "--wallet", stacks_signer.address, "--json")
+    by_wallet = ("keys", "events", "--wallet", wallet_signer.address, "--json")
     code, out, _ = await cli(gw, *by_wallet, "--since", "2031-01-01T00:00:00Z")
     assert (code, json.loads(out)) == (0, [])
     code, out, _ = await cli(gw, *by_wallet, "--since", "2029-06-01")
     assert [e["event"] for e in json.loads(out)] == ["created"]
-    code, out, _ = await cli(gw, "keys", "events", "--wallet", stacks_signer.address)
+    code, out, _ = await cli(gw, "keys", "events", "--wallet", wallet_signer.address)
     assert code == 0 and out.count(key_id) == 4 and "operator" in out
     code, _, err = await cli(gw, "keys", "events", "--since", "yesterday")
     assert code == 2 and "--since" in err
     # The running gateway serves the same trail to the wallet.
-    assert next(e["event"] for e in await trail(gw, stacks_signer, key_id)) == "revoked"
+    assert next(e["event"] for e in await trail(gw, wallet_signer, key_id)) == "revoked"
 
 
-async def test_expiry_is_recorded_once_by_the_running_gateway(gw, stacks_signer):
+async def test_expiry_is_recorded_once_by_the_running_gateway(gw, wallet_signer):
     expires = datetime.fromtimestamp(gw.clock() + 60, UTC).isoformat()
-    created = await create_api_key(gw, stacks_signer, expiresAt=expires)
+    created = await create_api_key(gw, wallet_signer, expiresAt=expires)
     gw.clock.advance(61)
     for _ in range(100):  # bounded: the sweep runs at every usage flush
-        kinds = [e["event"] for e in await trail(gw, stacks_signer, created["keyId"])]
+        kinds = [e["event"] for e in await trail(gw, wallet_signer, created["keyId"])]
         if "expired" in kinds:
             break
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # more sweeps: still one event
-    final = await trail(gw, stacks_signer, created["keyId"])
+    final = await trail(gw, wallet_signer, created["keyId"])
     assert [e["event"] for e in final] == ["expired", "created"]
     assert (final[0]["actor"], final[0]["clientIp"]) == ("system", None)
 
 
-async def test_events_are_paged_newest_first_with_a_cursor(gw, stacks_signer):
-    created = await create_api_key(gw, stacks_signer)
+async def test_events_are_paged_newest_first_with_a_cursor(gw, wallet_signer):
+    created = await create_api_key(gw, wallet_signer)
     key_id = created["keyId"]
     for status in ("suspended", "active", "suspended"):
         from gateway.keys.model import KeyStatus
 
         await gw.gw.keys.set_status(key_id, KeyStatus(status))
-    first = await events(gw, stacks_signer, key_id, "?limit=3")
+    first = await events(gw, wallet_signer, key_id, "?limit=3")
     assert first.status == 200, first.body
     assert len(first.body["events"]) == 3 and first.body["nextCursor"]
-    rest = await events(gw, stacks_signer, key_id, f"?limit=3&cursor={first.body['nextCursor']}")
+    rest = await events(gw, wallet_signer, key_id, f"?limit=3&cursor={first.body['nextCursor']}")
     assert [e["event"] for e in rest.body["events"]] == ["created"]
     assert rest.body["nextCursor"] is None
 
 
 async def test_another_wallets_key_is_404_and_bad_cursors_are_400(
-    gw, stacks_signer, other_stacks_signer
+    gw, wallet_signer, other_stacks_signer
 ):
-    created = await create_api_key(gw, stacks_signer)
+    created = await create_api_key(gw, wallet_signer)
     foreign = await events(gw, other_stacks_signer, created["keyId"])
     assert (foreign.status, foreign.body["code"]) == (404, "NOT_FOUND")
     for query in ("?cursor=abc", "?cursor=-1", "?cursor=1e5", "?limit=0", "?limit=5000"):
-        reply = await events(gw, stacks_signer, created["keyId"], query)
+        reply = await events(gw, wallet_signer, created["keyId"], query)
         assert (reply.status, reply.body["code"]) == (400, "BAD_REQUEST"), query
     unsigned = await call(gw.client, "GET", gw.at(f"/api/v1/api-keys/{created['keyId']}/events"))
     assert unsigned.status == 401
-    assert len(await gw.gw.store.list_events()) == 1  # nothing changed
+    assert len(await gw.gw.store.list_events(key_id=created["keyId"])) == 1  # nothing changed
