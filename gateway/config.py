@@ -23,6 +23,8 @@ ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
 OWNER_SOURCES = ("order", "body", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(ValueError):
@@ -35,6 +37,7 @@ class ListenSettings:
     port: int = 8080
     # Peers whose X-Forwarded-For is believed when finding the client address.
     trusted_proxies: tuple[str, ...] = ()
+    # Older spelling of log.access; either one turns the access line on.
     access_log: bool = False
 
 
@@ -43,6 +46,9 @@ class AdminSettings:
     host: str = "127.0.0.1"
     port: int = 9100
     token: str = ""
+    # An exchange outage must not take every replica out of its load balancer,
+    # so /readyz only reports the upstream unless this is set.
+    ready_requires_upstream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,18 @@ class LimitSettings:
 @dataclass(frozen=True, slots=True)
 class UsageSettings:
     flush_interval_s: float = 1.0
+    # Hourly counts per key are kept this long, then pruned at a flush.
+    history_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "text"
+    access: bool = False
+    # How often the store, limiter and upstream are probed, so an outage and
+    # a recovery are each logged once even when no request arrives.
+    health_interval_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +169,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     usage: UsageSettings = field(default_factory=UsageSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     service_keys: tuple[ServiceKeySettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
 
@@ -314,6 +333,12 @@ def validate(settings: Settings) -> None:
         raise ConfigError("signatures.chains: enable at least one chain")
     _check_positive("limits.max_body_bytes", settings.limits.max_body_bytes)
     _check_positive("usage.flush_interval_s", settings.usage.flush_interval_s)
+    _check_positive("usage.history_days", settings.usage.history_days)
+    if settings.log.level not in LOG_LEVELS:
+        raise ConfigError(f"log.level: expected one of {', '.join(LOG_LEVELS)}")
+    if settings.log.format not in LOG_FORMATS:
+        raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)}")
+    _check_positive("log.health_interval_s", settings.log.health_interval_s)
     for i, service_key in enumerate(settings.service_keys):
         digest = service_key.sha256.lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):

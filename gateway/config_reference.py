@@ -33,6 +33,7 @@ SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
         "usage": "Per-key usage statistics.",
         "portal": "The key portal (`GET /portal`): a page where wallet owners connect a "
         "wallet and create, rotate and revoke their own keys (docs/portal.md).",
+        "log": "Log lines on stderr (text or JSON); reloaded on SIGHUP.",
         "service_keys": "`[[service_keys]]`: operator keys of the service-key dialect, stored "
         "by hash.",
         "routes": "`[[routes]]`: the route policy table. Without any entry the built-in "
@@ -48,9 +49,12 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "listen.trusted_proxies": "CIDRs of load balancers and ingresses whose forwarding "
         "headers (`X-Forwarded-For`, `Forwarded`) are believed when finding the client "
         "address.",
-        "listen.access_log": "Log one line per request.",
+        "listen.access_log": "Older spelling of `log.access`: either one turns the access line on.",
         "admin.host": "Bind address of the admin listener.",
         "admin.port": "TCP port of the admin listener; 0 picks a free one.",
+        "admin.ready_requires_upstream": "`true`: `/readyz` fails while the upstream is "
+        "down. `false` (default): the upstream's state is only reported, so an exchange "
+        "outage does not take every replica out of its load balancer.",
         "admin.token": "Bearer token required for `/metrics` and `/readyz`; empty = none. "
         "`/healthz` stays open for container health checks.",
         "upstream.url": "Base URL of the exchange API, e.g. `http://10.0.0.5:8000`; empty "
@@ -94,6 +98,16 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "signatures.replay_cache_size": "Signed messages remembered to refuse replays "
         "(in-process set; Redis has no such bound).",
         "limits.max_body_bytes": "Larger request bodies get 413.",
+        "usage.history_days": "Days of hourly usage per key kept (`usageStats.hourly`); "
+        "older hours are deleted at a flush.",
+        "log.level": "`debug`, `info`, `warning` or `error`; `--log-level` before the "
+        "command overrides it.",
+        "log.format": '`"text"` for people, `"json"` for one object per line; '
+        "`--log-format` overrides it.",
+        "log.access": "One line per request (event `request`: route template, status, "
+        "durations, client IP, auth, key id, wallet, error code). Costs throughput.",
+        "log.health_interval_s": "How often the store, the limiter and the upstream are "
+        "probed, so each outage and recovery is logged once.",
         "usage.flush_interval_s": "How often per-key usage statistics are written to the "
         "store (they are counted in memory in between).",
         "portal.enabled": "Serve the key portal and its files under `/portal`; `false` = "

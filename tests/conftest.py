@@ -117,6 +117,9 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
         "WALLETGATE_RATE_LIMITS__MANAGEMENT_PER_HOUR": "10000",
         "WALLETGATE_KEYS__INVALIDATION_INTERVAL_S": "0.2",
         "WALLETGATE_USAGE__FLUSH_INTERVAL_S": "0.2",
+        # Background probes would show up in what test upstreams received;
+        # the tests of dependency transitions set their own interval.
+        "WALLETGATE_LOG__HEALTH_INTERVAL_S": "3600",
     }
     settings = load_settings(None, environ)
     for section, values in sections.items():

@@ -11,13 +11,16 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.auth.authorise import permission_list
 from gateway.config import Settings
 from gateway.errors import utc_timestamp
+from gateway.keys.audit import OPERATOR, KeyEvent
+from gateway.keys.history import hour_of
 from gateway.keys.model import ApiKey, KeyStatus
+from gateway.keys.service import KeyService
 from gateway.keys.store import KeyStore, StoreError, open_store
 from gateway.keys.token import hash_api_key
 
@@ -44,6 +47,13 @@ def add_keys_parser(commands: Any) -> None:
         action = actions.add_parser(name, help=f"{name} a key")
         action.add_argument("key_id")
         action.set_defaults(keys_handler=_sync(set_status), target_status=status)
+    events = actions.add_parser("events", help="the audit trail, newest first")
+    events.add_argument("key_id", nargs="?", help="one key's events (default: every key)")
+    events.add_argument("--wallet", help="only this wallet's keys")
+    events.add_argument("--since", help="only events at or after this ISO 8601 moment")
+    events.add_argument("--limit", type=int, default=1000)
+    events.add_argument("--json", action="store_true")
+    events.set_defaults(keys_handler=_sync(list_events))
     hashing = actions.add_parser("hash", help="read a key from stdin, print its SHA-256")
     hashing.set_defaults(keys_handler=hash_key)
 
@@ -57,6 +67,7 @@ def _sync(command: Any) -> Any:
 
 async def _with_store(settings: Settings, command: Any, args: argparse.Namespace) -> int:
     store = open_store(settings.store.url)
+    args.settings = settings
     try:
         await store.open()
         return await command(store, args)
@@ -116,6 +127,9 @@ async def show_key(store: KeyStore, args: argparse.Namespace) -> int:
         print(f"walletgate: no key with id {args.key_id!r}", file=sys.stderr)
         return 1
     record = key_record(key)
+    since = hour_of(datetime.now(UTC) - timedelta(days=args.settings.usage.history_days))
+    hours = (await store.hourly_usage([key.id], since)).get(key.id, [])
+    record["usageStats"]["hourly"] = [h.to_json() for h in hours]
     if args.json:
         print(json.dumps(record, indent=2))
     else:
@@ -125,7 +139,9 @@ async def show_key(store: KeyStore, args: argparse.Namespace) -> int:
 
 
 async def set_status(store: KeyStore, args: argparse.Namespace) -> int:
-    key = await store.set_status(args.key_id, args.target_status)
+    # Through the service, so the change and its audit event share one transaction.
+    service = KeyService(store, args.settings.keys)
+    key = await service.set_status(args.key_id, args.target_status, OPERATOR)
     if key is None:
         print(f"walletgate: no key with id {args.key_id!r}", file=sys.stderr)
         return 1
@@ -134,6 +150,39 @@ async def set_status(store: KeyStore, args: argparse.Namespace) -> int:
         return 1
     print(f"key {key.id} ({key.name}) is now {key.status.value}")
     return 0
+
+
+async def list_events(store: KeyStore, args: argparse.Namespace) -> int:
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print(
+                f"walletgate: --since {args.since!r}: expected an ISO 8601 moment", file=sys.stderr
+            )
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    events = await store.list_events(
+        key_id=args.key_id,
+        wallet=_canonical(args.wallet) if args.wallet else None,
+        since=since,
+        limit=max(1, args.limit),
+    )
+    if args.json:
+        print(json.dumps([e.to_json() for e in events], indent=2))
+    else:
+        for event in events:
+            print(_event_line(event))
+    return 0
+
+
+def _event_line(event: KeyEvent) -> str:
+    details = json.dumps(dict(event.details), separators=(",", ":"), sort_keys=True)
+    return (
+        f"{utc_timestamp(event.at)}  {event.kind.value:9}  {event.key_id}  {event.wallet}  "
+        f"{event.actor}  {event.client_ip or '-'}  {details}"
+    )
 
 
 def hash_key(settings: Settings, args: argparse.Namespace) -> int:

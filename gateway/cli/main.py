@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -15,10 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway import __version__
+from gateway.auth.policy import DEFAULT_ROUTES
 from gateway.cli.keys import add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
+from gateway.logs import LogControl, configure_logging
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
@@ -34,6 +38,9 @@ def _listen_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="walletgate", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="TOML file (default: $WALLETGATE_CONFIG or built-ins)")
+    parser.add_argument("--version", action="version", version=f"walletgate {__version__}")
+    parser.add_argument("--log-level", help="debug, info, warning or error (log.level)")
+    parser.add_argument("--log-format", help="text or json (log.format)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="gateway and the bundled backend, embedded defaults")
@@ -86,6 +93,8 @@ def _apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         ("admin", "port"): getattr(args, "admin_port", None),
         ("backend", "port"): getattr(args, "backend_port", None),
         ("upstream", "url"): getattr(args, "upstream", None),
+        ("log", "level"): args.log_level.lower() if args.log_level else None,
+        ("log", "format"): args.log_format.lower() if args.log_format else None,
     }
     for (section, key), value in overrides.items():
         if value is not None:
@@ -137,28 +146,48 @@ def run_backend(settings: Settings, args: argparse.Namespace) -> int:
     os.execv(sys.executable, argv)
 
 
+def settings_loader(args: argparse.Namespace) -> Any:
+    """Reads the configuration as at start-up (file, environment, flags); SIGHUP reuses it."""
+
+    def load() -> Settings:
+        return _apply_flags(load_settings(args.config), args)
+
+    return load
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    load = settings_loader(args)
     try:
-        settings = _apply_flags(load_settings(args.config), args)
+        settings = load()
     except ConfigError as exc:
         print(f"walletgate: configuration error: {exc}", file=sys.stderr)
         return 2
+    logging_control = configure_logging(settings.log)
     try:
-        return _dispatch(settings, args)
+        return _dispatch(settings, args, load, logging_control)
     except (ValueError, OSError) as exc:
         print(f"walletgate: {exc}", file=sys.stderr)
         return 1
+    finally:
+        logging_control.stop()
 
 
-def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+def effective(settings: Settings) -> dict[str, Any]:
+    """The settings `config check` prints: the route table in force, defaults included."""
+    if not settings.routes:
+        settings = dataclasses.replace(settings, routes=DEFAULT_ROUTES)
+    return masked(settings)
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: LogControl) -> int:
     if args.command == "run":
-        return _run_loop(serve_with_backend(settings))
+        return _run_loop(serve_with_backend(settings, load, logs))
     if args.command == "gateway":
         if not settings.upstream.url:
             print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
             return 2
-        return _run_loop(serve_gateway(settings))
+        return _run_loop(serve_gateway(settings, load, logs))
     if args.command == "backend":
         return run_backend(settings, args)
     if args.command == "keys":
@@ -168,7 +197,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.config_command == "reference":
         print(reference_markdown(), end="")
         return 0
-    print(json.dumps(masked(settings), indent=2))
+    print(json.dumps(effective(settings), indent=2))
     return 0
 
 

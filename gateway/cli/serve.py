@@ -1,7 +1,8 @@
 """Running the gateway: listeners, signals, and the bundled backend child.
 
 SIGINT and SIGTERM stop the listeners, flush usage statistics and close the
-store before the process exits with code 0.
+store before the process exits with code 0; SIGHUP reloads the configuration
+(`gateway.cli.reload`). Start and shutdown are each one log line.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gateway import __version__
 from gateway.app import build_app
+from gateway.cli.reload import LOG_CONTROL, install_sighup
 from gateway.config import Settings
 from gateway.http.admin import build_admin_app
+from gateway.http.health import limiter_kind, store_kind
 from gateway.http.listener import GatewayRunner
+from gateway.logs import LogControl, log_event
+
+log = logging.getLogger("walletgate.lifecycle")
+Loader = Callable[[], Settings]
 
 BACKEND_START_TIMEOUT_S = 15.0
 
@@ -31,12 +40,44 @@ def _url(site: web.TCPSite, host: str) -> str:
     return f"http://{shown}:{port}"
 
 
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
+class Stop:
+    """Set by SIGINT or SIGTERM; remembers which, for the shutdown line."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reason = "stopped"
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._set, signal.Signals(signum).name)
+
+    def _set(self, reason: str) -> None:
+        self.reason = reason
+        self.event.set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+def _stop_event() -> Stop:
+    return Stop()
+
+
+def log_start(settings: Settings, mode: str, public_url: str, admin_url: str) -> None:
+    upstream = urlsplit(settings.upstream.url)
+    log_event(
+        log,
+        logging.INFO,
+        "start",
+        version=__version__,
+        mode=mode,
+        listen=public_url,
+        admin=admin_url,
+        store=store_kind(settings.store.url),
+        limiter=limiter_kind(settings.redis.url),
+        replay=limiter_kind(settings.redis.url),
+        # Scheme and address only: a URL may carry credentials.
+        upstream=f"{upstream.scheme}://{upstream.hostname}:{upstream.port or ''}".rstrip(":"),
+    )
 
 
 def tune_garbage_collector() -> None:
@@ -53,12 +94,18 @@ def tune_garbage_collector() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(settings: Settings) -> AsyncIterator[tuple[str, str]]:
-    """The gateway and its admin listener, up; yields (public URL, admin URL)."""
+async def running_gateway(
+    settings: Settings, load: Loader | None = None, logs: LogControl | None = None
+) -> AsyncIterator[tuple[str, str]]:
+    """The gateway and its admin listener, up; yields (public URL, admin URL).
+
+    With `load`, SIGHUP reloads from it; `logs` is changed by a reload."""
     app = build_app(settings)
-    # The access log costs up to 60% of throughput: off unless asked for.
-    access_log = logging.getLogger("walletgate.access") if settings.listen.access_log else None
-    runner = GatewayRunner(app, access_log=access_log, handle_signals=False)
+    if logs is not None:
+        app[LOG_CONTROL] = logs
+    # The gateway writes its own access line (gateway.http.access_log), whose
+    # fields aiohttp's logger cannot know; aiohttp's stays off.
+    runner = GatewayRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     admin_runner = web.AppRunner(build_admin_app(app), access_log=None, handle_signals=False)
     await admin_runner.setup()
@@ -68,19 +115,26 @@ async def running_gateway(settings: Settings) -> AsyncIterator[tuple[str, str]]:
         admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
         await admin_site.start()
         tune_garbage_collector()
+        if load is not None:
+            install_sighup(app, load)
         yield _url(site, settings.listen.host), _url(admin_site, settings.admin.host)
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
 
 
-async def serve_gateway(settings: Settings) -> int:
+async def serve_gateway(
+    settings: Settings, load: Loader | None = None, logs: LogControl | None = None
+) -> int:
     stop = _stop_event()
-    async with running_gateway(settings) as (public_url, admin_url):
+    async with running_gateway(settings, load, logs) as (public_url, admin_url):
+        log_start(settings, "gateway", public_url, admin_url)
         print(f"walletgate gateway listening on {public_url}", flush=True)
         print(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)", flush=True)
         print(f"walletgate forwarding to {settings.upstream.url}", flush=True)
         await stop.wait()
+        log_event(log, logging.INFO, "shutdown", reason=stop.reason)
+    log_event(log, logging.INFO, "stopped")
     return 0
 
 
@@ -122,7 +176,9 @@ async def _stop_backend(child: asyncio.subprocess.Process) -> None:
             await child.wait()
 
 
-async def serve_with_backend(settings: Settings) -> int:
+async def serve_with_backend(
+    settings: Settings, load: Loader | None = None, logs: LogControl | None = None
+) -> int:
     """`walletgate run`: the bundled backend as a child, the gateway in front."""
     stop = _stop_event()
     child, backend_url = await _start_backend(settings)
@@ -130,7 +186,18 @@ async def serve_with_backend(settings: Settings) -> int:
         gateway_settings = settings
         if not settings.upstream.url:
             gateway_settings = settings.replace("upstream", url=backend_url)
-        async with running_gateway(gateway_settings) as (public_url, admin_url):
+        reload_load = None
+        if load is not None:
+            # A reloaded file names no upstream either: it is still the child.
+            def reload_load() -> Settings:
+                new = load()
+                return new if new.upstream.url else new.replace("upstream", url=backend_url)
+
+        async with running_gateway(gateway_settings, reload_load, logs) as (
+            public_url,
+            admin_url,
+        ):
+            log_start(gateway_settings, "run", public_url, admin_url)
             print(f"walletgate gateway listening on {public_url}", flush=True)
             print(
                 f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)", flush=True
@@ -140,6 +207,9 @@ async def serve_with_backend(settings: Settings) -> int:
                 [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(child.wait())],
                 return_when=asyncio.FIRST_COMPLETED,
             )
+            reason = stop.reason if stop.event.is_set() else "backend exited"
+            log_event(log, logging.INFO, "shutdown", reason=reason)
     finally:
         await _stop_backend(child)
+    log_event(log, logging.INFO, "stopped")
     return 0

@@ -6,7 +6,6 @@ app, which opens and closes the parts. An optional bearer token guards it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
@@ -14,18 +13,22 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gateway import __version__
 from gateway.errors import ApiError, ErrorCode, error_body
-from gateway.http.context import GATEWAY, Gateway
+from gateway.http.context import GATEWAY
+from gateway.http.health import HEALTH, readiness
 from gateway.keys.store import StoreError
-from gateway.ratelimit import LimiterError
 
-READY_TIMEOUT_S = 2.0
+MAIN_APP = web.AppKey("main_app", web.Application)
 
 
 def build_admin_app(main_app: web.Application) -> web.Application:
     gw = main_app[GATEWAY]
     app = web.Application(middlewares=[_bearer_token(gw.settings.admin.token)])
     app[GATEWAY] = gw
+    # The watcher is made when the main app starts, which may be after this.
+    app[MAIN_APP] = main_app
+    app.on_response_prepare.append(neutral_server_header)
     app.router.add_get("/metrics", metrics, allow_head=False)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz, allow_head=False)
@@ -64,32 +67,25 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+async def neutral_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """No aiohttp or Python version for a scanner to match against advisories."""
+    response.headers["Server"] = "walletgate"
+
+
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return web.json_response({"status": "ok", "version": __version__})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store and the limiter answer; the upstream is reported, and
+    decides readiness only with `admin.ready_requires_upstream`."""
     gw = request.app[GATEWAY]
-    checks = {
-        "store": await _check(gw.store.ping()),
-        "rateLimiter": await _check(gw.limiter.ping()),
-        "upstream": await _check(_upstream_reachable(gw)),
-    }
-    ready = all(state == "ok" for state in checks.values())
-    if ready:
-        return web.json_response({"status": "ready", "checks": checks})
-    body = error_body(ErrorCode.SERVICE_UNAVAILABLE, "Not ready", {"checks": checks})
+    checks = await request.app[MAIN_APP][HEALTH].check()
+    states = {name: check.state for name, check in checks.items()}
+    reasons = {name: check.reason for name, check in checks.items() if check.reason}
+    if readiness(checks, requires_upstream=gw.settings.admin.ready_requires_upstream):
+        return web.json_response({"status": "ready", "checks": states, "reasons": reasons})
+    body = error_body(
+        ErrorCode.SERVICE_UNAVAILABLE, "Not ready", {"checks": states, "reasons": reasons}
+    )
     return web.json_response(body, status=503)
-
-
-async def _check(probe: Awaitable[object]) -> str:
-    try:
-        await asyncio.wait_for(probe, READY_TIMEOUT_S)
-    except (StoreError, LimiterError, ApiError, TimeoutError, OSError):
-        return "unavailable"
-    return "ok"
-
-
-async def _upstream_reachable(gw: Gateway) -> None:
-    """Any HTTP answer from the upstream's root means it is there."""
-    await gw.forwarder.probe()

@@ -57,6 +57,11 @@ QUOTA = web.RequestKey("quota", Quota)
 ROUTE_LABEL = web.RequestKey("route", str)
 AUTH_LABEL = web.RequestKey("auth", str)
 CLIENT_IP = web.RequestKey("client_ip", str)
+# For the access line: who was identified, how long the upstream took, which error.
+KEY_ID = web.RequestKey("key_id", str)
+WALLET = web.RequestKey("wallet", str)
+UPSTREAM_S = web.RequestKey("upstream_s", float)
+ERROR_CODE = web.RequestKey("error_code", str)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 

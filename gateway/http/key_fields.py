@@ -112,3 +112,29 @@ def rotation_grace(fields: Mapping[str, Any]) -> int:
     if type(value) is not int or not 0 <= value <= MAX_GRACE_S:
         raise invalid_field("graceSeconds", f"must be a whole number from 0 to {MAX_GRACE_S}")
     return value
+
+
+MAX_EVENT_PAGE = 100
+_CURSOR_DIGITS = 18
+
+
+def event_page(query: Mapping[str, str]) -> tuple[int | None, int]:
+    """(events before this sequence number, page size) from `cursor` and `limit`.
+
+    The cursor is the opaque `nextCursor` of the previous page; anything else
+    is refused with 400 before any signature work.
+    """
+    cursor = query.get("cursor")
+    before = None
+    if cursor is not None:
+        if not cursor.isascii() or not cursor.isdigit() or len(cursor) > _CURSOR_DIGITS:
+            raise ApiError(ErrorCode.BAD_REQUEST, "Invalid cursor", {"field": "cursor"})
+        before = int(cursor)
+    text = query.get("limit", str(MAX_EVENT_PAGE // 2))
+    if not (text.isascii() and text.isdigit() and len(text) <= 3) or not (
+        1 <= int(text) <= MAX_EVENT_PAGE
+    ):
+        raise ApiError(
+            ErrorCode.BAD_REQUEST, f"limit must be 1 to {MAX_EVENT_PAGE}", {"field": "limit"}
+        )
+    return before, int(text)

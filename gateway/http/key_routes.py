@@ -16,9 +16,11 @@ from aiohttp import web
 from gateway.auth.authenticate import AuthMethod
 from gateway.auth.authorise import permission_list
 from gateway.errors import ApiError, ErrorCode, utc_timestamp
-from gateway.http.context import AUTH_LABEL, GATEWAY, QUOTA, Gateway
-from gateway.http.key_fields import new_key_from_message, rotation_grace
+from gateway.http.context import AUTH_LABEL, CLIENT_IP, GATEWAY, KEY_ID, QUOTA, WALLET, Gateway
+from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
 from gateway.http.pipeline import parse_json_body, read_body, refuse_unauthenticated
+from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
+from gateway.keys.history import HourlyUsage
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
 from gateway.keys.service import NewKey
 from gateway.wallets import (
@@ -35,7 +37,7 @@ def iso(moment: Any) -> str | None:
     return utc_timestamp(moment) if moment is not None else None
 
 
-def key_json(key: ApiKey, now: Any) -> dict[str, Any]:
+def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> dict[str, Any]:
     """A key as wallets see it: never the key itself nor its hash."""
     return {
         "id": key.id,
@@ -50,9 +52,13 @@ def key_json(key: ApiKey, now: Any) -> dict[str, Any]:
         "expiresAt": iso(key.expires_at),
         "revokesAt": iso(key.revoke_at) if key.status != KeyStatus.REVOKED else None,
         "ipAllowlist": list(key.ip_allowlist),
-        "usageStats": key.usage.to_json(),
+        "usageStats": key.usage.to_json() | {"hourly": [h.to_json() for h in hourly or ()]},
         "keyHint": key.key_hint,
     }
+
+
+def wallet_origin(request: web.Request) -> Origin:
+    return Origin(WALLET_ACTOR, request[CLIENT_IP])
 
 
 def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
@@ -87,6 +93,7 @@ async def verified_wallet(
         await refuse_unauthenticated(request, gw, exc)
         raise
     request[AUTH_LABEL] = AuthMethod.SIGNATURE.value
+    request[WALLET] = verified.wallet.display
     request[QUOTA] = await gw.quotas.for_management(verified.wallet.canonical)
     return gw, verified
 
@@ -94,7 +101,7 @@ async def verified_wallet(
 async def create_api_key(request: web.Request) -> web.Response:
     gw, verified = await verified_wallet(request, "create_api_key")
     new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
-    key, plaintext = await gw.keys.create(new_key)
+    key, plaintext = await gw.keys.create(new_key, wallet_origin(request))
     return web.json_response(created_json(key, plaintext), status=201)
 
 
@@ -102,20 +109,22 @@ async def list_api_keys(request: web.Request) -> web.Response:
     gw, verified = await verified_wallet(request, "list_api_keys")
     now = gw.keys.now()
     keys = await gw.keys.list_for(verified.wallet.canonical)
-    return web.json_response({"apiKeys": [key_json(k, now) for k in keys]})
+    hourly = await gw.keys.hourly_for(keys)
+    return web.json_response({"apiKeys": [key_json(k, now, hourly[k.id]) for k in keys]})
 
 
 async def get_api_key(request: web.Request) -> web.Response:
     key_id = request.match_info["keyId"]
     gw, verified = await verified_wallet(request, "get_api_key", {"keyId": key_id})
     key = await gw.keys.get_for(verified.wallet.canonical, key_id)
-    return web.json_response(key_json(key, gw.keys.now()))
+    hourly = await gw.keys.hourly_for([key])
+    return web.json_response(key_json(key, gw.keys.now(), hourly[key.id]))
 
 
 async def delete_api_key(request: web.Request) -> web.Response:
     key_id = request.match_info["keyId"]
     gw, verified = await verified_wallet(request, "delete_api_key", {"keyId": key_id})
-    key = await gw.keys.revoke_for(verified.wallet.canonical, key_id)
+    key = await gw.keys.revoke_for(verified.wallet.canonical, key_id, wallet_origin(request))
     return web.json_response({"message": f"API key '{key.name}' has been revoked"})
 
 
@@ -123,9 +132,29 @@ async def rotate_api_key(request: web.Request) -> web.Response:
     key_id = request.match_info["keyId"]
     gw, verified = await verified_wallet(request, "rotate_api_key", {"keyId": key_id})
     grace = rotation_grace(verified.fields)
-    key, plaintext = await gw.keys.rotate_for(verified.wallet.canonical, key_id, grace)
+    key, plaintext = await gw.keys.rotate_for(
+        verified.wallet.canonical, key_id, grace, wallet_origin(request)
+    )
     body = created_json(key, plaintext) | {"replacesKeyId": key_id, "graceSeconds": grace}
     return web.json_response(body, status=201)
+
+
+async def list_api_key_events(request: web.Request) -> web.Response:
+    """The key's audit trail, newest first, a page at a time (`cursor`, `limit`)."""
+    key_id = request.match_info["keyId"]
+    before, limit = event_page(request.query)
+    gw, verified = await verified_wallet(request, "list_api_key_events", {"keyId": key_id})
+    events = await gw.keys.events_for(
+        verified.wallet.canonical, key_id, before_seq=before, limit=limit + 1
+    )
+    page = events[:limit]
+    more = len(events) > limit
+    return web.json_response(
+        {
+            "events": [e.to_json() for e in page],
+            "nextCursor": str(page[-1].seq) if more and page else None,
+        }
+    )
 
 
 # -- seed 001 dialect -----------------------------------------------------------
@@ -150,26 +179,34 @@ def _header_wallet(gw: Gateway, request: web.Request, required: bool) -> WalletA
     return parse_wallet_address(sent, gw.settings.signatures.chains)
 
 
-async def _evm_caller(request: web.Request) -> tuple[Gateway, WalletAddress, ApiKey | None]:
-    """(wallet acted for, the caller's own key or None for a service key)."""
+async def _evm_caller(
+    request: web.Request,
+) -> tuple[Gateway, WalletAddress, ApiKey | None, Origin]:
+    """(wallet acted for, the caller's own key or None for a service key, who acts)."""
     gw = request.app[GATEWAY]
     try:
         presented = request.headers.get("X-API-Key")
         if presented is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "API key required")
-        if _service_name(gw, presented) is not None:
+        service = _service_name(gw, presented)
+        if service is not None:
             wallet = _header_wallet(gw, request, required=True)
             assert wallet is not None
             own_key = None
+            origin = Origin(service_actor(service), request[CLIENT_IP])
         else:
             own_key = await gw.keys.authenticate(presented)
             wallet = _own_wallet(gw, request, own_key)
+            origin = Origin(key_actor(own_key.id), request[CLIENT_IP])
     except ApiError as exc:
         await refuse_unauthenticated(request, gw, exc)
         raise
     request[AUTH_LABEL] = AuthMethod.API_KEY.value
+    request[WALLET] = wallet.display
+    if own_key is not None:
+        request[KEY_ID] = own_key.id
     request[QUOTA] = await gw.quotas.for_management(wallet.canonical)
-    return gw, wallet, own_key
+    return gw, wallet, own_key, origin
 
 
 def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress:
@@ -184,7 +221,7 @@ def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress
 
 
 async def generate_api_key(request: web.Request) -> web.Response:
-    gw, wallet, _ = await _evm_caller(request)
+    gw, wallet, _, origin = await _evm_caller(request)
     settings = gw.settings
     new_key = NewKey(
         wallet=wallet.canonical,
@@ -196,7 +233,10 @@ async def generate_api_key(request: web.Request) -> web.Response:
         rate_limit=settings.rate_limits.per_minute,
     )
     key, plaintext = await gw.keys.create(
-        new_key, exclusive=settings.keys.one_active_per_wallet_evm
+        new_key,
+        origin,
+        exclusive=settings.keys.one_active_per_wallet_evm,
+        kind=EventKind.GENERATED,
     )
     return web.json_response(
         {
@@ -210,11 +250,11 @@ async def generate_api_key(request: web.Request) -> web.Response:
 
 
 async def revoke_evm_api_key(request: web.Request) -> web.Response:
-    gw, wallet, own_key = await _evm_caller(request)
+    gw, wallet, own_key, origin = await _evm_caller(request)
     target = own_key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "No active API key for this wallet")
-    await gw.keys.set_status(target.id, KeyStatus.REVOKED)
+    await gw.keys.set_status(target.id, KeyStatus.REVOKED, origin)
     return web.json_response(
         {
             "success": True,
@@ -231,5 +271,6 @@ def add_key_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/api-keys/{keyId}", get_api_key, allow_head=False)
     app.router.add_delete("/api/v1/api-keys/{keyId}", delete_api_key)
     app.router.add_post("/api/v1/api-keys/{keyId}/rotate", rotate_api_key)
+    app.router.add_get("/api/v1/api-keys/{keyId}/events", list_api_key_events, allow_head=False)
     app.router.add_post("/api-key/generate", generate_api_key)
     app.router.add_post("/api-key/revoke", revoke_evm_api_key)

@@ -21,6 +21,7 @@ from aiohttp.web_server import Server
 from gateway.errors import ErrorCode, error_body
 
 log = logging.getLogger("walletgate.http")
+SERVER = "walletgate"
 
 
 class JsonErrorRequestHandler(RequestHandler):
@@ -32,11 +33,24 @@ class JsonErrorRequestHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         if status >= 500 or request.writer.output_size > 0:
-            return super().handle_error(request, status, exc, message)
-        log.debug("refused malformed request from %s: %s", request.remote, exc)
+            answer = super().handle_error(request, status, exc, message)
+            answer.headers["Server"] = SERVER
+            return answer
+        # Only the exception's class: its text quotes the offending line, which
+        # may hold an API key, a signature or a signed message.
+        log.debug(
+            "refused malformed request from %s: %s (%s)",
+            request.remote,
+            type(exc).__name__ if exc is not None else "error",
+            status,
+        )
         body = error_body(ErrorCode.BAD_REQUEST, "Invalid request", {"reason": "malformed HTTP"})
         response = web.Response(
-            status=status, text=json.dumps(body), content_type="application/json"
+            status=status,
+            text=json.dumps(body),
+            content_type="application/json",
+            # Answered before the app's signals run: no aiohttp or Python version here either.
+            headers={"Server": SERVER},
         )
         response.force_close()
         return response

@@ -63,6 +63,10 @@ def _path_params(template: str) -> list[dict[str, Any]]:
     ]
 
 
+EVENT_PAGE = (
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+)
 API_KEY_HEADER = {"name": "X-API-Key", "in": "header", "schema": {"type": "string"}}
 
 
@@ -102,6 +106,13 @@ def _key_management() -> dict[str, Any]:
                 "parameters": key_id,
                 "requestBody": signed,
                 "responses": _ok("201", "The new key") | common | _errors("404"),
+            }
+        },
+        "/api/v1/api-keys/{keyId}/events": {
+            "get": {
+                "summary": "The key's audit trail, newest first (signed list_api_key_events)",
+                "parameters": [*key_id, *EVENT_PAGE, *_signed_headers(True)],
+                "responses": _ok("200", "Events and nextCursor") | common | _errors("404"),
             }
         },
         "/api-key/generate": {

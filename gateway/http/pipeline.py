@@ -20,9 +20,12 @@ from gateway.http.context import (
     AUTH_LABEL,
     CLIENT_IP,
     GATEWAY,
+    KEY_ID,
     QUOTA,
     REQUEST_ID,
     ROUTE_LABEL,
+    UPSTREAM_S,
+    WALLET,
     Gateway,
 )
 from gateway.ratelimit import Quota
@@ -112,8 +115,14 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
 
     identity = await authenticate(request, gw, matched, parsed)
     request[AUTH_LABEL] = identity.method.value
-    request[QUOTA] = await admit(gw, identity, request[CLIENT_IP])
     key = identity.key
+    note_identity(request, identity)
+    try:
+        request[QUOTA] = await admit(gw, identity, request[CLIENT_IP])
+    except ApiError as exc:
+        if key is not None and exc.code == ErrorCode.RATE_LIMITED:
+            gw.keys.record_rate_limited(key.id)
+        raise
     try:
         await gw.access.authorize(
             matched, identity, parsed, request.headers, request[CLIENT_IP], request[REQUEST_ID]
@@ -130,6 +139,14 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
     if route.order_signature and response.status == 201 and isinstance(parsed, dict):
         gw.owners.prime(str(parsed.get("uuid")), str(parsed.get("owner")))
     return response
+
+
+def note_identity(request: web.Request, identity: Identity) -> None:
+    """Who asked, for the access line."""
+    if identity.key is not None:
+        request[KEY_ID] = identity.key.id
+    if identity.wallet_display is not None:
+        request[WALLET] = identity.wallet_display
 
 
 async def authenticate(
@@ -193,4 +210,5 @@ async def forward(
             gw.metrics.count_upstream_error(kind)
         raise
     finally:
-        gw.metrics.observe_upstream(request[ROUTE_LABEL], time.perf_counter() - started)
+        request[UPSTREAM_S] = elapsed = time.perf_counter() - started
+        gw.metrics.observe_upstream(request[ROUTE_LABEL], elapsed)

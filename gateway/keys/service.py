@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -22,12 +22,21 @@ from cachetools import LRUCache
 
 from gateway.config import KeySettings
 from gateway.errors import ApiError, ErrorCode
+from gateway.keys.audit import (
+    OPERATOR,
+    EventKind,
+    KeyEvent,
+    Origin,
+    creation_details,
+    log_key_event,
+    new_event,
+)
+from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
     ApiKey,
     Dialect,
     KeyStatus,
     Permission,
-    UsageDelta,
 )
 from gateway.keys.store.base import KeyStore, StoreError
 from gateway.keys.token import (
@@ -37,6 +46,7 @@ from gateway.keys.token import (
     hash_api_key,
     key_hint,
 )
+from gateway.keys.usage import UsageCounter
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +91,28 @@ def key_not_found() -> ApiError:
     return ApiError(ErrorCode.NOT_FOUND, "API key not found")
 
 
-_USAGE_COUNTER = {
-    Permission.CREATE: "creation_count",
-    Permission.EXECUTE: "execution_count",
-    Permission.CANCEL: "cancellation_count",
+_STATUS_EVENT = {
+    KeyStatus.REVOKED: EventKind.REVOKED,
+    KeyStatus.SUSPENDED: EventKind.SUSPENDED,
+    KeyStatus.ACTIVE: EventKind.RESUMED,
 }
 
 
 class KeyService:
-    def __init__(self, store: KeyStore, settings: KeySettings, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        settings: KeySettings,
+        clock: Clock = utc_now,
+        *,
+        history_days: int = 7,
+    ) -> None:
         self.store = store
+        self.usage = UsageCounter(store, clock, timedelta(days=history_days))
         self._settings = settings
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
         self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
-        self._usage: dict[str, UsageDelta] = {}
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -111,6 +128,7 @@ class KeyService:
         self._tasks = [
             asyncio.create_task(self._every(self._settings.invalidation_interval_s, self.sync)),
             asyncio.create_task(self._every(flush_interval_s, self.flush_usage)),
+            asyncio.create_task(self._every(flush_interval_s, self.sweep_expiries)),
         ]
 
     async def close(self) -> None:
@@ -172,8 +190,17 @@ class KeyService:
             raise ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": "expired"})
 
     # -- wallet-facing operations ----------------------------------------------
-    async def create(self, request: NewKey, *, exclusive: bool = False) -> tuple[ApiKey, str]:
-        """A new key, committed before it is returned with its only plaintext copy."""
+    async def create(
+        self,
+        request: NewKey,
+        origin: Origin,
+        *,
+        exclusive: bool = False,
+        kind: EventKind = EventKind.CREATED,
+        details: Mapping[str, object] | None = None,
+    ) -> tuple[ApiKey, str]:
+        """A new key and its audit event, committed before it is returned with its
+        only plaintext copy."""
         plaintext = generate_api_key(self.prefix_for(request.dialect))
         key = ApiKey(
             id=generate_key_id(),
@@ -191,12 +218,14 @@ class KeyService:
             expires_at=request.expires_at,
             ip_allowlist=request.ip_allowlist,
         )
+        event = new_event(kind, key.id, key.created_at, origin, creation_details(key, details))
         try:
-            inserted = await self.store.insert(key, exclusive=exclusive)
+            inserted = await self.store.insert(key, exclusive=exclusive, event=event)
         except StoreError:
             raise store_unavailable() from None
         if not inserted:
             raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
+        log_key_event(event.for_wallet(key.wallet))
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
@@ -212,24 +241,48 @@ class KeyService:
             raise key_not_found()
         return self.with_pending_usage(key)
 
-    async def revoke_for(self, wallet: str, key_id: str) -> ApiKey:
+    async def revoke_for(self, wallet: str, key_id: str, origin: Origin) -> ApiKey:
         key = await self.get_for(wallet, key_id)
-        return await self.set_status(key.id, KeyStatus.REVOKED) or key
+        return await self.set_status(key.id, KeyStatus.REVOKED, origin) or key
 
-    async def rotate_for(self, wallet: str, key_id: str, grace_s: int) -> tuple[ApiKey, str]:
+    async def events_for(
+        self, wallet: str, key_id: str, *, before_seq: int | None, limit: int
+    ) -> list[KeyEvent]:
+        """The audit trail of the wallet's own key, newest first (404 for another's)."""
+        await self.get_for(wallet, key_id)
+        return await self._guard(
+            self.store.list_events(key_id=key_id, before_seq=before_seq, limit=limit)
+        )
+
+    async def rotate_for(
+        self, wallet: str, key_id: str, grace_s: int, origin: Origin
+    ) -> tuple[ApiKey, str]:
         old = await self.get_for(wallet, key_id)
         if not old.is_usable(self._clock()):
             raise ApiError(
                 ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
             )
         # The successor keeps everything the wallet signed for the old key.
-        created = await self.create(NewKey.from_key(old))
+        created = await self.create(NewKey.from_key(old), origin, details={"rotatedFrom": old.id})
+        now = self._clock()
+        event = new_event(
+            EventKind.ROTATED,
+            old.id,
+            now,
+            origin,
+            {"replacedBy": created[0].id, "graceSeconds": grace_s},
+            wallet=old.wallet,
+        )
         if grace_s == 0:
-            await self.set_status(old.id, KeyStatus.REVOKED)
+            updated = await self._guard(
+                self.store.set_status(old.id, KeyStatus.REVOKED, event=event)
+            )
         else:
-            at = self._clock() + timedelta(seconds=grace_s)
-            updated = await self._guard(self.store.schedule_revocation(old.id, at))
-            self._forget(updated or old)
+            at = now + timedelta(seconds=grace_s)
+            updated = await self._guard(self.store.schedule_revocation(old.id, at, event=event))
+        self._forget(updated or old)
+        if updated is not None:
+            log_key_event(event)
         return created
 
     async def active_key_for(self, wallet: str, dialect: Dialect) -> ApiKey | None:
@@ -238,11 +291,23 @@ class KeyService:
         return next((k for k in keys if k.dialect == dialect and k.is_usable(now)), None)
 
     # -- operator operations ------------------------------------------------------
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
-        key = await self._guard(self.store.set_status(key_id, status))
+    async def set_status(
+        self, key_id: str, status: KeyStatus, origin: Origin = OPERATOR
+    ) -> ApiKey | None:
+        """The key after the change; the event is stored and logged only if it changed."""
+        before = await self._guard(self.store.get(key_id))
+        event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin)
+        key = await self._guard(self.store.set_status(key_id, status, event=event))
         if key is not None:
             self._forget(key)
+            if before is not None and before.status != key.status:
+                log_key_event(event.for_wallet(key.wallet))
         return key
+
+    async def sweep_expiries(self) -> None:
+        """Record (once, in the store) and log each key that has passed its expiry."""
+        for event in await self.store.record_expiries(self._clock()):
+            log_key_event(event)
 
     def _forget(self, key: ApiKey) -> None:
         self._by_hash.pop(key.key_hash, None)
@@ -253,38 +318,18 @@ class KeyService:
         except StoreError:
             raise store_unavailable() from None
 
-    # -- usage statistics -----------------------------------------------------------
+    # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
     def record_usage(self, key_id: str, status: int, permission: Permission | None) -> None:
-        delta = self._usage.get(key_id)
-        if delta is None:
-            delta = self._usage[key_id] = UsageDelta()
-        delta.total_requests += 1
-        delta.last_used_at = self._clock()
-        if status < 400:
-            delta.successful_requests += 1
-            if permission is not None:
-                counter = _USAGE_COUNTER[permission]
-                setattr(delta, counter, getattr(delta, counter) + 1)
-        else:
-            delta.failed_requests += 1
+        self.usage.record(key_id, status, permission)
+
+    def record_rate_limited(self, key_id: str) -> None:
+        self.usage.record_rate_limited(key_id)
 
     def with_pending_usage(self, key: ApiKey) -> ApiKey:
-        delta = self._usage.get(key.id)
-        if delta is None or delta.is_empty():
-            return key
-        last_used = key.last_used_at
-        if delta.last_used_at is not None and (last_used is None or delta.last_used_at > last_used):
-            last_used = delta.last_used_at
-        return replace(key, usage=key.usage.plus(delta), last_used_at=last_used)
+        return self.usage.with_pending(key)
+
+    async def hourly_for(self, keys: Sequence[ApiKey]) -> dict[str, list[HourlyUsage]]:
+        return await self._guard(self.usage.hourly_for(keys))
 
     async def flush_usage(self) -> None:
-        """Write the counted usage in one batch; keep it for next time on failure."""
-        if not self._usage:
-            return
-        batch, self._usage = self._usage, {}
-        try:
-            await self.store.add_usage(batch)
-        except StoreError:
-            for key_id, delta in batch.items():
-                self._usage.setdefault(key_id, UsageDelta()).add(delta)
-            raise
+        await self.usage.flush()

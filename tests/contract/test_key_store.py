@@ -15,6 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from gateway.keys.audit import OPERATOR, EventKind, KeyEvent, Origin, new_event
+from gateway.keys.history import HourlyUsage, hour_of
 from gateway.keys.model import (
     ApiKey,
     Dialect,
@@ -490,4 +492,107 @@ def test_usage_stats_serialise_in_camel_case():
         "creationCount": 1,
         "executionCount": 1,
         "cancellationCount": 1,
+    }
+
+
+# -- the audit trail and hourly usage (schema version 2) -------------------------------
+
+
+def event_for(key: ApiKey, kind: EventKind, **details: object) -> KeyEvent:
+    return new_event(kind, key.id, utcnow(), Origin("wallet", "203.0.113.7"), details)
+
+
+async def test_insert_stores_its_event_with_the_key_wallet_in_one_go(store: KeyStore):
+    key = make_key()
+    assert await store.insert(key, event=event_for(key, EventKind.CREATED, name="bot"))
+    [event] = await store.list_events(key_id=key.id)
+    assert (event.kind, event.key_id, event.wallet) == (EventKind.CREATED, key.id, key.wallet)
+    assert (event.actor, event.client_ip) == ("wallet", "203.0.113.7")
+    assert dict(event.details) == {"name": "bot"}
+    assert event.seq > 0
+
+
+async def test_refused_exclusive_insert_stores_no_event(store: KeyStore):
+    first = make_key(dialect=Dialect.EVM)
+    assert await store.insert(first, exclusive=True, event=event_for(first, EventKind.GENERATED))
+    second = make_key(dialect=Dialect.EVM)
+    assert not await store.insert(
+        second, exclusive=True, event=event_for(second, EventKind.GENERATED)
+    )
+    assert await store.list_events(key_id=second.id) == []
+
+
+async def test_status_event_is_stored_only_when_the_status_changed(store: KeyStore):
+    key = make_key()
+    await store.insert(key)
+    suspend = new_event(EventKind.SUSPENDED, key.id, utcnow(), OPERATOR)
+    await store.set_status(key.id, KeyStatus.SUSPENDED, event=suspend)
+    await store.set_status(key.id, KeyStatus.SUSPENDED, event=suspend)  # no change
+    revoke = new_event(EventKind.REVOKED, key.id, utcnow(), OPERATOR)
+    await store.set_status(key.id, KeyStatus.REVOKED, event=revoke)
+    await store.set_status(key.id, KeyStatus.ACTIVE, event=revoke)  # revocation is final
+    events = await store.list_events(key_id=key.id)
+    assert [e.kind for e in events] == [EventKind.REVOKED, EventKind.SUSPENDED]  # newest first
+    assert {e.wallet for e in events} == {key.wallet}  # filled from the row
+    assert {e.actor for e in events} == {"operator"}
+
+
+async def test_scheduled_revocation_stores_its_event(store: KeyStore):
+    key = make_key()
+    await store.insert(key)
+    rotated = new_event(EventKind.ROTATED, key.id, utcnow(), OPERATOR, {"graceSeconds": 60})
+    await store.schedule_revocation(key.id, utcnow() + timedelta(minutes=1), event=rotated)
+    [event] = await store.list_events(key_id=key.id)
+    assert (event.kind, dict(event.details)) == (EventKind.ROTATED, {"graceSeconds": 60})
+
+
+async def test_events_page_backwards_and_filter_by_wallet_and_time(store: KeyStore):
+    mine, theirs = make_key(), make_key(EVM_WALLET, dialect=Dialect.EVM)
+    for key in (mine, theirs):
+        await store.insert(key, event=event_for(key, EventKind.CREATED))
+    for status in (KeyStatus.SUSPENDED, KeyStatus.ACTIVE, KeyStatus.SUSPENDED):
+        await store.set_status(mine.id, status, event=event_for(mine, EventKind.SUSPENDED))
+    first = await store.list_events(key_id=mine.id, limit=2)
+    rest = await store.list_events(key_id=mine.id, before_seq=first[-1].seq, limit=10)
+    seqs = [e.seq for e in first + rest]
+    assert len(seqs) == 4 and seqs == sorted(seqs, reverse=True)
+    assert {e.key_id for e in await store.list_events(wallet=EVM_WALLET)} == {theirs.id}
+    assert await store.list_events(since=utcnow() + timedelta(seconds=5)) == []
+    assert len(await store.list_events()) == 5
+
+
+async def test_expiry_is_recorded_once_for_each_expired_key(store: KeyStore, second_store):
+    expired = make_key(expires_at=utcnow() - timedelta(seconds=1))
+    later = make_key(expires_at=utcnow() + timedelta(hours=1))
+    revoked = make_key(expires_at=utcnow() - timedelta(seconds=1), status=KeyStatus.REVOKED)
+    for key in (expired, later, revoked):
+        await store.insert(key)
+    swept = await asyncio.gather(
+        store.record_expiries(utcnow()), second_store.record_expiries(utcnow())
+    )
+    recorded = [e for batch in swept for e in batch]
+    assert [(e.kind, e.key_id, e.actor) for e in recorded] == [
+        (EventKind.EXPIRED, expired.id, "system")
+    ]
+    assert recorded[0].at == expired.expires_at
+    assert await store.record_expiries(utcnow()) == []
+
+
+async def test_hourly_usage_adds_up_and_old_hours_are_pruned(store: KeyStore):
+    key = make_key()
+    await store.insert(key)
+    now = hour_of(utcnow())
+    old = now - timedelta(days=8)
+    batch = {
+        (key.id, now): HourlyUsage(now, 3, 1, 2, 1),
+        (key.id, old): HourlyUsage(old, 5, 0, 0, 0),
+    }
+    await store.add_usage({}, batch)
+    await store.add_usage({}, {(key.id, now): HourlyUsage(now, 1, 0, 0, 0)})
+    since = now - timedelta(days=30)
+    stored = await store.hourly_usage([key.id], since)
+    assert stored == {key.id: [HourlyUsage(old, 5, 0, 0, 0), HourlyUsage(now, 4, 1, 2, 1)]}
+    await store.add_usage({}, {}, keep_since=now - timedelta(days=7))
+    assert await store.hourly_usage([key.id, "key_none"], since) == {
+        key.id: [HourlyUsage(now, 4, 1, 2, 1)]
     }

@@ -243,13 +243,28 @@ async def test_upstream_down_is_502_and_the_gateway_keeps_its_state(start_gatewa
     # A write whose owner must be looked up fails the same way, not with 404 or 500.
     async with gw.client.post(gw.at("/api/v1/orders/o-1/execute"), headers=key) as response:
         await error_of(response, 502, "UPSTREAM_UNAVAILABLE")
+    # An exchange outage must not take the gateway out of its load balancer:
+    # ready, with the upstream's state and the reason in the body.
+    async with gw.client.get(gw.admin_url + "/readyz") as response:
+        body = await response.json()
+        assert response.status == 200, body
+        assert body["checks"] == {"store": "ok", "rateLimiter": "ok", "upstream": "unavailable"}
+        assert body["reasons"]["upstream"]
+    async with gw.client.get(gw.admin_url + "/healthz") as response:
+        assert response.status == 200
+    assert len(await gw.gw.store.list_keys(wallet=None, status=None)) == 1
+
+
+async def test_readiness_fails_on_the_upstream_only_when_configured_to(start_gateway):
+    gw = await start_gateway(
+        upstream={"url": f"http://127.0.0.1:{closed_port()}"},
+        admin={"ready_requires_upstream": True},
+    )
     async with gw.client.get(gw.admin_url + "/readyz") as response:
         body = await error_of(response, 503, "SERVICE_UNAVAILABLE")
         assert body["details"]["checks"]["upstream"] == "unavailable"
         assert body["details"]["checks"]["store"] == "ok"
-    async with gw.client.get(gw.admin_url + "/healthz") as response:
-        assert response.status == 200
-    assert len(await gw.gw.store.list_keys(wallet=None, status=None)) == 1
+        assert body["details"]["reasons"]["upstream"]
 
 
 async def test_upstream_slower_than_the_timeout_is_504(proxied, upstream):

@@ -43,6 +43,7 @@ USAGE_FIELDS = frozenset(
         "creationCount",
         "executionCount",
         "cancellationCount",
+        "hourly",
     }
 )
 # Fields that would carry the secret or its hash; never in a listing.

@@ -7,10 +7,12 @@ round-trips identically through either, and one behaviour suite covers both.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
+from gateway.keys.audit import KeyEvent
+from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import (
     COUNTER_FIELDS,
     ApiKey,
@@ -66,9 +68,11 @@ class KeyStore(Protocol):
     async def ping(self) -> None:
         """Raise StoreError when the store is unreachable."""
 
-    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
-        """Commit the key durably. With `exclusive`, refuse (False) if the wallet
-        already has another usable key of the same dialect, atomically."""
+    async def insert(
+        self, key: ApiKey, *, exclusive: bool = False, event: KeyEvent | None = None
+    ) -> bool:
+        """Commit the key (and its event) durably. With `exclusive`, refuse (False)
+        if the wallet already has another usable key of the same dialect, atomically."""
 
     async def get(self, key_id: str) -> ApiKey | None: ...
 
@@ -79,14 +83,46 @@ class KeyStore(Protocol):
     ) -> list[ApiKey]:
         """Newest first; `status` filters on the effective status."""
 
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
-        """None for an unknown id; a revoked key stays revoked and is returned unchanged."""
+    async def set_status(
+        self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
+        """None for an unknown id; a revoked key stays revoked and is returned unchanged.
+        `event` (its wallet filled from the row) is stored only when the status changed."""
 
-    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
-        """Set revoke_at, keeping the earliest moment already scheduled."""
+    async def schedule_revocation(
+        self, key_id: str, at: datetime, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
+        """Set revoke_at, keeping the earliest moment already scheduled; `event` is
+        stored only when revoke_at changed."""
 
-    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
-        """Add each key's delta in one transaction; last_used_at only moves forward."""
+    async def add_usage(
+        self,
+        deltas: Mapping[str, UsageDelta],
+        hourly: Mapping[HourKey, HourlyUsage] | None = None,
+        *,
+        keep_since: datetime | None = None,
+    ) -> None:
+        """Add each key's delta and hourly counts in one transaction; last_used_at
+        only moves forward; hours before `keep_since` are deleted."""
+
+    async def hourly_usage(
+        self, key_ids: Sequence[str], since: datetime
+    ) -> dict[str, list[HourlyUsage]]:
+        """Stored hours from `since` on, oldest first, for each key that has any."""
+
+    async def list_events(
+        self,
+        *,
+        key_id: str | None = None,
+        wallet: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int = 100,
+    ) -> list[KeyEvent]:
+        """Events newest first; `before_seq` continues a page."""
+
+    async def record_expiries(self, now: datetime) -> list[KeyEvent]:
+        """Store one `expired` event for each key past its expiry that has none; return them."""
 
     async def count_by_status(self) -> dict[KeyStatus, int]:
         """Keys per effective status, every status present."""

@@ -19,21 +19,32 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from gateway.keys.audit import KeyEvent
+from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
-    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
-    status_counts,
     usage_values,
 )
+from gateway.keys.store.events import (
+    EVENT_INSERT_COLUMNS,
+    HOURLY_COLUMNS,
+    event_values,
+    schema_v2,
+)
+from gateway.keys.store.postgres_trail import (
+    LOCK_GLOBAL,
+    PostgresTrail,
+    decode_moment,
+    effective_status,
+)
 
-# Advisory lock space ("WG"), split by purpose so the locks never collide.
-_LOCK_GLOBAL: Final = 0x5747_0000
+# Advisory lock space (LOCK_GLOBAL and these), split by purpose so the locks never collide.
 _LOCK_WALLET: Final = 0x5747_0001
 _OBJ_MIGRATIONS: Final = 0
 _OBJ_CHANGES: Final = 1
@@ -54,6 +65,24 @@ MIGRATIONS: Final = (
             serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         ),
     ),
+    (
+        2,
+        schema_v2(
+            time_type="TIMESTAMPTZ",
+            counter_type="BIGINT",
+            serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        ),
+    ),
+)
+_INSERT_EVENT: Final = (
+    f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_INSERT_COLUMNS) + 1))})"
+)
+_ADD_HOURLY: Final = (
+    f"INSERT INTO key_usage_hourly ({', '.join(HOURLY_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(HOURLY_COLUMNS) + 1))}) "
+    "ON CONFLICT (key_id, hour) DO UPDATE SET "
+    + ", ".join(f"{c} = key_usage_hourly.{c} + excluded.{c}" for c in HOURLY_COLUMNS[2:])
 )
 
 _COLUMNS: Final = ", ".join(KEY_COLUMNS)
@@ -74,22 +103,15 @@ _ADD_USAGE: Final = (
 )
 
 
-def _effective_status(now_param: str) -> str:
-    return (
-        f"CASE WHEN status = 'revoked' OR (revoke_at IS NOT NULL AND revoke_at <= {now_param}) "
-        "THEN 'revoked' ELSE status END"
-    )
-
-
 def _same_time(moment: datetime | None) -> datetime | None:
     return moment
 
 
-def _decode_time(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(UTC)
+def _t(moment: datetime) -> datetime:
+    return moment
 
 
-class PostgresKeyStore:
+class PostgresKeyStore(PostgresTrail):
     def __init__(
         self,
         url: str,
@@ -143,9 +165,7 @@ class PostgresKeyStore:
     async def _migrate(self) -> None:
         async with self._connection("migrate", transaction=True) as conn:
             # Processes starting together migrate one after the other.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_MIGRATIONS
-            )
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, _OBJ_MIGRATIONS)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -177,7 +197,9 @@ class PostgresKeyStore:
 
     # -- keys --------------------------------------------------------------------
 
-    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
+    async def insert(
+        self, key: ApiKey, *, exclusive: bool = False, event: KeyEvent | None = None
+    ) -> bool:
         values = key_values(key, _same_time)
         async with self._connection("insert", transaction=True) as conn:
             if exclusive:
@@ -197,6 +219,8 @@ class PostgresKeyStore:
                 ):
                     return False
             await conn.execute(_INSERT, *values)
+            if event is not None:
+                await conn.execute(_INSERT_EVENT, *event_values(event.for_wallet(key.wallet), _t))
         return True
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -208,7 +232,7 @@ class PostgresKeyStore:
     async def _fetch_one(self, what: str, column: str, value: str) -> ApiKey | None:
         async with self._connection(what) as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = $1", value)
-        return None if row is None else key_from_row(row, _decode_time)
+        return None if row is None else key_from_row(row, decode_moment)
 
     async def list_keys(
         self, *, wallet: str | None = None, status: KeyStatus | None = None, limit: int = 1000
@@ -220,36 +244,48 @@ class PostgresKeyStore:
             clauses.append(f"wallet = ${len(params)}")
         if status is not None:
             params.extend((datetime.now(UTC), KeyStatus(status).value))
-            clauses.append(f"{_effective_status(f'${len(params) - 1}')} = ${len(params)}")
+            clauses.append(f"{effective_status(f'${len(params) - 1}')} = ${len(params)}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         query = (
             f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at DESC, id DESC LIMIT $1"
         )
         async with self._connection("list_keys") as conn:
             rows = await conn.fetch(query, *params)
-        return [key_from_row(row, _decode_time) for row in rows]
+        return [key_from_row(row, decode_moment) for row in rows]
 
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+    async def set_status(
+        self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET status = $2 WHERE id = $1 AND status <> 'revoked' AND status <> $2"
         )
-        return await self._change("set_status", key_id, update, KeyStatus(status).value)
+        return await self._change("set_status", key_id, update, KeyStatus(status).value, event)
 
-    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
+    async def schedule_revocation(
+        self, key_id: str, at: datetime, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET revoke_at = $2 "
             "WHERE id = $1 AND (revoke_at IS NULL OR revoke_at > $2)"
         )
-        return await self._change("schedule_revocation", key_id, update, at)
+        return await self._change("schedule_revocation", key_id, update, at, event)
 
-    async def _change(self, what: str, key_id: str, update: str, value: Any) -> ApiKey | None:
-        """Apply a status-like update; when a row changed, log it for other instances."""
+    async def _change(
+        self, what: str, key_id: str, update: str, value: Any, event: KeyEvent | None
+    ) -> ApiKey | None:
+        """Apply a status-like update; when a row changed, log it for other instances
+        and store its audit event in the same transaction."""
         now = datetime.now(UTC)
         async with self._connection(what, transaction=True) as conn:
-            key_hash = await conn.fetchval(f"{update} RETURNING key_hash", key_id, value)
+            changed = await conn.fetchrow(f"{update} RETURNING key_hash, wallet", key_id, value)
+            key_hash = None if changed is None else changed["key_hash"]
+            if changed is not None and event is not None:
+                await conn.execute(
+                    _INSERT_EVENT, *event_values(event.for_wallet(changed["wallet"]), _t)
+                )
             if key_hash is not None:
                 await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2)", _LOCK_GLOBAL, _OBJ_CHANGES
+                    "SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, _OBJ_CHANGES
                 )
                 await conn.execute(
                     "INSERT INTO key_changes (key_hash, changed_at) VALUES ($1, $2)", key_hash, now
@@ -258,34 +294,27 @@ class PostgresKeyStore:
                     "DELETE FROM key_changes WHERE changed_at < $1", now - CHANGE_RETENTION
                 )
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
-        return None if row is None else key_from_row(row, _decode_time)
+        return None if row is None else key_from_row(row, decode_moment)
 
-    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
+    async def add_usage(
+        self,
+        deltas: Mapping[str, UsageDelta],
+        hourly: Mapping[HourKey, HourlyUsage] | None = None,
+        *,
+        keep_since: datetime | None = None,
+    ) -> None:
         rows = [
             (key_id, *usage_values(delta), delta.last_used_at)
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
-        if not rows:
+        hours = [(k, h, *u.counts()) for (k, h), u in (hourly or {}).items()]
+        if not rows and not hours and keep_since is None:
             return
         async with self._connection("add_usage", transaction=True) as conn:
-            await conn.executemany(_ADD_USAGE, rows)
-
-    async def count_by_status(self) -> dict[KeyStatus, int]:
-        query = f"SELECT {_effective_status('$1')} AS s, COUNT(*) FROM api_keys GROUP BY s"
-        async with self._connection("count_by_status") as conn:
-            rows = await conn.fetch(query, datetime.now(UTC))
-        return status_counts(rows)
-
-    # -- change log --------------------------------------------------------------
-
-    async def change_cursor(self) -> int:
-        async with self._connection("change_cursor") as conn:
-            return int(await conn.fetchval("SELECT COALESCE(MAX(seq), 0) FROM key_changes"))
-
-    async def changes_since(self, cursor: int) -> tuple[int, list[str]]:
-        async with self._connection("changes_since") as conn:
-            rows = await conn.fetch(
-                "SELECT seq, key_hash FROM key_changes WHERE seq > $1 ORDER BY seq", cursor
-            )
-        return changes_from_rows(cursor, rows)
+            if rows:
+                await conn.executemany(_ADD_USAGE, rows)
+            if hours:
+                await conn.executemany(_ADD_HOURLY, hours)
+            if keep_since is not None:
+                await conn.execute("DELETE FROM key_usage_hourly WHERE hour < $1", keep_since)

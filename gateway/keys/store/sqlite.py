@@ -21,16 +21,29 @@ from typing import Final
 
 import aiosqlite
 
+from gateway.keys.audit import KeyEvent
+from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
     StoreError,
-    changes_from_rows,
     key_from_row,
     key_values,
     schema_v1,
-    status_counts,
+)
+from gateway.keys.store.events import (
+    EVENT_INSERT_COLUMNS,
+    HOURLY_COLUMNS,
+    event_values,
+    schema_v2,
+)
+from gateway.keys.store.sqlite_trail import (
+    EFFECTIVE_STATUS,
+    SQLiteTrail,
+    decode_time,
+    encode_time,
+    moment_text,
 )
 
 MIGRATIONS: Final = (
@@ -40,6 +53,21 @@ MIGRATIONS: Final = (
             time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
         ),
     ),
+    (
+        2,
+        schema_v2(
+            time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
+        ),
+    ),
+)
+_INSERT_EVENT: Final = (
+    f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_INSERT_COLUMNS)})"
+)
+_ADD_HOURLY: Final = (
+    f"INSERT INTO key_usage_hourly ({', '.join(HOURLY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in HOURLY_COLUMNS)}) ON CONFLICT (key_id, hour) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in HOURLY_COLUMNS[2:])
 )
 
 _COLUMNS: Final = ", ".join(KEY_COLUMNS)
@@ -53,10 +81,6 @@ _INSERT_EXCLUSIVE: Final = f"""
         WHERE wallet = ? AND dialect = ? AND id <> ? AND status = 'active'
           AND (revoke_at IS NULL OR revoke_at > ?) AND (expires_at IS NULL OR expires_at > ?)
     )"""
-_EFFECTIVE_STATUS: Final = (
-    "CASE WHEN status = 'revoked' OR (revoke_at IS NOT NULL AND revoke_at <= :now) "
-    "THEN 'revoked' ELSE status END"
-)
 _ADD_USAGE: Final = f"""
     UPDATE api_keys SET {", ".join(f"{n} = {n} + :{n}" for n in COUNTER_FIELDS)},
         last_used_at = CASE
@@ -64,17 +88,6 @@ _ADD_USAGE: Final = f"""
                  AND (last_used_at IS NULL OR last_used_at < :last_used_at)
             THEN :last_used_at ELSE last_used_at END
     WHERE id = :id"""
-
-
-def encode_time(moment: datetime | None) -> str | None:
-    """Fixed-width ISO 8601 in UTC: sorts as text and round-trips exactly."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def decode_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
 
 
 def path_from_url(url: str) -> str:
@@ -88,7 +101,7 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SQLiteKeyStore:
+class SQLiteKeyStore(SQLiteTrail):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
@@ -184,17 +197,25 @@ class SQLiteKeyStore:
 
     # -- keys --------------------------------------------------------------------
 
-    async def insert(self, key: ApiKey, *, exclusive: bool = False) -> bool:
+    async def insert(
+        self, key: ApiKey, *, exclusive: bool = False, event: KeyEvent | None = None
+    ) -> bool:
         values = key_values(key, encode_time)
         async with self._session("insert", write=True) as db:
             if not exclusive:
                 await db.execute(_INSERT, values)
-                return True
-            now = encode_time(datetime.now(UTC))
-            cursor = await db.execute(
-                _INSERT_EXCLUSIVE, (*values, key.wallet, key.dialect.value, key.id, now, now)
-            )
-            return cursor.rowcount == 1
+            else:
+                now = encode_time(datetime.now(UTC))
+                cursor = await db.execute(
+                    _INSERT_EXCLUSIVE, (*values, key.wallet, key.dialect.value, key.id, now, now)
+                )
+                if cursor.rowcount != 1:
+                    return False
+            if event is not None:
+                await db.execute(
+                    _INSERT_EVENT, event_values(event.for_wallet(key.wallet), moment_text)
+                )
+            return True
 
     async def get(self, key_id: str) -> ApiKey | None:
         return await self._fetch_one("get", "id", key_id)
@@ -217,7 +238,7 @@ class SQLiteKeyStore:
             clauses.append("wallet = :wallet")
             params["wallet"] = wallet
         if status is not None:
-            clauses.append(f"{_EFFECTIVE_STATUS} = :status")
+            clauses.append(f"{EFFECTIVE_STATUS} = :status")
             params["status"] = KeyStatus(status).value
         query = (
             f"SELECT {_COLUMNS} FROM api_keys WHERE {' AND '.join(clauses)} "
@@ -227,28 +248,46 @@ class SQLiteKeyStore:
             rows = await db.execute_fetchall(query, params)
         return [key_from_row(row, decode_time) for row in rows]
 
-    async def set_status(self, key_id: str, status: KeyStatus) -> ApiKey | None:
+    async def set_status(
+        self, key_id: str, status: KeyStatus, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET status = ? WHERE id = ? AND status <> 'revoked' AND status <> ?"
         )
         value = KeyStatus(status).value
-        return await self._change("set_status", key_id, update, (value, key_id, value))
+        return await self._change("set_status", key_id, update, (value, key_id, value), event)
 
-    async def schedule_revocation(self, key_id: str, at: datetime) -> ApiKey | None:
+    async def schedule_revocation(
+        self, key_id: str, at: datetime, *, event: KeyEvent | None = None
+    ) -> ApiKey | None:
         update = (
             "UPDATE api_keys SET revoke_at = ? "
             "WHERE id = ? AND (revoke_at IS NULL OR revoke_at > ?)"
         )
         moment = encode_time(at)
-        return await self._change("schedule_revocation", key_id, update, (moment, key_id, moment))
+        return await self._change(
+            "schedule_revocation", key_id, update, (moment, key_id, moment), event
+        )
 
     async def _change(
-        self, what: str, key_id: str, update: str, params: tuple[object, ...]
+        self,
+        what: str,
+        key_id: str,
+        update: str,
+        params: tuple[object, ...],
+        event: KeyEvent | None,
     ) -> ApiKey | None:
-        """Apply a status-like update; when a row changed, log it for other instances."""
+        """Apply a status-like update; when a row changed, log it for other instances
+        and store its audit event in the same transaction."""
         now = datetime.now(UTC)
         async with self._session(what, write=True) as db:
-            changed = await db.execute_fetchall(f"{update} RETURNING key_hash", params)
+            changed = list(
+                await db.execute_fetchall(f"{update} RETURNING key_hash, wallet", params)
+            )
+            if changed and event is not None:
+                await db.execute(
+                    _INSERT_EVENT, event_values(event.for_wallet(changed[0][1]), moment_text)
+                )
             if changed:
                 await db.execute(
                     "INSERT INTO key_changes (key_hash, changed_at) VALUES (?, ?)",
@@ -263,7 +302,13 @@ class SQLiteKeyStore:
             )
         return key_from_row(rows[0], decode_time) if rows else None
 
-    async def add_usage(self, deltas: Mapping[str, UsageDelta]) -> None:
+    async def add_usage(
+        self,
+        deltas: Mapping[str, UsageDelta],
+        hourly: Mapping[HourKey, HourlyUsage] | None = None,
+        *,
+        keep_since: datetime | None = None,
+    ) -> None:
         params = [
             {
                 "id": key_id,
@@ -273,27 +318,13 @@ class SQLiteKeyStore:
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
-        if not params:
+        hours = [(k, moment_text(h), *u.counts()) for (k, h), u in (hourly or {}).items()]
+        if not params and not hours and keep_since is None:
             return
         async with self._session("add_usage", write=True) as db:
             await db.executemany(_ADD_USAGE, params)
-
-    async def count_by_status(self) -> dict[KeyStatus, int]:
-        query = f"SELECT {_EFFECTIVE_STATUS} AS s, COUNT(*) FROM api_keys GROUP BY s"
-        async with self._session("count_by_status") as db:
-            rows = await db.execute_fetchall(query, {"now": encode_time(datetime.now(UTC))})
-        return status_counts(rows)
-
-    # -- change log --------------------------------------------------------------
-
-    async def change_cursor(self) -> int:
-        async with self._session("change_cursor") as db:
-            rows = await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM key_changes")
-        return int(rows[0][0])
-
-    async def changes_since(self, cursor: int) -> tuple[int, list[str]]:
-        async with self._session("changes_since") as db:
-            rows = await db.execute_fetchall(
-                "SELECT seq, key_hash FROM key_changes WHERE seq > ? ORDER BY seq", (cursor,)
-            )
-        return changes_from_rows(cursor, rows)
+            await db.executemany(_ADD_HOURLY, hours)
+            if keep_since is not None:
+                await db.execute(
+                    "DELETE FROM key_usage_hourly WHERE hour < ?", (moment_text(keep_since),)
+                )

@@ -1,0 +1,134 @@
+"""Dependency health: the store, the rate limiter (Redis when configured), the upstream.
+
+One watcher probes them all, for `/readyz` and on a timer, and logs each
+transition once (`dependency.down`, then `dependency.up` when it answers
+again), so an outage is one line, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from gateway.http.context import GATEWAY
+from gateway.logs import log_event, redact
+
+log = logging.getLogger("walletgate.health")
+
+PROBE_TIMEOUT_S: Final = 2.0
+MAX_REASON: Final = 200
+
+Probe = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    ok: bool
+    reason: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "ok" if self.ok else "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    name: str  # as /readyz names it: store, rateLimiter, upstream
+    kind: str  # sqlite, postgresql, redis, memory, http
+    probe: Probe
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {PROBE_TIMEOUT_S:g}s"
+    text = redact(str(exc)) or type(exc).__name__
+    return text[:MAX_REASON]
+
+
+class HealthWatch:
+    def __init__(self, dependencies: tuple[Dependency, ...]) -> None:
+        self.dependencies = dependencies
+        self._up: dict[str, bool] = {}
+
+    async def check(self) -> dict[str, Check]:
+        results = await asyncio.gather(*(self._probe(d) for d in self.dependencies))
+        checks = {d.name: c for d, c in zip(self.dependencies, results, strict=True)}
+        for dependency in self.dependencies:
+            self.note(dependency, checks[dependency.name])
+        return checks
+
+    async def _probe(self, dependency: Dependency) -> Check:
+        try:
+            await asyncio.wait_for(dependency.probe(), PROBE_TIMEOUT_S)
+        except Exception as exc:  # any failure means "not answering"; the reason says which
+            return Check(False, _reason(exc))
+        return Check(True)
+
+    def note(self, dependency: Dependency, check: Check) -> None:
+        """Log a transition; the first look logs only a dependency that is down."""
+        before = self._up.get(dependency.name)
+        self._up[dependency.name] = check.ok
+        if (before is None and check.ok) or before == check.ok:
+            return
+        if check.ok:
+            log_event(
+                log, logging.INFO, "dependency.up", dependency=dependency.name, kind=dependency.kind
+            )
+        else:
+            log_event(
+                log,
+                logging.WARNING,
+                "dependency.down",
+                dependency=dependency.name,
+                kind=dependency.kind,
+                reason=check.reason,
+            )
+
+    async def watch(self, interval: Callable[[], float]) -> None:
+        """Probe forever; `interval` is read each round so a reload can change it."""
+        while True:
+            # The start line already says what is configured; the first look waits.
+            await asyncio.sleep(interval())
+            with contextlib.suppress(Exception):
+                await self.check()
+
+
+def readiness(checks: Mapping[str, Check], *, requires_upstream: bool) -> bool:
+    return all(c.ok for name, c in checks.items() if name != "upstream" or requires_upstream)
+
+
+def store_kind(url: str) -> str:
+    scheme = url.partition("://")[0].lower()
+    return "postgresql" if scheme in ("postgresql", "postgres") else scheme
+
+
+def limiter_kind(redis_url: str) -> str:
+    return "redis" if redis_url else "memory"
+
+
+async def health_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the watcher of this app's dependencies, probing in the background."""
+    gw = app[GATEWAY]
+    settings = gw.settings
+    watch = HealthWatch(
+        (
+            Dependency("store", store_kind(settings.store.url), gw.store.ping),
+            Dependency("rateLimiter", limiter_kind(settings.redis.url), gw.limiter.ping),
+            Dependency("upstream", "http", gw.forwarder.probe),
+        )
+    )
+    app[HEALTH] = watch
+    task = asyncio.create_task(watch.watch(lambda: app[GATEWAY].settings.log.health_interval_s))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+HEALTH: Final = web.AppKey("health", HealthWatch)
