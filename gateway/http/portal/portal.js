@@ -106,13 +106,13 @@ async function probeEvents() {
 }
 
 function eventList(body) {
-  const events = (body && (body.events || body.items)) || [];
+  const events = (body && body.events) || [];
   if (!events.length) return el("p", { class: "muted", text: "No activity recorded yet." });
   const list = el("ol", { class: "events" });
   for (const event of events) {
-    const kind = event.type || event.event || event.action || "event";
+    const kind = event.event;
     const who = [event.actor, event.clientIp].filter(Boolean).join(" from ");
-    list.append(el("li", {}, el("span", { class: "event-kind", text: kind }), el("time", { datetime: event.at || event.timestamp || "", text: formatDate(event.at || event.timestamp) }), el("span", { class: "muted", text: who })));
+    list.append(el("li", {}, el("span", { class: "event-kind", text: kind }), el("time", { datetime: event.at, text: formatDate(event.at) }), el("span", { class: "muted", text: who })));
   }
   return list;
 }

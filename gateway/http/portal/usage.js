@@ -1,39 +1,26 @@
 // Usage of a key as an inline SVG: the last 7 days from `usageStats.hourly`
-// when the gateway keeps hourly counts, else the lifetime counters.
+// (lifetime counters for a gateway that keeps no hourly history).
 
 import { el, svg } from "./dom.js";
 
 const DAY_MS = 86400000;
 
-const TIME_FIELDS = ["hour", "at", "start", "time", "ts", "timestamp"];
-const FAILED_FIELDS = ["client_error", "clientError", "rate_limited", "rateLimited", "server_error", "serverError", "failed"];
-
-function toTime(value) {
-  if (typeof value === "number") return value < 1e12 ? value * 1000 : value;
-  const parsed = Date.parse(value);
-  return Number.isNaN(parsed) ? null : parsed;
-}
+const FAILED_FIELDS = ["clientError", "rateLimited", "serverError"];
 
 function counts(entry) {
-  if (typeof entry === "number") return { ok: entry, failed: 0 };
   const n = (name) => (typeof entry[name] === "number" ? entry[name] : 0);
-  const failed = FAILED_FIELDS.reduce((sum, name) => sum + n(name), 0);
-  const ok = n("success") + n("successful") + n("ok");
-  const total = n("total") + n("requests");
-  return { ok: ok || Math.max(total - failed, 0), failed };
+  return { ok: n("success"), failed: FAILED_FIELDS.reduce((sum, name) => sum + n(name), 0) };
 }
 
-// usageStats.hourly: a list of {hour, success, client_error, …} or a map
-// from hour to counts; summed into the last 7 calendar days.
+// usageStats.hourly: [{hour: ISO 8601, success, clientError, rateLimited,
+// serverError}], summed into the last 7 calendar days.
 function dailyUsage(hourly, now) {
-  const rows = Array.isArray(hourly)
-    ? hourly.map((entry) => [toTime(TIME_FIELDS.map((f) => entry && entry[f]).find((v) => v !== undefined)), entry])
-    : Object.entries(hourly).map(([hour, entry]) => [toTime(/^\d+$/.test(hour) ? Number(hour) : hour), entry]);
+  const rows = hourly.map((entry) => [Date.parse(entry.hour), entry]);
   const today = new Date(now);
   today.setHours(0, 0, 0, 0);
   const days = Array.from({ length: 7 }, (_, i) => ({ start: today.getTime() - (6 - i) * DAY_MS, ok: 0, failed: 0 }));
   for (const [at, entry] of rows) {
-    if (at === null || entry === null || entry === undefined) continue;
+    if (Number.isNaN(at)) continue;
     const day = days.find((d) => at >= d.start && at < d.start + DAY_MS);
     if (!day) continue;
     const c = counts(entry);
@@ -45,13 +32,7 @@ function dailyUsage(hourly, now) {
 
 export function usageChart(stats) {
   const usage = stats || {};
-  if (usage.hourly && typeof usage.hourly === "object") {
-    try {
-      return weekChart(dailyUsage(usage.hourly, Date.now()));
-    } catch {
-      // An hourly shape this page does not know: the lifetime counters still hold.
-    }
-  }
+  if (Array.isArray(usage.hourly)) return weekChart(dailyUsage(usage.hourly, Date.now()));
   return lifetimeChart(usage.successfulRequests || 0, usage.failedRequests || 0);
 }
 
