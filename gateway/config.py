@@ -23,6 +23,7 @@ ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
 OWNER_SOURCES = ("order", "body", "none")
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 class ConfigError(ValueError):
@@ -294,7 +295,7 @@ def validate(settings: Settings) -> None:
         _check_cidr("listen.trusted_proxies", cidr)
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
-    _check_url("redis.url", settings.redis.url, ("redis", "rediss"), allow_empty=True)
+    _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)
     if settings.redis.on_error not in ("closed", "open"):
         raise ConfigError('redis.on_error: expected "closed" or "open"')
     _check_positive("upstream.timeout_s", settings.upstream.timeout_s)
@@ -341,7 +342,7 @@ def _check_url(key: str, url: str, schemes: tuple[str, ...], *, allow_empty: boo
     parts = urlsplit(url)
     if parts.scheme not in schemes:
         raise ConfigError(f"{key}: expected a {'/'.join(schemes)} URL")
-    if parts.scheme in ("http", "https", "redis", "rediss") and not parts.hostname:
+    if parts.scheme in ("http", "https", *REDIS_SCHEMES) and not parts.hostname:
         raise ConfigError(f"{key}: the URL has no host")
     try:
         parts.port  # noqa: B018 - urlsplit validates the port lazily
