@@ -37,6 +37,8 @@ class ListenSettings:
     # Peers whose X-Forwarded-For is believed when finding the client address.
     trusted_proxies: tuple[str, ...] = ()
     access_log: bool = False
+    # Processes sharing the port (SO_REUSEPORT); 0 = one per core.
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +295,7 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{section}.port: {port} is not a port number")
     for cidr in settings.listen.trusted_proxies:
         _check_cidr("listen.trusted_proxies", cidr)
+    _check_workers(settings)
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
     _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)
@@ -321,6 +324,20 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"service_keys[{i}].sha256: expected 64 hex digits")
     for i, route in enumerate(settings.routes):
         _check_route(f"routes[{i}]", route)
+
+
+def worker_count(settings: Settings) -> int:
+    """How many serving processes `listen.workers` asks for on this host."""
+    return settings.listen.workers or os.cpu_count() or 1
+
+
+def _check_workers(settings: Settings) -> None:
+    if settings.listen.workers < 0:
+        raise ConfigError("listen.workers: must be 0 (one per core) or a positive number")
+    if worker_count(settings) > 1 and not settings.redis.url:
+        # Each worker would keep its own limits and replay set: a client
+        # would get N times its quota and could replay a message N times.
+        raise ConfigError("redis.url: required when listen.workers is more than 1")
 
 
 def _check_route(name: str, route: RouteSettings) -> None:

@@ -19,6 +19,7 @@ from gateway.cli.keys import add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
+from gateway.ratelimit.clients import check_cluster, is_cluster_url
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
@@ -29,6 +30,9 @@ def _listen_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="public listener port (listen.port)")
     parser.add_argument("--admin-host", help="admin listener address (admin.host)")
     parser.add_argument("--admin-port", type=int, help="admin listener port (admin.port)")
+    parser.add_argument(
+        "--workers", help="processes sharing the public port; 0 = one per core (listen.workers)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _whole_number(key: str, text: str | None) -> int | None:
+    # Read here rather than by argparse, so a bad value is one line naming the key.
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a whole number, got {text!r}") from None
+
+
 def _apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     overrides = {
+        ("listen", "workers"): _whole_number("listen.workers", getattr(args, "workers", None)),
         ("listen", "host"): getattr(args, "host", None),
         ("listen", "port"): getattr(args, "port", None),
         ("admin", "host"): getattr(args, "admin_host", None),
@@ -152,13 +167,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command in ("run", "gateway") and is_cluster_url(settings.redis.url):
+        try:
+            asyncio.run(check_cluster(settings.redis.url))
+        except OSError as exc:
+            print(f"walletgate: configuration error: redis.url: {exc}", file=sys.stderr)
+            return 2
     if args.command == "run":
-        return _run_loop(serve_with_backend(settings))
+        return run_loop(serve_with_backend(settings))
     if args.command == "gateway":
         if not settings.upstream.url:
             print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
             return 2
-        return _run_loop(serve_gateway(settings))
+        return run_loop(serve_gateway(settings))
     if args.command == "backend":
         return run_backend(settings, args)
     if args.command == "keys":
@@ -172,7 +193,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_loop(main_coroutine: Any) -> int:
+def run_loop(main_coroutine: Any) -> int:
     try:
         import uvloop
     except ImportError:
