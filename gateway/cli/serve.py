@@ -52,7 +52,7 @@ def _on_reload(handler: Callable[[], None]) -> None:
 
 def _log_reload_request() -> None:
     # The running configuration is kept: nothing in this process re-reads it yet.
-    log.info("SIGHUP received: configuration kept (reload needs a restart in this version)")
+    log.warning("SIGHUP received: configuration kept (reload needs a restart in this version)")
 
 
 def tune_garbage_collector() -> None:
