@@ -27,7 +27,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -65,7 +66,7 @@ class Workers:
         self._watchers: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.registry = CollectorRegistry()
-        MultiProcessCollector(self.registry, path=metrics_dir)
+        MultiProcessCollector(self.registry, path=metrics_dir)  # type: ignore[no-untyped-call]
         ProcessCollector(registry=self.registry)
 
     @property
@@ -113,7 +114,7 @@ class Workers:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-            mark_process_dead(process.pid, self._metrics_dir)
+            mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
             raise WorkerStartError(f"a worker did not start (exit code {process.returncode})")
         self._processes[process.pid] = process
         watcher = asyncio.get_running_loop().create_task(self._watch(process, started))
@@ -127,7 +128,7 @@ class Workers:
             pass
         code = await process.wait()
         # Its gauges go; its counters stay in the sum, which never goes back.
-        mark_process_dead(process.pid, self._metrics_dir)
+        mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
         del self._processes[process.pid]
         if self._stopping:
             return
@@ -223,7 +224,7 @@ async def supervise(
 
 
 @contextlib.asynccontextmanager
-async def _admin(settings: Settings, workers: Workers):  # type: ignore[no-untyped-def]
+async def _admin(settings: Settings, workers: Workers) -> AsyncIterator[str]:
     """The admin listener, with a gateway of its own for the store and limiter checks."""
     app = build_app(settings)
     # The key-count gauge is the supervisor's own (it asks the store on scrape).
@@ -238,7 +239,7 @@ async def _admin(settings: Settings, workers: Workers):  # type: ignore[no-untyp
     try:
         site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
         await site.start()
-        server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
+        server: Any = site._server  # aiohttp keeps the bound socket here; port 0 needs it
         bound = server.sockets[0].getsockname()[1] if server and server.sockets else 0
         host = "127.0.0.1" if settings.admin.host in ("0.0.0.0", "") else settings.admin.host
         yield f"http://{host}:{bound}"
@@ -256,7 +257,7 @@ def _stop_event() -> asyncio.Event:
 
 
 async def _until(stop: asyncio.Event, also: Awaitable[object] | None) -> None:
-    waits = [asyncio.ensure_future(stop.wait())]
+    waits: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
     if also is not None:
         waits.append(asyncio.ensure_future(also))
     _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
