@@ -101,6 +101,10 @@ class Workers:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=environ,
+            # Out of the terminal's process group: Ctrl-C reaches the
+            # supervisor only, which stops the workers itself (a worker that
+            # stopped on its own could be taken for a crash and restarted).
+            start_new_session=True,
         )
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(pickle.dumps(self._settings))
