@@ -179,7 +179,9 @@ async def test_cluster_node_down_follows_on_error_then_recovers(
     start_gateway, redis_cluster, test_prefix, stacks_signer
 ):
     sections = {"url": redis_cluster.url, "prefix": test_prefix}
-    closed = await start_gateway(clock=Clock(now=NOON + 7), redis={**sections, "on_error": "closed"})
+    closed = await start_gateway(
+        clock=Clock(now=NOON + 7), redis={**sections, "on_error": "closed"}
+    )
     opened = await start_gateway(
         clock=Clock(now=NOON + 7),
         upstream={"url": closed.backend_url},
