@@ -121,6 +121,9 @@ class Workers:
             mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
             raise WorkerStartError(f"a worker did not start (exit code {process.returncode})")
         self._processes[process.pid] = process
+        if self._stopping:
+            # Started while the others drain (a restart racing SIGTERM): drain it too.
+            process.send_signal(signal.SIGTERM)
         watcher = asyncio.get_running_loop().create_task(self._watch(process, started))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
@@ -165,8 +168,9 @@ class Workers:
                 log.warning("worker %d did not drain in time; killed", process.pid)
                 process.kill()
                 codes.append(await process.wait())
-        if self._watchers:
-            await asyncio.wait(self._watchers)
+        # A restart under way ends by draining what it started (see _spawn).
+        while self._watchers:
+            await asyncio.wait(set(self._watchers))
         return all(code == 0 for code in codes)
 
 
