@@ -167,12 +167,20 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
         targets["nginx"] = (nginx, keyed)
     for server, script in (*targets.values(), (memory_gw, signed[0])):
         await bench.wrk(bench.load(server.url + path, script, seconds=o.warmup))
-    results: dict[str, list[WrkResult]] = {name: [] for name in (*targets, "signature")}
+    results: dict[str, list[WrkResult]] = {
+        name: [] for name in (*targets, "signature", "signed_client")
+    }
     for rep in range(o.repeats):
         for name, (server, script) in targets.items():
             results[name].append(await bench.wrk(bench.load(server.url + path, script), server))
         sig = await bench.wrk(bench.load(memory_gw.url + path, signed[rep + 1]), memory_gw)
         results["signature"].append(sig)
+        # The same signed-header script against the floor app: how fast wrk
+        # itself can send it (its Lua builds every request from a file line).
+        ceiling = await bench.wrk(
+            bench.load(floor.url + path, signed[0], seconds=o.duration / 2), floor
+        )
+        results["signed_client"].append(ceiling)
         print(
             f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1].rate:,.0f}" for k, v in results.items())
         )
@@ -226,7 +234,10 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
             ">= 0.75x",
             sig / gw >= 0.75 and clean["signature"],
             f"signature {runs_text(results['signature'])}",
-            cpu_note(results, "signature", "gateway"),
+            cpu_note(results, "signature", "gateway")
+            + f" wrk's own ceiling with the signed-header script (against the floor app): "
+            f"{per_s(rates['signed_client'])}; a signed rate near it is the load "
+            "generator's limit, and the CPU ratio is the figure to read.",
         )
     )
     scaled = rates["redis_pg"]
