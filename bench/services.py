@@ -7,7 +7,9 @@ both are removed on the way out, whatever happened.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,3 +88,22 @@ async def redis_prefix() -> AsyncIterator[str]:
                 await client.delete(*batch[start : start + 1000])
         finally:
             await client.aclose()
+
+
+@asynccontextmanager
+async def redis_cluster(root: Path) -> AsyncIterator[str]:
+    """A private 3-master Redis Cluster for the run (the tests' helper); its URL, or "" when
+    redis-server is not installed. Torn down afterwards."""
+    from tests.support.services import PrivateRedisCluster
+
+    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
+        yield ""
+        return
+    directory = root / "redis-cluster"
+    directory.mkdir()
+    cluster = PrivateRedisCluster(str(directory))
+    await asyncio.to_thread(cluster.start)
+    try:
+        yield cluster.url
+    finally:
+        await asyncio.to_thread(cluster.stop)

@@ -14,10 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import redis.asyncio as redis_asyncio
 from aiohttp import web
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
@@ -48,6 +45,7 @@ from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
 from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
+from gateway.ratelimit.clients import open_client as open_redis_client
 from gateway.ratelimit.scopes import QuotaGate, rate_limited
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
@@ -120,13 +118,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
 
 def _replay_guard(settings: Settings) -> ReplayGuard:
     if settings.redis.url:
-        # Fail fast: a request must not wait seconds on a dead Redis.
-        client = redis_asyncio.from_url(
-            settings.redis.url,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
-        )
+        client = open_redis_client(settings.redis.url)
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
     return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
 

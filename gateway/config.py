@@ -25,6 +25,7 @@ CHAINS = ("stacks", "evm")
 OWNER_SOURCES = ("order", "body", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,8 @@ class ListenSettings:
     trusted_proxies: tuple[str, ...] = ()
     # Older spelling of log.access; either one turns the access line on.
     access_log: bool = False
+    # Processes sharing the port (SO_REUSEPORT); 0 = one per core.
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,9 +314,10 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{section}.port: {port} is not a port number")
     for cidr in settings.listen.trusted_proxies:
         _check_cidr("listen.trusted_proxies", cidr)
+    _check_workers(settings)
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
-    _check_url("redis.url", settings.redis.url, ("redis", "rediss"), allow_empty=True)
+    _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)
     if settings.redis.on_error not in ("closed", "open"):
         raise ConfigError('redis.on_error: expected "closed" or "open"')
     _check_positive("upstream.timeout_s", settings.upstream.timeout_s)
@@ -347,6 +351,20 @@ def validate(settings: Settings) -> None:
         _check_route(f"routes[{i}]", route)
 
 
+def worker_count(settings: Settings) -> int:
+    """How many serving processes `listen.workers` asks for on this host."""
+    return settings.listen.workers or os.cpu_count() or 1
+
+
+def _check_workers(settings: Settings) -> None:
+    if settings.listen.workers < 0:
+        raise ConfigError("listen.workers: must be 0 (one per core) or a positive number")
+    if worker_count(settings) > 1 and not settings.redis.url:
+        # Each worker would keep its own limits and replay set: a client
+        # would get N times its quota and could replay a message N times.
+        raise ConfigError("redis.url: required when listen.workers is more than 1")
+
+
 def _check_route(name: str, route: RouteSettings) -> None:
     if route.method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
         raise ConfigError(f"{name}.method: unknown HTTP method {route.method!r}")
@@ -366,7 +384,7 @@ def _check_url(key: str, url: str, schemes: tuple[str, ...], *, allow_empty: boo
     parts = urlsplit(url)
     if parts.scheme not in schemes:
         raise ConfigError(f"{key}: expected a {'/'.join(schemes)} URL")
-    if parts.scheme in ("http", "https", "redis", "rediss") and not parts.hostname:
+    if parts.scheme in ("http", "https", *REDIS_SCHEMES) and not parts.hostname:
         raise ConfigError(f"{key}: the URL has no host")
     try:
         parts.port  # noqa: B018 - urlsplit validates the port lazily

@@ -50,6 +50,8 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "headers (`X-Forwarded-For`, `Forwarded`) are believed when finding the client "
         "address.",
         "listen.access_log": "Older spelling of `log.access`: either one turns the access line on.",
+        "listen.workers": "Processes serving the public port (`SO_REUSEPORT`); 0 = one per "
+        "core. More than 1 needs `redis.url`; `--workers N` overrides. See docs/scaling.md.",
         "admin.host": "Bind address of the admin listener.",
         "admin.port": "TCP port of the admin listener; 0 picks a free one.",
         "admin.ready_requires_upstream": "`true`: `/readyz` fails while the upstream is "
@@ -70,8 +72,8 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "store.url": "`sqlite:///relative.db`, `sqlite:////absolute.db` or "
         "`postgresql://user:password@host/db` (several gateway processes share PostgreSQL). "
         "Masked by `config check`.",
-        "redis.url": "`redis://host:6379/0`; empty = in-process limiter and replay set. "
-        "Masked by `config check`.",
+        "redis.url": "`redis://host:6379/0`, or `redis+cluster://host:port` for a Redis "
+        "Cluster; empty = in-process limiter and replay set. Masked by `config check`.",
         "redis.on_error": '`"closed"` answers 503 on limited routes while Redis is '
         'unreachable; `"open"` admits and counts `walletgate_rate_limiter_errors_total`.',
         "redis.prefix": "Prefix of every Redis key, so several deployments can share one Redis.",

@@ -88,8 +88,14 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # Read from the store on scrape; under workers only the supervisor
+        # sets it, and any process's latest reading would be right.
         self.api_keys = Gauge(
-            "walletgate_api_keys", "Stored API keys, by status.", ["status"], registry=r
+            "walletgate_api_keys",
+            "Stored API keys, by status.",
+            ["status"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.rate_limiter_errors = Counter(
             "walletgate_rate_limiter_errors",

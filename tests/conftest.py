@@ -30,7 +30,7 @@ from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.listener import GatewayRunner
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order, signed_body
-from tests.support.services import PrivateRedis, free_port
+from tests.support.services import PrivateRedis, PrivateRedisCluster, free_port
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -290,3 +290,18 @@ def private_redis() -> Iterator[PrivateRedis]:
     redis.start()
     yield redis
     redis.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedisCluster]:
+    """A real 3-master Redis Cluster on loopback ports, shared by the run's tests.
+
+    Tests keep to their own key prefixes; a test that stops a node starts it
+    again and waits for `cluster_state:ok` before it ends.
+    """
+    cluster = PrivateRedisCluster(str(tmp_path_factory.mktemp("redis-cluster")))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -23,6 +23,7 @@ from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
+from gateway.ratelimit.clients import check_cluster, is_cluster_url
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
@@ -33,6 +34,9 @@ def _listen_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="public listener port (listen.port)")
     parser.add_argument("--admin-host", help="admin listener address (admin.host)")
     parser.add_argument("--admin-port", type=int, help="admin listener port (admin.port)")
+    parser.add_argument(
+        "--workers", help="processes sharing the public port; 0 = one per core (listen.workers)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,12 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _whole_number(key: str, text: str | None) -> int | None:
+    # Read here rather than by argparse, so a bad value is one line naming the key.
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{key}: expected a whole number, got {text!r}") from None
+
+
 def _apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     overrides = {
         ("listen", "host"): getattr(args, "host", None),
         ("listen", "port"): getattr(args, "port", None),
         ("admin", "host"): getattr(args, "admin_host", None),
         ("admin", "port"): getattr(args, "admin_port", None),
+        ("listen", "workers"): _whole_number("listen.workers", getattr(args, "workers", None)),
         ("backend", "port"): getattr(args, "backend_port", None),
         ("upstream", "url"): getattr(args, "upstream", None),
         ("log", "level"): args.log_level.lower() if args.log_level else None,
@@ -146,13 +161,23 @@ def run_backend(settings: Settings, args: argparse.Namespace) -> int:
     os.execv(sys.executable, argv)
 
 
-def settings_loader(args: argparse.Namespace) -> Any:
-    """Reads the configuration as at start-up (file, environment, flags); SIGHUP reuses it."""
+@dataclasses.dataclass(frozen=True)
+class SettingsLoader:
+    """Reads the configuration as at start-up (file, environment, flags); SIGHUP
+    reuses it. A plain object rather than a closure: the worker processes get a
+    pickled copy, so a reload reads exactly what the supervisor read."""
 
-    def load() -> Settings:
-        return _apply_flags(load_settings(args.config), args)
+    args: argparse.Namespace
 
-    return load
+    def __call__(self) -> Settings:
+        return _apply_flags(load_settings(self.args.config), self.args)
+
+
+def settings_loader(args: argparse.Namespace) -> SettingsLoader:
+    # The handlers argparse stores for `keys` are functions: workers never need them.
+    return SettingsLoader(
+        argparse.Namespace(**{k: v for k, v in vars(args).items() if not callable(v)})
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,13 +206,19 @@ def effective(settings: Settings) -> dict[str, Any]:
 
 
 def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: LogControl) -> int:
+    if args.command in ("run", "gateway") and is_cluster_url(settings.redis.url):
+        try:
+            asyncio.run(check_cluster(settings.redis.url))
+        except OSError as exc:
+            print(f"walletgate: configuration error: redis.url: {exc}", file=sys.stderr)
+            return 2
     if args.command == "run":
-        return _run_loop(serve_with_backend(settings, load, logs))
+        return run_loop(serve_with_backend(settings, load, logs))
     if args.command == "gateway":
         if not settings.upstream.url:
             print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
             return 2
-        return _run_loop(serve_gateway(settings, load, logs))
+        return run_loop(serve_gateway(settings, load, logs))
     if args.command == "backend":
         return run_backend(settings, args)
     if args.command == "keys":
@@ -201,7 +232,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
     return 0
 
 
-def _run_loop(main_coroutine: Any) -> int:
+def run_loop(main_coroutine: Any) -> int:
     try:
         import uvloop
     except ImportError:

@@ -2,13 +2,16 @@
 
 SIGINT and SIGTERM stop the listeners, flush usage statistics and close the
 store before the process exits with code 0; SIGHUP reloads the configuration
-(`gateway.cli.reload`). Start and shutdown are each one log line.
+(`gateway.cli.reload`). Start and shutdown are each one log line. With
+`listen.workers` above 1 the serving is done by worker processes under a
+supervisor (`workers.py`); each worker runs `serve_worker` here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -21,7 +24,7 @@ from aiohttp import web
 from gateway import __version__
 from gateway.app import build_app
 from gateway.cli.reload import LOG_CONTROL, install_sighup
-from gateway.config import Settings
+from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
 from gateway.http.health import limiter_kind, store_kind
 from gateway.http.listener import GatewayRunner
@@ -31,6 +34,8 @@ log = logging.getLogger("walletgate.lifecycle")
 Loader = Callable[[], Settings]
 
 BACKEND_START_TIMEOUT_S = 15.0
+# The line a worker prints once its listener accepts connections.
+WORKER_READY = "walletgate worker ready"
 
 
 def _url(site: web.TCPSite, host: str) -> str:
@@ -38,6 +43,19 @@ def _url(site: web.TCPSite, host: str) -> str:
     port = server.sockets[0].getsockname()[1] if server and server.sockets else 0
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class UpstreamDefault:
+    """A loader whose settings name `upstream` when the file names none (the
+    bundled backend); picklable, for the workers."""
+
+    load: Loader
+    upstream: str
+
+    def __call__(self) -> Settings:
+        new = self.load()
+        return new if new.upstream.url else new.replace("upstream", url=self.upstream)
 
 
 class Stop:
@@ -126,6 +144,10 @@ async def running_gateway(
 async def serve_gateway(
     settings: Settings, load: Loader | None = None, logs: LogControl | None = None
 ) -> int:
+    if worker_count(settings) > 1:
+        from gateway.cli.workers import supervise
+
+        return await supervise(settings, load=load)
     stop = _stop_event()
     async with running_gateway(settings, load, logs) as (public_url, admin_url):
         log_start(settings, "gateway", public_url, admin_url)
@@ -135,6 +157,35 @@ async def serve_gateway(
         await stop.wait()
         log_event(log, logging.INFO, "shutdown", reason=stop.reason)
     log_event(log, logging.INFO, "stopped")
+    return 0
+
+
+async def serve_worker(
+    settings: Settings, load: Loader | None = None, logs: LogControl | None = None
+) -> int:
+    """One worker under the supervisor: the public listener only, on a shared port.
+
+    The supervisor bound the port first (SO_REUSEPORT) and serves the admin
+    listener; the worker says it is ready with one line on stdout. The
+    supervisor forwards SIGHUP, and each worker reloads with `load`.
+    """
+    stop = _stop_event()
+    app = build_app(settings)
+    if logs is not None:
+        app[LOG_CONTROL] = logs
+    runner = GatewayRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_port=True)
+        await site.start()
+        tune_garbage_collector()
+        if load is not None:
+            install_sighup(app, load)
+        print(WORKER_READY, flush=True)
+        await stop.wait()
+    finally:
+        # Stops accepting, lets in-flight requests finish, flushes usage.
+        await runner.cleanup()
     return 0
 
 
@@ -186,13 +237,18 @@ async def serve_with_backend(
         gateway_settings = settings
         if not settings.upstream.url:
             gateway_settings = settings.replace("upstream", url=backend_url)
-        reload_load = None
-        if load is not None:
-            # A reloaded file names no upstream either: it is still the child.
-            def reload_load() -> Settings:
-                new = load()
-                return new if new.upstream.url else new.replace("upstream", url=backend_url)
+        # A reloaded file names no upstream either: it is still the child.
+        reload_load = UpstreamDefault(load, backend_url) if load is not None else None
+        if worker_count(settings) > 1:
+            from gateway.cli.workers import supervise
 
+            return await supervise(
+                gateway_settings,
+                load=reload_load,
+                stop=stop.event,
+                also_until=child.wait(),
+                banner=(f"walletgate backend listening on {backend_url}",),
+            )
         async with running_gateway(gateway_settings, reload_load, logs) as (
             public_url,
             admin_url,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,13 +23,34 @@ from gateway.keys.store import StoreError
 MAIN_APP = web.AppKey("main_app", web.Application)
 
 
-def build_admin_app(main_app: web.Application) -> web.Application:
+class ServingProcesses(Protocol):
+    """The worker processes serving the public port (under a supervisor)."""
+
+    @property
+    def configured(self) -> int: ...
+
+    def running(self) -> int: ...
+
+    def render_metrics(self) -> bytes:
+        """The exposition of every worker's metrics, summed, and the supervisor's own."""
+        ...
+
+
+WORKERS = web.AppKey("workers", ServingProcesses)
+
+
+def build_admin_app(
+    main_app: web.Application, workers: ServingProcesses | None = None
+) -> web.Application:
+    """`workers` given: the metrics are theirs and health and readiness need one running."""
     gw = main_app[GATEWAY]
     app = web.Application(middlewares=[_bearer_token(gw.settings.admin.token)])
     app[GATEWAY] = gw
     # The watcher is made when the main app starts, which may be after this.
     app[MAIN_APP] = main_app
     app.on_response_prepare.append(neutral_server_header)
+    if workers is not None:
+        app[WORKERS] = workers
     app.router.add_get("/metrics", metrics, allow_head=False)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz, allow_head=False)
@@ -61,7 +83,8 @@ async def metrics(request: web.Request) -> web.Response:
     with contextlib.suppress(StoreError):
         counts = await gw.store.count_by_status()
         gw.metrics.set_key_counts({status.value: n for status, n in counts.items()})
-    body = gw.metrics.render()
+    workers = request.app.get(WORKERS)
+    body = gw.metrics.render() if workers is None else workers.render_metrics()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
@@ -73,7 +96,15 @@ async def neutral_server_header(request: web.Request, response: web.StreamRespon
 
 
 async def healthz(request: web.Request) -> web.Response:
+    workers = request.app.get(WORKERS)
+    if workers is not None and workers.running() == 0:
+        body = error_body(ErrorCode.SERVICE_UNAVAILABLE, "No worker running", _counts(workers))
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ok", "version": __version__})
+
+
+def _counts(workers: ServingProcesses) -> dict[str, object]:
+    return {"workers": {"running": workers.running(), "configured": workers.configured}}
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -83,9 +114,16 @@ async def readyz(request: web.Request) -> web.Response:
     checks = await request.app[MAIN_APP][HEALTH].check()
     states = {name: check.state for name, check in checks.items()}
     reasons = {name: check.reason for name, check in checks.items() if check.reason}
-    if readiness(checks, requires_upstream=gw.settings.admin.ready_requires_upstream):
-        return web.json_response({"status": "ready", "checks": states, "reasons": reasons})
-    body = error_body(
-        ErrorCode.SERVICE_UNAVAILABLE, "Not ready", {"checks": states, "reasons": reasons}
-    )
+    ready = readiness(checks, requires_upstream=gw.settings.admin.ready_requires_upstream)
+    details: dict[str, object] = {"checks": states, "reasons": reasons}
+    workers = request.app.get(WORKERS)
+    if workers is not None:
+        # One live worker serves (more slowly): a restart in progress must
+        # not take the host out of the load balancer.
+        states["workers"] = "ok" if workers.running() > 0 else "unavailable"
+        ready = ready and workers.running() > 0
+        details |= _counts(workers)
+    if ready:
+        return web.json_response({"status": "ready", **details})
+    body = error_body(ErrorCode.SERVICE_UNAVAILABLE, "Not ready", details)
     return web.json_response(body, status=503)

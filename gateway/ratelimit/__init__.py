@@ -15,7 +15,8 @@ from gateway.ratelimit.memory import MemoryLimiter
 
 
 def open_limiter(url: str, *, prefix: str = "wg") -> Limiter:
-    """Choose the backend by URL: "" / "memory://" in-process, "redis://" / "rediss://" shared."""
+    """Choose the backend by URL: "" / "memory://" in-process, "redis://" / "rediss://"
+    shared, "redis+cluster://" shared over a Redis Cluster."""
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
     if not url or (scheme == "memory" and sep):
@@ -26,7 +27,14 @@ def open_limiter(url: str, *, prefix: str = "wg") -> Limiter:
         from gateway.ratelimit.redis import RedisLimiter
 
         return RedisLimiter.from_url(url, prefix=prefix)
-    raise ValueError(f"unsupported rate-limit backend URL scheme {scheme!r} (memory://, redis://)")
+    if sep and scheme in ("redis+cluster", "rediss+cluster"):
+        from gateway.ratelimit.cluster import RedisClusterLimiter
+
+        return RedisClusterLimiter.from_url(url, prefix=prefix)
+    raise ValueError(
+        f"unsupported rate-limit backend URL scheme {scheme!r}"
+        " (memory://, redis://, redis+cluster://)"
+    )
 
 
 __all__ = [

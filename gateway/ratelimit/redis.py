@@ -61,7 +61,7 @@ class RedisLimiter:
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._source = files("gateway.ratelimit").joinpath("hit.lua").read_text(encoding="utf-8")
+        self._source = hit_script()
         sha = sha1(self._source.encode(), usedforsecurity=False).hexdigest()
         # The command name and script digest open every EVALSHA, packed once.
         self._head = b"$7\r\nEVALSHA\r\n$40\r\n%b\r\n" % sha.encode()
@@ -96,22 +96,10 @@ class RedisLimiter:
             raise ValueError("a rate-limit scope needs at least one window")
         if self._closed:
             raise LimiterError("rate limiter is closed")
-        base = f"{self._prefix}:{{{scope}:{identity}}}:"
-        seconds_now = int(now)
-        keys: list[str] = []
-        limits: list[int] = []
-        expiries: list[int] = []
-        resets: list[int] = []
-        for window in windows:
-            index = seconds_now // window.seconds
-            reset = (index + 1) * window.seconds
-            keys.append(f"{base}{window.seconds}:{index}")
-            limits.append(window.limit)
-            expiries.append(math.ceil((reset - now) * 1000) + EXPIRY_MARGIN_MS)
-            resets.append(reset)
+        keys, arguments, resets = plan_hit(self._prefix, scope, identity, windows, now)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
-        self._pending.append((_evalsha(self._head, keys, [*limits, *expiries]), future))
+        self._pending.append((_evalsha(self._head, keys, arguments), future))
         if self._flusher is None:
             # Started, not run: hits of this same tick still join its first batch.
             self._flusher = loop.create_task(self._flush())
@@ -210,6 +198,34 @@ class RedisLimiter:
             )
         finally:
             await pool.release(connection)
+
+
+def plan_hit(
+    prefix: str, scope: str, identity: str, windows: Sequence[Window], now: float
+) -> tuple[list[str], list[int], list[int]]:
+    """The keys, arguments (limits, then expiries in ms) and window ends of one hit.
+
+    The hash tag spans scope and identity: every window of one identity is
+    in one Cluster slot, as the script's multi-key MGET needs.
+    """
+    base = f"{prefix}:{{{scope}:{identity}}}:"
+    seconds_now = int(now)
+    keys: list[str] = []
+    limits: list[int] = []
+    expiries: list[int] = []
+    resets: list[int] = []
+    for window in windows:
+        index = seconds_now // window.seconds
+        reset = (index + 1) * window.seconds
+        keys.append(f"{base}{window.seconds}:{index}")
+        limits.append(window.limit)
+        expiries.append(math.ceil((reset - now) * 1000) + EXPIRY_MARGIN_MS)
+        resets.append(reset)
+    return keys, [*limits, *expiries], resets
+
+
+def hit_script() -> str:
+    return files("gateway.ratelimit").joinpath("hit.lua").read_text(encoding="utf-8")
 
 
 async def _exchange(connection: Connection, commands: list[bytes]) -> list[Any]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.errors import ApiError, ErrorCode
 
@@ -113,7 +113,11 @@ class RedisReplayGuard:
     """
 
     def __init__(
-        self, redis: redis.asyncio.Redis, prefix: str, *, owns_client: bool = False
+        self,
+        redis: redis.asyncio.Redis | redis.asyncio.RedisCluster,
+        prefix: str,
+        *,
+        owns_client: bool = False,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -127,7 +131,7 @@ class RedisReplayGuard:
             created = await self._redis.set(
                 self.redis_key(key), b"1", nx=True, ex=max(1, math.ceil(ttl_s))
             )
-        except (RedisError, OSError):
+        except (RedisError, RedisClusterException, OSError):
             raise replay_store_unavailable() from None
         return bool(created)
 

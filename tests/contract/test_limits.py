@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 
 from gateway.ratelimit import (
     Limiter,
@@ -19,8 +21,9 @@ from gateway.ratelimit import (
     open_limiter,
     policy_header,
 )
+from gateway.ratelimit.cluster import RedisClusterLimiter
 from gateway.ratelimit.redis import RedisLimiter
-from tests.support.services import PrivateRedis, free_port
+from tests.support.services import PrivateRedis, PrivateRedisCluster, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MINUTE = Window("minute", 60, 100)
@@ -45,17 +48,18 @@ async def prefix() -> AsyncIterator[str]:
         await cleaner.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def make_limiter(
     request: pytest.FixtureRequest, prefix: str
 ) -> AsyncIterator[LimiterFactory]:
     """Opens limiters of the backend under test, closed after the test."""
     opened: list[Limiter] = []
+    url = {"memory": "memory://", "redis": REDIS_URL}.get(request.param)
+    if url is None:
+        url = request.getfixturevalue("redis_cluster").url
 
     async def make() -> Limiter:
-        limiter = open_limiter(
-            "memory://" if request.param == "memory" else REDIS_URL, prefix=prefix
-        )
+        limiter = open_limiter(url, prefix=prefix)
         opened.append(limiter)
         return limiter
 
@@ -196,6 +200,79 @@ async def test_redis_down_fails_every_waiting_hit_then_recovers_by_itself(
             *(limiter.hit("key", "k1", [MINUTE], NOON) for _ in range(150))
         )
         assert sum(q.allowed for q in quotas) == 100
+    finally:
+        await limiter.close()
+
+
+async def test_two_cluster_clients_racing_admit_exactly_the_limit(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    first = open_limiter(redis_cluster.url, prefix=prefix)
+    second = open_limiter(redis_cluster.url, prefix=prefix)
+    try:
+        calls = [
+            (first if n % 2 else second).hit("key", "shared", [MINUTE, HOUR], NOON + 5)
+            for n in range(300)
+        ]
+        quotas = await asyncio.gather(*calls)
+    finally:
+        await first.close()
+        await second.close()
+    assert isinstance(first, RedisClusterLimiter)
+    assert sum(q.allowed for q in quotas) == 100
+    assert sorted(q.states[1].remaining for q in quotas if q.allowed) == list(range(900, 1000))
+
+
+async def test_cluster_keys_of_one_identity_share_a_slot_and_spread_over_nodes(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    admin = RedisCluster.from_url(redis_cluster.url.replace("redis+cluster", "redis"))
+    try:
+        for n in range(30):
+            await limiter.hit("key", f"k{n}", [MINUTE, HOUR, DAY], NOON)
+        keys = [key async for key in admin.scan_iter(match=f"{prefix}:*", count=1000)]
+    finally:
+        await limiter.close()
+        await admin.aclose()
+    slots: dict[bytes, set[int]] = {}
+    for key in keys:
+        slots.setdefault(key.split(b"}")[0], set()).add(key_slot(key))
+    assert len(keys) == 90
+    assert all(len(identity_slots) == 1 for identity_slots in slots.values())
+    owners = {redis_cluster.owner_of(slot) for (slot,) in slots.values()}
+    assert len(owners) == 3
+
+
+async def test_cluster_node_down_refuses_its_keys_then_recovers(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    identity = "down-1"
+    slot = key_slot(f"{prefix}:{{key:{identity}}}:60:0".encode())
+    node = redis_cluster.owner_of(slot)
+    try:
+        assert (await limiter.hit("key", identity, [MINUTE], NOON)).allowed
+        node.stop()
+        results = await asyncio.gather(
+            *(limiter.hit("key", identity, [MINUTE], NOON) for _ in range(20)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, LimiterError) for r in results), results
+        with pytest.raises(LimiterError):
+            await limiter.ping()
+        redis_cluster.start_node(node)
+        redis_cluster.wait_until_ok()
+        for _ in range(100):  # bounded: the client reloads the slot map by itself
+            try:
+                quota = await limiter.hit("key", identity, [MINUTE], NOON)
+                break
+            except LimiterError:
+                await asyncio.sleep(0.1)
+        # The restarted node kept nothing (no persistence): counting starts afresh.
+        assert quota.allowed
+        assert quota.binding.remaining == 99
+        await limiter.ping()
     finally:
         await limiter.close()
 

@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.ratelimit.clients import open_client
 from gateway.wallets import parse_wallet_address
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard, replay_key
 from gateway.wallets.signing import EvmSigner, StacksSigner
@@ -36,30 +38,48 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _backend_url(request: pytest.FixtureRequest, backend: str) -> str:
+    """A single Redis (the shared one) or the run's private Redis Cluster."""
+    if backend == "cluster":
+        url: str = request.getfixturevalue("redis_cluster").url
+        return url
+    return REDIS_URL
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    return _backend_url(request, request.param)
+
+
 @pytest.fixture
-async def redis_client() -> AsyncIterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
+async def redis_client(redis_url: str) -> AsyncIterator[redis.Redis | RedisCluster]:
+    client = open_client(redis_url)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def redis_prefix(redis_client: redis.Redis) -> AsyncIterator[str]:
+async def redis_prefix() -> AsyncIterator[str]:
     prefix = f"walletgate-test:{secrets.token_hex(8)}:"
     yield prefix
-    keys = [key async for key in redis_client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis_client.delete(*keys)
+    # The private cluster goes with the run; the shared Redis is cleaned here.
+    cleaner = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in cleaner.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await cleaner.delete(*keys)
+    finally:
+        await cleaner.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def guard(
-    request: pytest.FixtureRequest, redis_client: redis.Redis, redis_prefix: str
-) -> AsyncIterator[ReplayGuard]:
+@pytest.fixture(params=["memory", "redis", "cluster"])
+async def guard(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[ReplayGuard]:
     backend: ReplayGuard = (
         MemoryReplayGuard()
         if request.param == "memory"
-        else RedisReplayGuard(redis_client, redis_prefix)
+        else RedisReplayGuard(
+            open_client(_backend_url(request, request.param)), redis_prefix, owns_client=True
+        )
     )
     yield backend
     await backend.close()
@@ -151,9 +171,9 @@ async def test_redis_entry_carries_hash_tag_and_ttl(
 
 
 async def test_redis_guard_is_shared_between_instances(
-    redis_client: redis.Redis, redis_prefix: str
+    redis_client: redis.Redis, redis_url: str, redis_prefix: str
 ) -> None:
-    other_client = redis.Redis.from_url(REDIS_URL)
+    other_client = open_client(redis_url)
     try:
         first = RedisReplayGuard(redis_client, redis_prefix)
         second = RedisReplayGuard(other_client, redis_prefix, owns_client=True)
@@ -177,6 +197,14 @@ async def test_unreachable_redis_refuses_with_503() -> None:
         host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
     )
     guard = RedisReplayGuard(client, "walletgate-test:", owns_client=True)
+    with pytest.raises(ApiError) as exc_info:
+        await guard.first_use(key(1), 60)
+    assert (exc_info.value.status, exc_info.value.code) == (503, ErrorCode.SERVICE_UNAVAILABLE)
+    await guard.close()
+
+
+async def test_unreachable_cluster_refuses_with_503() -> None:
+    guard = RedisReplayGuard(open_client("redis+cluster://127.0.0.1:1"), "t:", owns_client=True)
     with pytest.raises(ApiError) as exc_info:
         await guard.first_use(key(1), 60)
     assert (exc_info.value.status, exc_info.value.code) == (503, ErrorCode.SERVICE_UNAVAILABLE)

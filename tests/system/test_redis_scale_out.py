@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from redis.crc import key_slot
 
 from gateway.wallets.signing import signed_headers
 from tests.conftest import Clock, RunningGateway, create_api_key, create_order, now_ms
@@ -159,3 +160,53 @@ async def test_postgres_store_round_trip_and_revocation_reaches_the_other_gatewa
         elsewhere = await keyed(second, api_key)
     assert elsewhere.status == 401
     assert elsewhere.body["code"] == "API_KEY_INACTIVE"
+
+
+async def test_two_gateways_on_a_redis_cluster_admit_exactly_the_limit(
+    start_gateway, redis_cluster, test_prefix, stacks_signer
+):
+    gateways = await pair(
+        start_gateway, NOON + 3, redis={"url": redis_cluster.url, "prefix": test_prefix}
+    )
+    api_key = (await create_api_key(gateways[0], stacks_signer))["apiKey"]
+    replies = await asyncio.gather(*(keyed(gateways[i % 2], api_key) for i in range(300)))
+    assert Counter(r.status for r in replies) == {200: 100, 429: 200}
+    admitted = [rate_limit_headers(r.headers).remaining for r in replies if r.status == 200]
+    assert sorted(admitted) == list(range(100))
+
+
+async def test_cluster_node_down_follows_on_error_then_recovers(
+    start_gateway, redis_cluster, test_prefix, stacks_signer
+):
+    sections = {"url": redis_cluster.url, "prefix": test_prefix}
+    closed = await start_gateway(
+        clock=Clock(now=NOON + 7), redis={**sections, "on_error": "closed"}
+    )
+    opened = await start_gateway(
+        clock=Clock(now=NOON + 7),
+        upstream={"url": closed.backend_url},
+        redis={**sections, "on_error": "open"},
+    )
+    created = await create_api_key(closed, stacks_signer)
+    api_key = created["apiKey"]
+    assert (await keyed(closed, api_key)).status == 200
+    node = redis_cluster.owner_of(key_slot(f"{test_prefix}:{{key:{created['keyId']}}}".encode()))
+    node.stop()
+    try:
+        refused = await keyed(closed, api_key)
+        assert refused.status == 503
+        assert refused.body["code"] == "SERVICE_UNAVAILABLE"
+        ready = await call(closed.client, "GET", closed.admin_url + "/readyz")
+        assert ready.body["details"]["checks"]["rateLimiter"] == "unavailable"
+        admitted = await keyed(opened, api_key)
+        assert admitted.status == 200
+        assert await metric(opened, "walletgate_rate_limiter_errors_total") >= 1
+    finally:
+        redis_cluster.start_node(node)
+        redis_cluster.wait_until_ok()
+    for _ in range(100):  # bounded: the client reloads the slot map by itself
+        reply = await keyed(closed, api_key)
+        if reply.status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert reply.status == 200

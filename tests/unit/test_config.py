@@ -203,6 +203,12 @@ FILE_ERRORS = [
     ("[upstream]\ntimeout_s = 0", "upstream.timeout_s"),
     ("[rate_limits]\nper_minute = -5", "rate_limits.per_minute"),
     ("[limits]\nmax_body_bytes = 0", "limits.max_body_bytes"),
+    # workers
+    ("[listen]\nworkers = -1", "listen.workers"),
+    ('[listen]\nworkers = "4"', "listen.workers"),
+    ("[listen]\nworkers = 2.5", "listen.workers"),
+    ("[listen]\nworkers = 2", "redis.url"),
+    ('[redis]\nurl = "redis+cluster://"', "redis.url"),
     # arrays of tables
     ('[[service_keys]]\nsha256 = "abc"', "service_keys[0].sha256"),
     ('[[service_keys]]\nname = "frontend"', "service_keys[0].sha256"),
@@ -226,6 +232,8 @@ def test_bad_file_value_is_refused_naming_the_key(tmp_path, text, key):
     ("environ", "key"),
     [
         ({"WALLETGATE_LISTEN__PORT": "abc"}, "listen.port"),
+        ({"WALLETGATE_LISTEN__WORKERS": "many"}, "listen.workers"),
+        ({"WALLETGATE_LISTEN__WORKERS": "3", "WALLETGATE_REDIS__URL": ""}, "redis.url"),
         ({"WALLETGATE_LISTEN__PORT": "8080.5"}, "listen.port"),
         ({"WALLETGATE_ADMIN__PORT": "99999"}, "admin.port"),
         ({"WALLETGATE_KEYS__ONE_ACTIVE_PER_WALLET_EVM": "maybe"}, "keys.one_active_per_wallet_evm"),
@@ -314,3 +322,11 @@ def test_config_check_exits_2_with_one_line_naming_the_bad_key(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "walletgate: configuration error: listen.port: expected a number"
     ]
+
+
+def test_workers_with_redis_and_cluster_urls_are_accepted(tmp_path):
+    text = '[listen]\nworkers = 0\n[redis]\nurl = "redis+cluster://10.0.0.7:7000"\n'
+    settings = load_settings(write(tmp_path, text), {})
+    assert settings.listen.workers == 0
+    assert settings.redis.url == "redis+cluster://10.0.0.7:7000"
+    assert load_settings(None, {}).listen.workers == 1

@@ -1,0 +1,69 @@
+"""Redis clients from `redis.url`: one Redis, or a Redis Cluster (`redis+cluster://`).
+
+Both fail fast: a request must not wait seconds on a dead Redis. The limiter
+and the replay guard each open their own client, so closing one never
+closes the other's connections.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import RedisClusterException, RedisError
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SOCKET_TIMEOUT_S = 1.0
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in CLUSTER_SCHEMES
+
+
+def _plain_url(url: str) -> str:
+    """`redis+cluster://h:p` as the `redis://h:p` redis-py's cluster client parses."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme.lower()]))
+
+
+def open_cluster(url: str, *, retries: int = 1) -> RedisCluster:
+    """A cluster client; it learns the slot map on first use (or `check_cluster`).
+
+    A node that stops answering costs one socket timeout per attempt; a
+    MOVED or a failed node makes the client reload the slot map, so a
+    failover heals without a restart.
+    """
+    return RedisCluster.from_url(
+        _plain_url(url),
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=retries),
+        # After any failed node the next command reloads the slot map.
+        reinitialize_steps=5,
+    )
+
+
+def open_client(url: str) -> Redis | RedisCluster:
+    """A client for the replay guard: no retry, a failure is an answer (503)."""
+    if is_cluster_url(url):
+        return open_cluster(url, retries=0)
+    return Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+async def check_cluster(url: str) -> None:
+    """Reach the cluster behind `url` once and read its slot map; raises OSError if not."""
+    client = open_cluster(url, retries=0)
+    try:
+        await client.initialize()
+    except (RedisError, RedisClusterException, OSError) as exc:
+        raise OSError(f"cannot reach the Redis Cluster ({type(exc).__name__})") from None
+    finally:
+        await client.aclose()
