@@ -15,7 +15,8 @@ from urllib.parse import quote
 from cachetools import LRUCache
 
 from gateway.errors import ApiError, ErrorCode
-from gateway.upstream.forwarder import Forwarder, upstream_unavailable
+from gateway.upstream.connection import UpstreamUnavailable
+from gateway.upstream.forwarder import Forwarder
 
 ORDER_PATH = "/api/v1/orders/{uuid}"
 
@@ -91,5 +92,5 @@ class OwnerResolver:
             raise ApiError(ErrorCode.ORDER_NOT_FOUND, "Order not found", {"orderUuid": uuid})
         owner = dig(reply.body, self._owner_field) if reply.status == 200 else None
         if not isinstance(owner, str) or not owner:
-            raise upstream_unavailable()
+            raise UpstreamUnavailable("the upstream answered no owner for the order")
         return owner

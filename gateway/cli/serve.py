@@ -1,7 +1,8 @@
 """Running the gateway: listeners, signals, and the bundled backend child.
 
-SIGINT and SIGTERM stop the listeners, flush usage statistics and close the
-store before the process exits with code 0; SIGHUP reloads the configuration
+SIGINT and SIGTERM stop the listeners, flush usage statistics and close every
+resource (each on its own, so one that fails does not keep the others open),
+print what was closed, and exit with code 0; SIGHUP reloads the configuration
 (`gateway.cli.reload`). Start and shutdown are each one log line.
 """
 
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway import __version__
-from gateway.app import build_app
+from gateway.app import SHUTDOWN, build_app
 from gateway.cli.reload import LOG_CONTROL, install_sighup
 from gateway.config import Settings
 from gateway.http.admin import build_admin_app
@@ -121,6 +122,7 @@ async def running_gateway(
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
+        print(f"walletgate stopped: {app[SHUTDOWN].summary()}", flush=True)
 
 
 async def serve_gateway(

@@ -92,7 +92,7 @@ class QuotaGate:
         except LimiterError:
             self._metrics.rate_limiter_errors.inc()
             if not self._fail_open:
-                raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable") from None
+                raise
             return _unlimited(scope, windows, now)
 
 

@@ -1,5 +1,8 @@
 """Forwarder: passes admitted requests to the upstream and its answers back.
 
+A failure is the pool's own `UpstreamUnavailable` or `UpstreamTimeout`;
+`gateway.http.errors` answers them (502/504).
+
 One shared pool of keep-alive connections, bounded at
 `upstream.max_connections` (gateway/upstream.py: leaner than aiohttp's
 ClientSession). Bodies pass through as bytes, never decoded, so a
@@ -17,7 +20,6 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway.errors import ApiError, ErrorCode
 from gateway.upstream.pool import (
     UpstreamPool,
     UpstreamResponse,
@@ -155,12 +157,7 @@ class Forwarder:
         headers: CIMultiDict[str],
     ) -> web.StreamResponse:
         """Send the request upstream; return its answer, streamed when large."""
-        try:
-            reply = await self.pool.request(request.method, request.raw_path, headers, body)
-        except UpstreamTimeout:
-            raise upstream_timeout() from None
-        except UpstreamUnavailable:
-            raise upstream_unavailable() from None
+        reply = await self.pool.request(request.method, request.raw_path, headers, body)
         if reply.body is not None:
             return web.Response(
                 status=reply.status, headers=response_headers(reply.headers), body=reply.body
@@ -197,35 +194,22 @@ class Forwarder:
         return UpstreamReply(status, body)
 
     async def probe(self) -> None:
-        """Any HTTP answer from the upstream's root means it is there; else 502/504."""
+        """Any HTTP answer from the upstream's root means it is there; else an upstream error."""
         await self._get("/", {})
 
     async def _get(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes | None]:
         """Status and whole body, None when the body passes OWN_READ_LIMIT."""
+        reply = await self.pool.request("GET", path, headers, None)
+        if reply.body is not None:
+            return reply.status, reply.body
         try:
-            reply = await self.pool.request("GET", path, headers, None)
-            if reply.body is not None:
-                return reply.status, reply.body
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await reply.next_chunk():
-                    size += len(chunk)
-                    if size > OWN_READ_LIMIT:
-                        return reply.status, None
-                    chunks.append(chunk)
-            finally:
-                reply.release()
-        except UpstreamTimeout:
-            raise upstream_timeout() from None
-        except UpstreamUnavailable:
-            raise upstream_unavailable() from None
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await reply.next_chunk():
+                size += len(chunk)
+                if size > OWN_READ_LIMIT:
+                    return reply.status, None
+                chunks.append(chunk)
+        finally:
+            reply.release()
         return reply.status, b"".join(chunks)
-
-
-def upstream_unavailable() -> ApiError:
-    return ApiError(ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable")
-
-
-def upstream_timeout() -> ApiError:
-    return ApiError(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout")
