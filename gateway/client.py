@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -71,6 +71,11 @@ def _parse_json(raw: bytes) -> Any:
         return None
 
 
+def _object(body: Any) -> dict[str, Any]:
+    """A successful answer's JSON object (the gateway answers 2xx with one)."""
+    return cast(dict[str, Any], body)
+
+
 def _error(status: int, body: Any) -> WalletGateError:
     body = body if isinstance(body, dict) else {}
     details = body.get("details") if isinstance(body.get("details"), dict) else {}
@@ -127,7 +132,7 @@ class WalletGateClient:
     ) -> dict[str, Any]:
         """A new key (201 body); `apiKey` is shown this once. Extra: ipAllowlist, expiresAt..."""
         fields = {"keyName": name, "permissions": list(permissions), **extra}
-        return await self._signed("POST", "/api/v1/api-keys", "create_api_key", fields)
+        return _object(await self._signed("POST", "/api/v1/api-keys", "create_api_key", fields))
 
     async def list_api_keys(self) -> list[dict[str, Any]]:
         body = await self._signed("GET", "/api/v1/api-keys", "list_api_keys", {})
@@ -135,7 +140,7 @@ class WalletGateClient:
 
     async def get_api_key(self, key_id: str) -> dict[str, Any]:
         path = _path("/api/v1/api-keys/{}", key_id)
-        return await self._signed("GET", path, "get_api_key", {"keyId": key_id})
+        return _object(await self._signed("GET", path, "get_api_key", {"keyId": key_id}))
 
     async def revoke_api_key(self, key_id: str) -> str:
         path = _path("/api/v1/api-keys/{}", key_id)
@@ -145,7 +150,7 @@ class WalletGateClient:
     async def rotate_api_key(self, key_id: str, grace_seconds: int = 0) -> dict[str, Any]:
         path = _path("/api/v1/api-keys/{}/rotate", key_id)
         fields = {"keyId": key_id, "graceSeconds": grace_seconds}
-        return await self._signed("POST", path, "rotate_api_key", fields)
+        return _object(await self._signed("POST", path, "rotate_api_key", fields))
 
     # -- orders (forwarded to the exchange) ------------------------------------------
     async def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +169,8 @@ class WalletGateClient:
         return str(body["txid"])
 
     async def cancel_order(self, uuid: str) -> dict[str, Any]:
-        return await self._order_write("PATCH", "/api/v1/orders/{}/cancel", "cancel_order", uuid)
+        body = await self._order_write("PATCH", "/api/v1/orders/{}/cancel", "cancel_order", uuid)
+        return _object(body)
 
     async def get_order(self, uuid: str) -> dict[str, Any]:
         path = _path("/api/v1/orders/{}", uuid)

@@ -36,7 +36,9 @@ BACKEND_START_TIMEOUT_S = 15.0
 
 def _url(site: web.TCPSite, host: str) -> str:
     server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
-    port = server.sockets[0].getsockname()[1] if server and server.sockets else 0
+    port = 0
+    if isinstance(server, asyncio.Server) and server.sockets:
+        port = server.sockets[0].getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}"
 

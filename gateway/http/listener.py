@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -63,7 +62,7 @@ class JsonErrorServer(Server):
 
 class GatewayRunner(web.AppRunner):
     async def _make_server(self) -> Server:
-        server: Any = await super()._make_server()
+        server = await super()._make_server()
         # Same state, our handler class for every new connection.
         server.__class__ = JsonErrorServer
         return server

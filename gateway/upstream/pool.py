@@ -93,7 +93,8 @@ class UpstreamPool:
         self.timeout_s = timeout_s
         self.buffer_limit = buffer_limit
         self.host = parsed.raw_host
-        self.port = parsed.port
+        # http and https always have a port (explicit or default); yarl types it optional.
+        self.port: int = parsed.port or (443 if parsed.scheme == "https" else 80)
         self.prefix = parsed.raw_path.rstrip("/")
         self._ssl = ssl.create_default_context() if parsed.scheme == "https" else None
         self._fixed = _fixed_headers(parsed)

@@ -213,7 +213,8 @@ class SignatureVerifier:
     def _ttl(self, fields: Mapping[str, Any]) -> float:
         """How long a message must be remembered: until its timestamp leaves the
         window, not a full double window, so the replay set holds half as much."""
-        remaining = fields["timestamp"] / 1000 + self._max_age_ms / 1000 - self._clock()
+        timestamp_ms: int = fields["timestamp"]  # checked to be an int before
+        remaining = timestamp_ms / 1000 + self._max_age_ms / 1000 - self._clock()
         return min(max(remaining, 0.0) + 1.0, self._replay_ttl_s)
 
     def _check_fields(
