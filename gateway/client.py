@@ -1,8 +1,8 @@
-"""WalletGateClient: seed 000's client examples as an async library for bots.
+"""WalletGateClient: the wallet-signed key API and orders as an async library for bots.
 
 Management calls are signed by the wallet; execute/cancel use the API key when one is set,
 else the wallet's signed headers. A 429 is waited out (Retry-After, else X-RateLimit-Reset)
-and retried, as the seed's `executeWithRetry` does; other errors raise `WalletGateError`.
+and retried, as a well-behaved bot should; other errors raise `WalletGateError`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ Build = Callable[[], tuple[dict[str, str], Any]]
 
 
 class WalletGateError(Exception):
-    """An error answer of the gateway: its status, code, message and details (§4)."""
+    """An error answer of the gateway: its status, code, message and details (the error body)."""
 
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -221,7 +221,7 @@ class WalletGateClient:
 
         return await self._request(method, path, sign)
 
-    # -- sending, with the seed's executeWithRetry --------------------------------------
+    # -- sending, retrying a 429 after its reset ------------------------------------------
     async def _request(
         self, method: str, path: str, build: Build, params: Mapping[str, str] | None = None
     ) -> Any:

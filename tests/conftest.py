@@ -35,7 +35,7 @@ from tests.support.services import PrivateRedis, free_port
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
-# Private keys of the spec's vectors (signatures.md): fixed, so failures replay.
+# Private keys of the signing vectors (tests/vectors): fixed, so failures replay.
 STACKS_KEY = "7b9f0a6ad0de8f5aa7d3b3f0e3fe2b1bce0c2b3c1f5a1f8a2c5e54c2c1f3a90b01"
 EVM_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
@@ -157,7 +157,7 @@ class RunningGateway:
 
 
 def order_body(owner: str, **overrides: Any) -> dict[str, Any]:
-    """An order of seed 000's shape, unsigned."""
+    """An order of the documented shape, unsigned."""
     body = {
         "owner": owner,
         "inputToken": "SP1ABC123DEF456.token-a",

@@ -1,4 +1,4 @@
-"""Authorisation: may this identity do this route to this order? (§3.2)
+"""Authorisation: may this identity do this route to this order?
 
 Runs after authentication and rate limiting. Checks, in order: the key's
 permission, the key's IP allowlist, then ownership (the identity's wallet

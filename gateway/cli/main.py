@@ -1,4 +1,4 @@
-"""`walletgate`: run, gateway, backend, keys, sign, config (product.md §1).
+"""walletgate: authentication gateway for exchange order APIs (API keys, wallet signatures).
 
 The bundled backend runs as a child process (`python -m backend`): the
 gateway reaches it over HTTP only, exactly as it reaches any exchange API.

@@ -1,8 +1,8 @@
-"""Key-management handlers of both dialects (§3.1).
+"""Key-management handlers of both dialects.
 
-Seed 000: `/api/v1/api-keys...`, every call signed by the wallet.
-Seed 001: `/api-key/generate` and `/api-key/revoke`, by service key plus
-`X-Wallet-Address`, or by the wallet's own key.
+Wallet-signed keys: `/api/v1/api-keys...`, every call signed by the wallet.
+Service-key dialect: `/api-key/generate` and `/api-key/revoke`, by service key
+plus `X-Wallet-Address`, or by the wallet's own key.
 Management has its own per-wallet rate-limit scope, never order quota.
 """
 
@@ -158,7 +158,7 @@ async def list_api_key_events(request: web.Request) -> web.Response:
     )
 
 
-# -- seed 001 dialect -----------------------------------------------------------
+# -- service-key dialect --------------------------------------------------------
 
 
 def _service_name(gw: Gateway, presented: str) -> str | None:

@@ -1,4 +1,4 @@
-"""An AppRunner whose connections answer HTTP-level garbage with the §4 body.
+"""An AppRunner whose connections answer HTTP-level garbage with the JSON error body.
 
 aiohttp refuses some requests in its parser, before any middleware runs
 (header lines over the size limit, undecodable bytes in the request line);

@@ -1,4 +1,4 @@
-"""Which rate-limit scope a request counts against, and the decision (§5).
+"""Which rate-limit scope a request counts against, and the decision.
 
 The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)

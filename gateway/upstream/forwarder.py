@@ -27,7 +27,7 @@ from gateway.upstream.pool import (
     UpstreamUnavailable,
 )
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus what the proxy itself rewrites.
+# RFC 9110 (section 7.6.1) hop-by-hop fields, plus what the proxy itself rewrites.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -113,7 +113,7 @@ def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str
                 listed.append(value)
             continue
         kept.append((name, value))
-    if listed:  # Connection names further hop-by-hop fields (RFC 9110 §7.6.1)
+    if listed:  # Connection names further hop-by-hop fields (RFC 9110, section 7.6.1)
         dropped = _connection_listed({"Connection": ",".join(listed)})
         kept = [(name, value) for name, value in kept if name.lower() not in dropped]
     return kept

@@ -24,7 +24,7 @@ __all__ = ["UpstreamPool", "UpstreamResponse", "UpstreamTimeout", "UpstreamUnava
 
 # Methods safe to send twice: retried once when a kept-alive connection died unseen.
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# Methods whose missing body is still announced (RFC 9110 §8.6).
+# Methods whose missing body is still announced (RFC 9110, section 8.6).
 SENDS_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 # Idle connections older than this are closed, not reused: below the 5 s
 # keep-alive of common servers, so a request rarely meets a closing socket.

@@ -1,6 +1,6 @@
 """The replay guard: each signed message is accepted once per wallet.
 
-An entry is keyed by what was signed (wallet + message, signatures.md §3),
+An entry is keyed by what was signed (wallet + message),
 never by signature bytes, so a malleated `(r, n-s)` twin or a re-signed copy
 of a used message is the same entry. Entries live for the age window; after
 that the timestamp check refuses the message anyway.

@@ -241,7 +241,7 @@ class SignatureVerifier:
     def verify_order(
         self, order: Mapping[str, Any], public_key: str | None = None
     ) -> WalletAddress:
-        """Check an order's `signature` over its canonical message (signatures.md §4).
+        """Check an order's `signature` over its canonical message.
 
         No timestamp and no replay entry: the order `uuid`, unique at the
         backend, is what stops a signed order from being used twice.

@@ -1,6 +1,6 @@
-"""Key management end to end (§2.1, §3.1, §4, §6): real gateway, real backend, real SQLite.
+"""Key management end to end: real gateway, real backend, real SQLite.
 
-The seed 000 JavaScript flows are translated literally: the same messages,
+The documented JavaScript flows are translated literally: the same messages,
 the same body and header forms, the same response shapes.
 """
 
@@ -77,11 +77,11 @@ def assert_listing_item(item: dict[str, Any], plaintext: str) -> None:
     assert item["keyHint"].startswith("ck_live_")
 
 
-# -- the seed 000 flows --------------------------------------------------------------
+# -- the documented flows-----------------------------------------------------------
 
 
-async def test_seed_000_create_list_revoke_flow(gateway, stacks_signer):
-    # Creating an API Key: body form, exactly the seed's message.
+async def test_documented_create_list_revoke_flow(gateway, stacks_signer):
+    # Creating an API Key: body form, exactly the documents' message.
     message = json.dumps(
         {
             "action": "create_api_key",
@@ -429,7 +429,7 @@ async def test_signed_message_failures_give_the_error_body_and_change_nothing(
     await refused(dict(good, signature="0x1234"), 401, "INVALID_SIGNATURE")
     await refused(dict(good, signature="zz" * 65), 401, "INVALID_SIGNATURE")
 
-    # Bad wallets: the seed's placeholder, an EVM address that did not sign.
+    # Bad wallets: the documents' placeholder, an EVM address that did not sign.
     await refused(dict(good, walletAddress="SP1ABC123..."), 400, "INVALID_WALLET")
     await refused(
         dict(good, walletAddress="0x742d35cc6c6c7532b1140da4c8a2f6c8ecfc9b46"),

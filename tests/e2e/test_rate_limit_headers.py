@@ -1,4 +1,4 @@
-"""Rate limits end to end (product.md §5): exact admission, aligned windows,
+"""Rate limits end to end: exact admission, aligned windows,
 truthful headers on every kind of answer, and scopes that strangers and key
 management cannot drain."""
 

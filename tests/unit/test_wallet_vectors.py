@@ -1,4 +1,4 @@
-"""Published and reference-library vectors (signatures.md): every one verifies,
+"""Published and reference-library vectors: every one verifies,
 every mutation of one is refused with a 4xx error and nothing else."""
 
 from __future__ import annotations
@@ -24,14 +24,10 @@ from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import load_signer
 from tests.support.errors import Refusal, raises_api_error
 
-# The vectors travel with the tests when copied beside them; the shared
-# contract copy is the fallback.
-_VECTOR_FILES = (
-    Path(__file__).resolve().parents[1] / "vectors" / "signatures.json",
-    Path(__file__).resolve().parents[3] / "shared" / "vectors" / "signatures.json",
-)
+# The published vectors travel with the tests.
+_VECTOR_FILES = (Path(__file__).resolve().parents[1] / "vectors" / "signatures.json",)
 
-# signatures.md §1 and §2, written out so the document and the code agree.
+# The worked examples of docs/signing.md, written out so the document and the code agree.
 DOC_VECTORS: list[dict[str, Any]] = [
     {
         "chain": "stacks",
