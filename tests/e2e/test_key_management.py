@@ -22,7 +22,7 @@ from backend.app import create_app as create_backend_app
 from gateway.app import build_app
 from gateway.errors import ErrorCode
 from gateway.keys.model import KeyStatus
-from gateway.keys.store.sqlite import SQLiteKeyStore
+from gateway.keys.store import open_store
 from gateway.wallets.signing import signed_body
 from tests.conftest import (
     Clock,
@@ -57,6 +57,9 @@ from tests.support.key_api import (
     store_snapshot,
     wait_for_status,
 )
+
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
 
 FULL = ["create", "execute", "cancel"]
 
@@ -527,13 +530,13 @@ async def test_operator_suspension_reaches_the_running_gateway(gateway, stacks_s
 
 
 async def test_suspension_by_another_store_connection_is_seen_within_a_second(
-    gateway, stacks_signer, tmp_path
+    gateway, stacks_signer
 ):
     created = await create_api_key(gateway, stacks_signer)
     assert (await probe_key(gateway, created["apiKey"])).status == 200  # now cached
 
-    # What `walletgate keys suspend` does: its own connection to the same file.
-    cli_store = SQLiteKeyStore(str(tmp_path / "walletgate.db"))
+    # What `walletgate keys suspend` does: its own connection to the same store.
+    cli_store = open_store(gateway.gw.settings.store.url)
     await cli_store.open()
     try:
         await cli_store.set_status(created["keyId"], KeyStatus.SUSPENDED)
@@ -588,9 +591,9 @@ async def test_keys_survive_a_gateway_restart(tmp_path: Path, stacks_signer):
             assert listed[created["keyId"]]["usageStats"]["totalRequests"] >= 1
 
 
-async def test_key_is_in_the_store_when_the_client_receives_it(gateway, stacks_signer, tmp_path):
+async def test_key_is_in_the_store_when_the_client_receives_it(gateway, stacks_signer):
     created = await create_api_key(gateway, stacks_signer)
-    store = SQLiteKeyStore(str(tmp_path / "walletgate.db"))
+    store = open_store(gateway.gw.settings.store.url)
     await store.open()
     try:
         stored = await store.get(created["keyId"])

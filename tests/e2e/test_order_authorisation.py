@@ -26,6 +26,9 @@ from tests.conftest import (
     signed_order,
 )
 
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
+
 Signer = StacksSigner | EvmSigner
 # Requests this file sends straight to the backend carry this header, so they
 # can be told apart from what the gateway forwarded.

@@ -39,6 +39,9 @@ from tests.support.rate_limit_support import (
     stream_chunk,
 )
 
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
+
 ORDERS = "/api/v1/orders"
 MANAGEMENT_POLICY = policy(("minute", 5, 60), ("hour", 20, 3600))
 
