@@ -48,14 +48,6 @@ class OwnerResolver:
     def prime(self, uuid: str, owner: str) -> None:
         self._owners[uuid] = owner
 
-    def prime_from_reply(self, body: Any) -> None:
-        """Learn an owner from an order-creation answer ({data: {uuid, owner}})."""
-        data = body.get("data") if isinstance(body, dict) else None
-        if isinstance(data, dict):
-            uuid, owner = data.get("uuid"), data.get("owner")
-            if isinstance(uuid, str) and isinstance(owner, str):
-                self.prime(uuid, owner)
-
     async def owner_of(self, uuid: str, request_id: str) -> str:
         """The owner as the upstream spells it; 404 ORDER_NOT_FOUND if unknown."""
         owner = self._owners.get(uuid)

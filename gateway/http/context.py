@@ -120,7 +120,3 @@ def _is_trusted(address: str, trusted: Networks) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in trusted)
-
-
-def quota_of(request: web.Request) -> Quota | None:
-    return request.get(QUOTA)

@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from gateway.upstream.pool import (
     UpstreamPool,
@@ -146,9 +145,6 @@ class Forwarder:
         if self._pool is None:
             raise RuntimeError("Forwarder used before start()")
         return self._pool
-
-    def url_for(self, raw_path: str) -> URL:
-        return URL(self.base_url + raw_path, encoded=True)
 
     async def forward(
         self,

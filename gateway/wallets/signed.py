@@ -128,11 +128,6 @@ def _plain_json(text: str) -> Any:
     return json.loads(text)
 
 
-def parse_message_fields(message: str) -> dict[str, Any]:
-    """The signed message as a JSON object, or `InvalidSignedMessage`."""
-    return _parse_message(message)[0]
-
-
 def _parse_message(message: str) -> tuple[dict[str, Any], bytes]:
     """The message's fields and its UTF-8 bytes (what was signed)."""
     if len(message) > MAX_MESSAGE_CHARS:
