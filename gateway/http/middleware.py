@@ -38,6 +38,9 @@ KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 # Answers under this prefix (the service-key dialect) carry `"success": false`.
 EVM_DIALECT_PREFIX = "/api-key/"
 
+# Exceptions that are answers, even when the answer is a 500.
+_EXPECTED = (ApiError, web.HTTPException)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -51,7 +54,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except Exception as exc:
         error = api_error(exc)
-        if error.code == ErrorCode.INTERNAL_ERROR and not isinstance(exc, ApiError):
+        if error.code == ErrorCode.INTERNAL_ERROR and not isinstance(exc, _EXPECTED):
+            # A bug, not a refusal: the traceback is what finds it.
             log.exception("unhandled error in request %s", request[REQUEST_ID])
         response = await error_response(request, gw, error)
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
