@@ -13,8 +13,9 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -36,9 +37,9 @@ BACKEND_START_TIMEOUT_S = 15.0
 
 def _url(site: web.TCPSite, host: str) -> str:
     server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
-    port = 0
-    if isinstance(server, asyncio.Server) and server.sockets:
-        port = server.sockets[0].getsockname()[1]
+    # asyncio's and uvloop's servers both have `sockets`; AbstractServer does not say so.
+    sockets: Sequence[socket.socket] = getattr(server, "sockets", None) or ()
+    port = sockets[0].getsockname()[1] if sockets else 0
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}"
 
