@@ -35,6 +35,7 @@ from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
+from gateway.logs import log_event, redact
 from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.scopes import QuotaGate
@@ -175,8 +176,8 @@ def _resource(name: str, close: Step, start: Step | None = None) -> CleanupConte
         except Exception as exc:
             # Logged and reported, not raised: the process still stops cleanly
             # and every other resource has its own context, closed regardless.
-            why = f"{type(exc).__name__}: {exc}"
-            log.error("closing the %s failed: %s", name, why)
+            why = f"{type(exc).__name__}: {redact(str(exc))}"
+            log_event(log, logging.ERROR, "close.failed", f"closing the {name} failed: {why}")
             report.failed.append((name, why))
         else:
             report.closed.append(name)
