@@ -1,6 +1,6 @@
 """The bundled order backend: aiohttp routes over the SQLite order store.
 
-It stands in for an exchange's order API (product.md §10). It trusts whoever
+It stands in for an exchange's order API. It trusts whoever
 reaches it; the gateway in front does authentication. It never imports the
 gateway package.
 """

@@ -1,4 +1,4 @@
-"""The backend's own error type and JSON error body (product.md §4).
+"""The backend's own error type and JSON error body.
 
 The backend is a separate service and must not import the gateway, so it
 keeps this small copy of the body shape; both sides emit the same JSON.

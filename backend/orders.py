@@ -1,4 +1,4 @@
-"""Order records and the validation of what clients send (product.md §10).
+"""Order records and the validation of what clients send.
 
 Everything a client can send is checked here, before the store sees it, so
 bad input is always a 400 with the field named and never reaches SQLite.
@@ -131,7 +131,7 @@ def _limited(max_len: int) -> Callable[[str, Any], str]:
     return lambda name, value: _text(name, value, max_len)
 
 
-# JSON name -> (validator, required). Field names are those of seed 000.
+# JSON name -> (validator, required). Field names are those of the documented order API.
 _FIELDS: dict[str, tuple[Callable[[str, Any], str], bool]] = {
     "owner": (_limited(128), True),
     "inputToken": (_limited(256), True),

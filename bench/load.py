@@ -1,4 +1,4 @@
-"""Load benchmarks of walletgate against references measured in the same run (quality.md).
+"""Load benchmarks of walletgate against references measured in the same run.
 
 Figures: (1) API-key execute throughput vs a naive aiohttp proxy, (2) the same
 as a share of nginx, (3) latency added at half of peak vs the upstream hit

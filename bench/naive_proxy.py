@@ -2,7 +2,7 @@
 
 What one writes first: one shared `ClientSession`, no authentication, no
 limits, the default asyncio event loop, every body read whole. The gateway
-must be at least as fast while doing all of its auth work (quality.md).
+must be at least as fast while doing all of its auth work.
 
     python bench/naive_proxy.py --upstream http://127.0.0.1:9000 [--port 0]
 

@@ -1,4 +1,4 @@
-"""Signature verification throughput on one core (quality.md: >= 10,000 / s).
+"""Signature verification throughput on one core (target: >= 10,000 / s).
 
 Times `SignatureVerifier.verify` end to end: wallet parse, JSON message
 checks, public-key recovery, address match and the in-memory replay check.

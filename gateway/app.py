@@ -1,9 +1,10 @@
 """build_app(settings): the one place that knows every part and wires them.
 
-Request flow (architecture.md): request id and error body (middleware) ->
-route policy -> authenticate -> rate limit -> authorise -> handler. The
-rate-limit headers and X-Request-ID are added in `on_response_prepare`, which
-every response passes, errors, 429s and streamed answers included.
+Request flow: request id and error body (`gateway.http.middleware`) -> route
+policy -> authenticate -> rate limit -> authorise -> handler. Each resource
+that must be opened and closed has a cleanup context of its own, so one that
+fails to close (the final usage flush on a store that went away) never keeps
+the others open: each is closed, and what happened is in the shutdown report.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -21,42 +23,42 @@ from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
-from gateway.errors import ApiError, ErrorCode
-from gateway.http.access_log import access_enabled, write_access_line
-from gateway.http.admin import build_admin_app
-from gateway.http.context import (
-    AUTH_LABEL,
-    CLIENT_IP,
-    ERROR_CODE,
-    GATEWAY,
-    QUOTA,
-    REQUEST_ID,
-    ROUTE_LABEL,
-    Gateway,
-    client_ip,
-    request_id_for,
-)
+from gateway.http.context import GATEWAY, Gateway
 from gateway.http.health import health_context
 from gateway.http.key_routes import add_key_routes
-from gateway.http.openapi import openapi_document
+from gateway.http.middleware import add_response_headers, gateway_middleware
+from gateway.http.openapi import serve_openapi
 from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
+from gateway.logs import log_event, redact
 from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.clients import open_client as open_redis_client
-from gateway.ratelimit.scopes import QuotaGate, rate_limited
+from gateway.ratelimit.scopes import QuotaGate
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 
 log = logging.getLogger("walletgate")
 
-KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-EVM_DIALECT_PREFIX = "/api-key/"
+__all__ = ["SHUTDOWN", "ShutdownReport", "build_app", "build_gateway"]
 
-__all__ = ["build_admin_app", "build_app", "build_gateway"]
+
+@dataclass(slots=True)
+class ShutdownReport:
+    """What the cleanup contexts closed, and which failed to close (with why)."""
+
+    closed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = self.closed + [f"{name} (failed: {why})" for name, why in self.failed]
+        return "closed " + ", ".join(parts) if parts else "nothing to close"
+
+
+SHUTDOWN = web.AppKey("shutdown", ShutdownReport)
 
 
 def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) -> Gateway:
@@ -89,19 +91,20 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         cache_size=settings.upstream.owner_cache_size,
         on_lookup=metrics.owner_lookups.inc,
     )
+    quotas = QuotaGate(
+        limiter,
+        settings.rate_limits,
+        metrics,
+        fail_open=settings.redis.on_error == "open",
+        clock=clock,
+    )
     return Gateway(
         settings=settings,
         metrics=metrics,
         store=store,
         keys=keys,
         limiter=limiter,
-        quotas=QuotaGate(
-            limiter,
-            settings.rate_limits,
-            metrics,
-            fail_open=settings.redis.on_error == "open",
-            clock=clock,
-        ),
+        quotas=quotas,
         replay=replay,
         verifier=verifier,
         authenticator=authenticator,
@@ -124,7 +127,6 @@ def _replay_guard(settings: Settings) -> ReplayGuard:
 
 
 def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
-    gateway = build_gateway(settings, clock)
     # The body limit is enforced by our own readers (413 with our error body);
     # aiohttp's own check is set above it so it never answers first.
     app = web.Application(
@@ -132,10 +134,15 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
         client_max_size=settings.limits.max_body_bytes + 1024,
         handler_args={"max_field_size": 16384, "max_line_size": 16384},
     )
-    app[GATEWAY] = gateway
-    app.cleanup_ctx.append(_lifecycle)
+    app[GATEWAY] = build_gateway(settings, clock)
+    app[SHUTDOWN] = ShutdownReport()
+    # Opened in this order, closed in the reverse one: usage is flushed first,
+    # while the store is still open.
+    for ctx in _RESOURCES:
+        app.cleanup_ctx.append(ctx)
+    # The dependency watcher starts once everything it probes is open.
     app.cleanup_ctx.append(health_context)
-    app.on_response_prepare.append(_add_response_headers)
+    app.on_response_prepare.append(add_response_headers)
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
     add_portal_routes(app)
@@ -143,110 +150,48 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     return app
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    gw = app[GATEWAY]
-    await gw.store.open()
-    await gw.forwarder.start()
-    await gw.keys.start(gw.settings.usage.flush_interval_s)
-    yield
-    # Usage counted so far is flushed by keys.close(): nothing lost on SIGTERM.
-    await gw.keys.close()
-    await gw.forwarder.close()
-    await gw.limiter.close()
-    await gw.replay.close()
-    await gw.store.close()
+Step = Callable[[Gateway], Awaitable[None]]
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
-@web.middleware
-async def gateway_middleware(
-    request: web.Request, handler: Callable[[web.Request], object]
-) -> web.StreamResponse:
-    gw = request.app[GATEWAY]
-    started = time.perf_counter()
-    request[REQUEST_ID] = request_id_for(request, gw.request_ids)
-    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies)
-    try:
-        response = await handler(request)  # type: ignore[misc]
-    except ApiError as exc:
-        response = await error_response(request, gw, exc)
-    except web.HTTPException as exc:
-        response = await error_response(request, gw, _from_http_exception(exc))
-    except Exception:
-        log.exception("unhandled error in request %s", request[REQUEST_ID])
-        response = await error_response(
-            request, gw, ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
-        )
-    method = request.method if request.method in KNOWN_METHODS else "OTHER"
-    route = request.get(ROUTE_LABEL) or _route_label(request)
-    elapsed = time.perf_counter() - started
-    gw.metrics.observe_request(
-        route, method, response.status, request.get(AUTH_LABEL, "none"), elapsed
-    )
-    if access_enabled(request.app):
-        write_access_line(request, method, route, response.status, elapsed)
-    return response
+def _resource(name: str, close: Step, start: Step | None = None) -> CleanupContext:
+    """A cleanup context that starts one resource and closes it whatever the others do."""
 
-
-def _route_label(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource
-    if resource is None or resource.canonical == "/{tail}":
-        return "unmatched"
-    return resource.canonical
-
-
-def _from_http_exception(exc: web.HTTPException) -> ApiError:
-    if exc.status == 413:
-        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
-    if exc.status == 405:
-        return ApiError(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")
-    if exc.status == 404:
-        return ApiError(ErrorCode.NOT_FOUND, "Not found")
-    if exc.status < 500:
-        return ApiError(ErrorCode.BAD_REQUEST, "Invalid request", status=exc.status)
-    return ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
-
-
-async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> web.Response:
-    """The §4 body; an error that has no quota yet counts against the client IP.
-
-    A 429 already carries the headers of the scope that refused it (and was
-    counted nowhere), so it is neither counted again nor relabelled as IP.
-    """
-    if QUOTA not in request and exc.code != ErrorCode.RATE_LIMITED:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        gw = app[GATEWAY]
+        if start is not None:
+            await start(gw)
+        yield
+        report = app[SHUTDOWN]
         try:
-            quota = await gw.quotas.peek_ip(request[CLIENT_IP])
-        except ApiError as limiter_down:
-            exc = limiter_down
+            await close(gw)
+        except Exception as exc:
+            # Logged and reported, not raised: the process still stops cleanly
+            # and every other resource has its own context, closed regardless.
+            why = f"{type(exc).__name__}: {redact(str(exc))}"
+            log_event(log, logging.ERROR, "close.failed", f"closing the {name} failed: {why}")
+            report.failed.append((name, why))
         else:
-            request[QUOTA] = quota
-            if not quota.allowed and exc.status != 429:
-                gw.metrics.count_rate_limited("ip")
-                exc = rate_limited(quota, gw.quotas.clock())
-    request[ERROR_CODE] = exc.code.value
-    body = exc.body()
-    if request.path.startswith(EVM_DIALECT_PREFIX):
-        body = {"success": False, **body}
-    if exc.status >= 500:
-        # Dependency outages are counted in metrics; a log line per request
-        # during one would only add load, so they stay at debug level.
-        log.debug("request %s answered %s %s", request[REQUEST_ID], exc.status, exc.code.value)
-    return web.json_response(body, status=exc.status, headers=exc.headers)
+            report.closed.append(name)
+
+    lifecycle.__name__ = f"lifecycle_{name.replace(' ', '_')}"
+    return lifecycle
 
 
-async def _add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    gw = request.app.get(GATEWAY)
-    # No aiohttp or Python version for a scanner to match against advisories.
-    response.headers["Server"] = "walletgate"
-    request_id = request.get(REQUEST_ID)
-    if request_id is not None:
-        response.headers["X-Request-ID"] = request_id
-    quota = request.get(QUOTA)
-    if quota is not None and gw is not None:
-        response.headers.update(quota.headers(gw.quotas.clock()))
+async def _open_store(gw: Gateway) -> None:
+    await gw.store.open()
 
 
-async def serve_openapi(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
-    return web.json_response(openapi_document(gw.routes))
+async def _start_keys(gw: Gateway) -> None:
+    await gw.keys.start(gw.settings.usage.flush_interval_s)
+
+
+_RESOURCES: tuple[CleanupContext, ...] = (
+    _resource("key store", lambda gw: gw.store.close(), start=_open_store),
+    _resource("replay guard", lambda gw: gw.replay.close()),
+    _resource("rate limiter", lambda gw: gw.limiter.close()),
+    _resource("upstream pool", lambda gw: gw.forwarder.close(), lambda gw: gw.forwarder.start()),
+    # Usage counted so far is flushed by keys.close(): nothing lost on SIGTERM
+    # unless the store refuses it, which is then reported.
+    _resource("key service", lambda gw: gw.keys.close(), start=_start_keys),
+)

@@ -1,8 +1,8 @@
-"""WalletGateClient: seed 000's client examples as an async library for bots.
+"""WalletGateClient: the wallet-signed key API and orders as an async library for bots.
 
 Management calls are signed by the wallet; execute/cancel use the API key when one is set,
 else the wallet's signed headers. A 429 is waited out (Retry-After, else X-RateLimit-Reset)
-and retried, as the seed's `executeWithRetry` does; other errors raise `WalletGateError`.
+and retried, as a well-behaved bot should; other errors raise `WalletGateError`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -27,7 +27,7 @@ Build = Callable[[], tuple[dict[str, str], Any]]
 
 
 class WalletGateError(Exception):
-    """An error answer of the gateway: its status, code, message and details (§4)."""
+    """An error answer of the gateway: its status, code, message and details (the error body)."""
 
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -69,6 +69,11 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except ValueError:  # an answer from something other than the gateway (a proxy page)
         return None
+
+
+def _object(body: Any) -> dict[str, Any]:
+    """A successful answer's JSON object (the gateway answers 2xx with one)."""
+    return cast(dict[str, Any], body)
 
 
 def _error(status: int, body: Any) -> WalletGateError:
@@ -127,7 +132,7 @@ class WalletGateClient:
     ) -> dict[str, Any]:
         """A new key (201 body); `apiKey` is shown this once. Extra: ipAllowlist, expiresAt..."""
         fields = {"keyName": name, "permissions": list(permissions), **extra}
-        return await self._signed("POST", "/api/v1/api-keys", "create_api_key", fields)
+        return _object(await self._signed("POST", "/api/v1/api-keys", "create_api_key", fields))
 
     async def list_api_keys(self) -> list[dict[str, Any]]:
         body = await self._signed("GET", "/api/v1/api-keys", "list_api_keys", {})
@@ -135,7 +140,7 @@ class WalletGateClient:
 
     async def get_api_key(self, key_id: str) -> dict[str, Any]:
         path = _path("/api/v1/api-keys/{}", key_id)
-        return await self._signed("GET", path, "get_api_key", {"keyId": key_id})
+        return _object(await self._signed("GET", path, "get_api_key", {"keyId": key_id}))
 
     async def revoke_api_key(self, key_id: str) -> str:
         path = _path("/api/v1/api-keys/{}", key_id)
@@ -145,7 +150,7 @@ class WalletGateClient:
     async def rotate_api_key(self, key_id: str, grace_seconds: int = 0) -> dict[str, Any]:
         path = _path("/api/v1/api-keys/{}/rotate", key_id)
         fields = {"keyId": key_id, "graceSeconds": grace_seconds}
-        return await self._signed("POST", path, "rotate_api_key", fields)
+        return _object(await self._signed("POST", path, "rotate_api_key", fields))
 
     # -- orders (forwarded to the exchange) ------------------------------------------
     async def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,7 +169,8 @@ class WalletGateClient:
         return str(body["txid"])
 
     async def cancel_order(self, uuid: str) -> dict[str, Any]:
-        return await self._order_write("PATCH", "/api/v1/orders/{}/cancel", "cancel_order", uuid)
+        body = await self._order_write("PATCH", "/api/v1/orders/{}/cancel", "cancel_order", uuid)
+        return _object(body)
 
     async def get_order(self, uuid: str) -> dict[str, Any]:
         path = _path("/api/v1/orders/{}", uuid)
@@ -215,7 +221,7 @@ class WalletGateClient:
 
         return await self._request(method, path, sign)
 
-    # -- sending, with the seed's executeWithRetry --------------------------------------
+    # -- sending, retrying a 429 after its reset ------------------------------------------
     async def _request(
         self, method: str, path: str, build: Build, params: Mapping[str, str] | None = None
     ) -> Any:

@@ -1,5 +1,5 @@
 """Settings: frozen dataclasses read from one TOML file, then overridden by
-`WALLETGATE_<SECTION>__<KEY>` environment variables (product.md §8).
+`WALLETGATE_<SECTION>__<KEY>` environment variables (docs/configuration.md).
 
 Every value is checked once, here, so the rest of the code trusts its
 settings. A bad value raises `ConfigError` whose text names the key; the CLI
@@ -154,7 +154,7 @@ class RouteSettings:
     owner: str = "none"
     action: str = ""
     public: bool = False
-    # The body is an order that must carry its owner's signature (§3.2).
+    # The body is an order that must carry its owner's signature.
     order_signature: bool = False
 
 

@@ -101,7 +101,7 @@ class ApiError(Exception):
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
-    """ISO 8601 in UTC with a trailing Z, as the seed documents show."""
+    """ISO 8601 in UTC with a trailing Z, as every answer carries it."""
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -117,24 +117,6 @@ def error_body(
     }
 
 
-# Constructors for the errors raised from many places; one spelling each.
+# The one constructor raised from several places; one spelling.
 def bad_request(message: str = "Invalid request body", **details: Any) -> ApiError:
     return ApiError(ErrorCode.BAD_REQUEST, message, details)
-
-
-def invalid_message(reason: str) -> ApiError:
-    return ApiError(ErrorCode.INVALID_MESSAGE, f"Invalid signed message: {reason}")
-
-
-def invalid_wallet(reason: str) -> ApiError:
-    return ApiError(ErrorCode.INVALID_WALLET, "Invalid wallet address", {"reason": reason})
-
-
-def invalid_signature(reason: str | None = None) -> ApiError:
-    return ApiError(
-        ErrorCode.INVALID_SIGNATURE, "Invalid signature", {"reason": reason} if reason else {}
-    )
-
-
-def not_found(message: str = "Not found") -> ApiError:
-    return ApiError(ErrorCode.NOT_FOUND, message)

@@ -1,4 +1,4 @@
-"""Prometheus collectors (product.md §7), created once per application.
+"""Prometheus collectors, created once per application.
 
 Each application has its own registry, so several gateways in one process
 (tests) never share counters. Label children are bound once per label set

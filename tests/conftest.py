@@ -3,16 +3,23 @@
 `walletgate` starts a real bundled backend and a real gateway in front of it,
 both on 127.0.0.1 port 0, with SQLite files in the test's tmp_path. Each
 test run gets its own Redis key prefix and its own PostgreSQL database.
+
+Modules marked `pytest.mark.deployments` run each gateway test twice: on the embedded
+defaults (SQLite, in-process limits and replay set) and scale-out (the real
+Redis for limits and replay, the run's PostgreSQL database for keys).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 import uuid as uuid_module
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +42,7 @@ from tests.support.services import PrivateRedis, PrivateRedisCluster, free_port
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
-# Private keys of the spec's vectors (signatures.md): fixed, so failures replay.
+# Private keys of the signing vectors (tests/vectors): fixed, so failures replay.
 STACKS_KEY = "7b9f0a6ad0de8f5aa7d3b3f0e3fe2b1bce0c2b3c1f5a1f8a2c5e54c2c1f3a90b01"
 EVM_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
@@ -157,7 +164,7 @@ class RunningGateway:
 
 
 def order_body(owner: str, **overrides: Any) -> dict[str, Any]:
-    """An order of seed 000's shape, unsigned."""
+    """An order of the documented shape, unsigned."""
     body = {
         "owner": owner,
         "inputToken": "SP1ABC123DEF456.token-a",
@@ -180,6 +187,85 @@ def signed_order(signer: StacksSigner | EvmSigner, **overrides: Any) -> dict[str
 GatewayFactory = Callable[..., Any]
 
 
+class Deployment(StrEnum):
+    EMBEDDED = "embedded"
+    SCALE_OUT = "scale-out"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`pytestmark = pytest.mark.deployments`: each test that starts a gateway, on both."""
+    marked = metafunc.definition.get_closest_marker("deployments") is not None
+    if marked and "deployment" in metafunc.fixturenames:
+        metafunc.parametrize("deployment", list(Deployment), indirect=True, ids=str)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a test's gateways keep state; `database` only when scaled out."""
+
+    kind: Deployment
+    database: str | None = None
+
+
+@pytest.fixture
+def deployment(request: pytest.FixtureRequest) -> Target:
+    """The embedded defaults, unless parametrised (see `pytest_generate_tests`).
+
+    Synchronous on purpose: the run's PostgreSQL database is a session
+    fixture that must not be created from inside a test's event loop.
+    """
+    kind = Deployment(getattr(request, "param", Deployment.EMBEDDED))
+    if kind == Deployment.EMBEDDED:
+        return Target(kind)
+    return Target(kind, request.getfixturevalue("postgres_database"))
+
+
+async def _execute(dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def scale_out_sections(
+    database: str, redis_prefix: str
+) -> AsyncIterator[dict[str, dict[str, Any]]]:
+    """Settings sections for Redis and this run's PostgreSQL database, isolated per test.
+
+    Each test gets a schema of its own in the run's database (the store's
+    connections select it with `search_path`) and a Redis key prefix of its
+    own, both removed afterwards: key listings, usage counts and rate-limit
+    windows of one test never see another's.
+    """
+    token = secrets.token_hex(4)
+    schema = f"wg_e2e_{token}"
+    prefix = f"{redis_prefix}-e2e-{token}"
+    await _execute(database, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield {
+            "store": {"url": f"{database}?search_path={schema}"},
+            "redis": {"url": REDIS_URL, "prefix": prefix},
+        }
+    finally:
+        await _execute(database, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        client = redis_asyncio.from_url(REDIS_URL)
+        try:
+            async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                await client.delete(key)
+        finally:
+            await client.aclose()
+
+
+def _merged(base: dict[str, dict[str, Any]], sections: dict[str, Any]) -> dict[str, Any]:
+    """`sections` over `base`, key by key within a section: the test's own values win."""
+    merged: dict[str, Any] = dict(sections)
+    for name, values in base.items():
+        merged[name] = values | sections.get(name, {})
+    return merged
+
+
 class GatewayTestServer(TestServer):
     """TestServer on the gateway's own runner, as `walletgate` serves it."""
 
@@ -188,12 +274,26 @@ class GatewayTestServer(TestServer):
 
 
 @pytest.fixture
-async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+async def start_gateway(
+    tmp_path: Path, deployment: Target, redis_prefix: str
+) -> AsyncIterator[GatewayFactory]:
     """Factory: start(settings_overrides..., clock=None) -> RunningGateway.
 
     The backend records what reached it (headers), so tests can assert on
-    exactly what the upstream saw.
+    exactly what the upstream saw. Gateways run on the test's `deployment`.
     """
+    async with contextlib.AsyncExitStack() as stack:
+        base: dict[str, dict[str, Any]] = {}
+        if deployment.database is not None:
+            sections = scale_out_sections(deployment.database, redis_prefix)
+            base = await stack.enter_async_context(sections)
+        async for factory in _gateways(tmp_path, base):
+            yield factory
+
+
+async def _gateways(
+    tmp_path: Path, base: dict[str, dict[str, Any]]
+) -> AsyncIterator[GatewayFactory]:
     servers: list[TestServer] = []
     sessions: list[aiohttp.ClientSession] = []
 
@@ -207,7 +307,7 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         servers.append(backend)
         backend_url = str(backend.make_url("")).rstrip("/")
         upstream = {"url": backend_url} | sections.pop("upstream", {})
-        settings = make_settings(tmp_path, upstream=upstream, **sections)
+        settings = make_settings(tmp_path, upstream=upstream, **_merged(base, sections))
         app = build_app(settings, clock=clock)
         server = GatewayTestServer(app, host="127.0.0.1", port=0)
         await server.start_server()

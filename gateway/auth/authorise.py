@@ -1,4 +1,4 @@
-"""Authorisation: may this identity do this route to this order? (§3.2)
+"""Authorisation: may this identity do this route to this order?
 
 Runs after authentication and rate limiting. Checks, in order: the key's
 permission, the key's IP allowlist, then ownership (the identity's wallet
@@ -17,6 +17,7 @@ from gateway.auth.policy import RouteMatch
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.keys.model import ApiKey, Permission
 from gateway.wallets import parse_wallet_address
+from gateway.wallets.errors import InvalidWalletAddress
 
 PERMISSION_ORDER = (Permission.CREATE, Permission.EXECUTE, Permission.CANCEL)
 
@@ -30,7 +31,7 @@ def canonical_owner(owner: str) -> str:
     """An owner as compared with wallets; an unparseable owner matches nobody."""
     try:
         return parse_wallet_address(owner).canonical
-    except ApiError:
+    except InvalidWalletAddress:
         return "\x00" + owner
 
 

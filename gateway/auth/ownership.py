@@ -15,7 +15,8 @@ from urllib.parse import quote
 from cachetools import LRUCache
 
 from gateway.errors import ApiError, ErrorCode
-from gateway.upstream.forwarder import Forwarder, upstream_unavailable
+from gateway.upstream.connection import UpstreamUnavailable
+from gateway.upstream.forwarder import Forwarder
 
 ORDER_PATH = "/api/v1/orders/{uuid}"
 
@@ -46,14 +47,6 @@ class OwnerResolver:
 
     def prime(self, uuid: str, owner: str) -> None:
         self._owners[uuid] = owner
-
-    def prime_from_reply(self, body: Any) -> None:
-        """Learn an owner from an order-creation answer ({data: {uuid, owner}})."""
-        data = body.get("data") if isinstance(body, dict) else None
-        if isinstance(data, dict):
-            uuid, owner = data.get("uuid"), data.get("owner")
-            if isinstance(uuid, str) and isinstance(owner, str):
-                self.prime(uuid, owner)
 
     async def owner_of(self, uuid: str, request_id: str) -> str:
         """The owner as the upstream spells it; 404 ORDER_NOT_FOUND if unknown."""
@@ -91,5 +84,5 @@ class OwnerResolver:
             raise ApiError(ErrorCode.ORDER_NOT_FOUND, "Order not found", {"orderUuid": uuid})
         owner = dig(reply.body, self._owner_field) if reply.status == 200 else None
         if not isinstance(owner, str) or not owner:
-            raise upstream_unavailable()
+            raise UpstreamUnavailable("the upstream answered no owner for the order")
         return owner

@@ -30,10 +30,6 @@ class Route:
     public: bool
     order_signature: bool
 
-    @property
-    def accepts_signature(self) -> bool:
-        return self.action is not None or self.order_signature
-
 
 DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
     RouteSettings(

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,14 +59,18 @@ def add_keys_parser(commands: Any) -> None:
     hashing.set_defaults(keys_handler=hash_key)
 
 
-def _sync(command: Any) -> Any:
+StoreCommand = Callable[[KeyStore, argparse.Namespace], Awaitable[int]]
+KeysHandler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _sync(command: StoreCommand) -> KeysHandler:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(_with_store(settings, command, args))
 
     return run
 
 
-async def _with_store(settings: Settings, command: Any, args: argparse.Namespace) -> int:
+async def _with_store(settings: Settings, command: StoreCommand, args: argparse.Namespace) -> int:
     store = open_store(settings.store.url)
     args.settings = settings
     try:

@@ -1,4 +1,4 @@
-"""`walletgate`: run, gateway, backend, keys, sign, config (product.md §1).
+"""walletgate: authentication gateway for exchange order APIs (API keys, wallet signatures).
 
 The bundled backend runs as a child process (`python -m backend`): the
 gateway reaches it over HTTP only, exactly as it reaches any exchange API.
@@ -12,13 +12,13 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateway import __version__
 from gateway.auth.policy import DEFAULT_ROUTES
-from gateway.cli.keys import add_keys_parser
+from gateway.cli.keys import KeysHandler, add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
@@ -222,7 +222,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
     if args.command == "backend":
         return run_backend(settings, args)
     if args.command == "keys":
-        return args.keys_handler(settings, args)
+        handler: KeysHandler = args.keys_handler
+        return handler(settings, args)
     if args.command == "sign":
         return run_sign(args)
     if args.config_command == "reference":
@@ -232,12 +233,13 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
     return 0
 
 
-def run_loop(main_coroutine: Any) -> int:
+def run_loop(main_coroutine: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
     except ImportError:
         return asyncio.run(main_coroutine)
-    return uvloop.run(main_coroutine)
+    code: int = uvloop.run(main_coroutine)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Running the gateway: listeners, signals, and the bundled backend child.
 
-SIGINT and SIGTERM stop the listeners, flush usage statistics and close the
-store before the process exits with code 0; SIGHUP reloads the configuration
+SIGINT and SIGTERM stop the listeners, flush usage statistics and close every
+resource (each on its own, so one that fails does not keep the others open),
+print what was closed, and exit with code 0; SIGHUP reloads the configuration
 (`gateway.cli.reload`). Start and shutdown are each one log line. With
 `listen.workers` above 1 the serving is done by worker processes under a
 supervisor (`workers.py`); each worker runs `serve_worker` here.
@@ -15,14 +16,15 @@ import dataclasses
 import gc
 import logging
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from gateway import __version__
-from gateway.app import build_app
+from gateway.app import SHUTDOWN, build_app
 from gateway.cli.reload import LOG_CONTROL, install_sighup
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
@@ -40,7 +42,9 @@ WORKER_READY = "walletgate worker ready"
 
 def _url(site: web.TCPSite, host: str) -> str:
     server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
-    port = server.sockets[0].getsockname()[1] if server and server.sockets else 0
+    # asyncio's and uvloop's servers both have `sockets`; AbstractServer does not say so.
+    sockets: Sequence[socket.socket] = getattr(server, "sockets", None) or ()
+    port = sockets[0].getsockname()[1] if sockets else 0
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     return f"http://{shown}:{port}"
 
@@ -139,6 +143,7 @@ async def running_gateway(
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
+        print(f"walletgate stopped: {app[SHUTDOWN].summary()}", flush=True)
 
 
 async def serve_gateway(

@@ -1,4 +1,4 @@
-"""The admin listener: /metrics, /healthz, /readyz (§3.4).
+"""The admin listener: /metrics, /healthz, /readyz.
 
 It shares the main application's `Gateway`, so it must run beside the main
 app, which opens and closes the parts. An optional bearer token guards it.

@@ -28,6 +28,8 @@ from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.replay import ReplayGuard
 
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
 
 @dataclass(slots=True)
 class Gateway:
@@ -44,7 +46,7 @@ class Gateway:
     owners: OwnerResolver
     access: AccessControl
     routes: RouteTable
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    trusted_proxies: Networks
     service_key_hashes: dict[str, str]  # sha256 hex -> service name
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
 
@@ -89,7 +91,7 @@ def request_id_for(request: web.Request, ids: RequestIds) -> str:
     return ids.next()
 
 
-def client_ip(request: web.Request, trusted: tuple) -> str:
+def client_ip(request: web.Request, trusted: Networks) -> str:
     """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
     peer = request.remote or ""
     if not trusted or not _is_trusted(peer, trusted):
@@ -112,13 +114,9 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _is_trusted(address: str, trusted: tuple) -> bool:
+def _is_trusted(address: str, trusted: Networks) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
     return any(ip in network for network in trusted)
-
-
-def quota_of(request: web.Request) -> Quota | None:
-    return request.get(QUOTA)

@@ -1,4 +1,4 @@
-"""Checks of the fields a wallet signs when it asks for a key (§3.1).
+"""Checks of the fields a wallet signs when it asks for a key.
 
 Optional fields (`ipAllowlist`, `expiresAt`, `rateLimit`) are signed with the
 rest, so nobody but the wallet can set or widen them.

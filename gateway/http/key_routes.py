@@ -1,8 +1,8 @@
-"""Key-management handlers of both dialects (§3.1).
+"""Key-management handlers of both dialects.
 
-Seed 000: `/api/v1/api-keys...`, every call signed by the wallet.
-Seed 001: `/api-key/generate` and `/api-key/revoke`, by service key plus
-`X-Wallet-Address`, or by the wallet's own key.
+Wallet-signed keys: `/api/v1/api-keys...`, every call signed by the wallet.
+Service-key dialect: `/api-key/generate` and `/api-key/revoke`, by service key
+plus `X-Wallet-Address`, or by the wallet's own key.
 Management has its own per-wallet rate-limit scope, never order quota.
 """
 
@@ -17,6 +17,7 @@ from gateway.auth.authenticate import AuthMethod
 from gateway.auth.authorise import permission_list
 from gateway.errors import ApiError, ErrorCode, utc_timestamp
 from gateway.http.context import AUTH_LABEL, CLIENT_IP, GATEWAY, KEY_ID, QUOTA, WALLET, Gateway
+from gateway.http.errors import REFUSALS, api_error
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
 from gateway.http.pipeline import parse_json_body, read_body, refuse_unauthenticated
 from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
@@ -89,8 +90,8 @@ async def verified_wallet(
         if signed is None:
             raise ApiError(ErrorCode.UNAUTHORIZED, "Signature required")
         verified = await gw.verifier.verify(signed, action=action, bound=bound or {})
-    except ApiError as exc:
-        await refuse_unauthenticated(request, gw, exc)
+    except REFUSALS as exc:
+        await refuse_unauthenticated(request, gw, api_error(exc))
         raise
     request[AUTH_LABEL] = AuthMethod.SIGNATURE.value
     request[WALLET] = verified.wallet.display
@@ -157,7 +158,7 @@ async def list_api_key_events(request: web.Request) -> web.Response:
     )
 
 
-# -- seed 001 dialect -----------------------------------------------------------
+# -- service-key dialect --------------------------------------------------------
 
 
 def _service_name(gw: Gateway, presented: str) -> str | None:
@@ -198,8 +199,8 @@ async def _evm_caller(
             own_key = await gw.keys.authenticate(presented)
             wallet = _own_wallet(gw, request, own_key)
             origin = Origin(key_actor(own_key.id), request[CLIENT_IP])
-    except ApiError as exc:
-        await refuse_unauthenticated(request, gw, exc)
+    except REFUSALS as exc:
+        await refuse_unauthenticated(request, gw, api_error(exc))
         raise
     request[AUTH_LABEL] = AuthMethod.API_KEY.value
     request[WALLET] = wallet.display

@@ -1,4 +1,4 @@
-"""An AppRunner whose connections answer HTTP-level garbage with the §4 body.
+"""An AppRunner whose connections answer HTTP-level garbage with the JSON error body.
 
 aiohttp refuses some requests in its parser, before any middleware runs
 (header lines over the size limit, undecodable bytes in the request line);
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -63,7 +62,7 @@ class JsonErrorServer(Server):
 
 class GatewayRunner(web.AppRunner):
     async def _make_server(self) -> Server:
-        server: Any = await super()._make_server()
+        server = await super()._make_server()
         # Same state, our handler class for every new connection.
         server.__class__ = JsonErrorServer
         return server

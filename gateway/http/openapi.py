@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aiohttp import web
+
 from gateway.auth.policy import RouteTable
+from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SIGNED_BODY = {"$ref": "#/components/schemas/SignedBody"}
@@ -192,3 +195,10 @@ def openapi_document(routes: RouteTable) -> dict[str, Any]:
             }
         },
     }
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: public, counted against the client IP."""
+    gw = request.app[GATEWAY]
+    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    return web.json_response(openapi_document(gw.routes))

@@ -28,8 +28,10 @@ from gateway.http.context import (
     WALLET,
     Gateway,
 )
+from gateway.http.errors import REFUSALS, api_error
 from gateway.ratelimit import Quota
 from gateway.ratelimit.scopes import rate_limited
+from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream.forwarder import BUFFER_LIMIT, request_headers
 
 
@@ -130,9 +132,9 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         if identity.method == AuthMethod.SIGNATURE and route.action is not None:
             body = without_signed_fields(parsed, body)
         response = await forward(request, gw, identity, body)
-    except ApiError as exc:
+    except REFUSALS as exc:
         if key is not None:
-            gw.keys.record_usage(key.id, exc.status, route.permission)
+            gw.keys.record_usage(key.id, api_error(exc).status, route.permission)
         raise
     if key is not None:
         gw.keys.record_usage(key.id, response.status, route.permission)
@@ -155,8 +157,8 @@ async def authenticate(
     """Identity, or the auth error, counted against the client IP (never the victim)."""
     try:
         return await gw.authenticator.authenticate(matched, request.headers, parsed)
-    except ApiError as exc:
-        await refuse_unauthenticated(request, gw, exc)
+    except REFUSALS as exc:
+        await refuse_unauthenticated(request, gw, api_error(exc))
         raise
 
 
@@ -204,10 +206,11 @@ async def forward(
     started = time.perf_counter()
     try:
         return await gw.forwarder.forward(request, body, headers)
-    except ApiError as exc:
-        if exc.code in (ErrorCode.UPSTREAM_UNAVAILABLE, ErrorCode.UPSTREAM_TIMEOUT):
-            kind = "timeout" if exc.code == ErrorCode.UPSTREAM_TIMEOUT else "unavailable"
-            gw.metrics.count_upstream_error(kind)
+    except UpstreamTimeout:
+        gw.metrics.count_upstream_error("timeout")
+        raise
+    except UpstreamUnavailable:
+        gw.metrics.count_upstream_error("unavailable")
         raise
     finally:
         request[UPSTREAM_S] = elapsed = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The API-key record and its closed sets (product.md §2.1, §6).
+"""The API-key record and its closed sets.
 
 The plaintext key is never a field: a record carries only its SHA-256 and a
 display hint, so nothing that holds an `ApiKey` can leak the secret.

@@ -5,7 +5,8 @@ cache of records by hash. The cache is emptied for a key at once when this
 process revokes or suspends it, and within `keys.invalidation_interval_s`
 when anyone else does (CLI, other instances), by polling the store's change
 log. Usage is counted in memory and flushed in batches: no store write on the
-request path.
+request path. A store failure surfaces as the store's own `StoreError`;
+`gateway.http.errors` answers it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from cachetools import LRUCache
 
@@ -51,7 +51,6 @@ from gateway.keys.usage import UsageCounter
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -81,10 +80,6 @@ class NewKey:
 
 def invalid_api_key() -> ApiError:
     return ApiError(ErrorCode.INVALID_API_KEY, "Invalid API key")
-
-
-def store_unavailable() -> ApiError:
-    return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable")
 
 
 def key_not_found() -> ApiError:
@@ -169,17 +164,11 @@ class KeyService:
         return key
 
     async def _load(self, key_hash: str) -> ApiKey:
-        key = await self._fetch(key_hash)
+        key = await self.store.get_by_hash(key_hash)
         if key is None:
             raise invalid_api_key()
         self._by_hash[key_hash] = key
         return key
-
-    async def _fetch(self, key_hash: str) -> ApiKey | None:
-        try:
-            return await self.store.get_by_hash(key_hash)
-        except StoreError:
-            raise store_unavailable() from None
 
     def ensure_usable(self, key: ApiKey) -> None:
         now = self._clock()
@@ -219,24 +208,18 @@ class KeyService:
             ip_allowlist=request.ip_allowlist,
         )
         event = new_event(kind, key.id, key.created_at, origin, creation_details(key, details))
-        try:
-            inserted = await self.store.insert(key, exclusive=exclusive, event=event)
-        except StoreError:
-            raise store_unavailable() from None
+        inserted = await self.store.insert(key, exclusive=exclusive, event=event)
         if not inserted:
             raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
         log_key_event(event.for_wallet(key.wallet))
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
-        return [
-            self.with_pending_usage(k)
-            for k in await self._guard(self.store.list_keys(wallet=wallet))
-        ]
+        return [self.with_pending_usage(k) for k in await self.store.list_keys(wallet=wallet)]
 
     async def get_for(self, wallet: str, key_id: str) -> ApiKey:
         """The wallet's own key; another wallet's key is 404, so ids cannot be probed."""
-        key = await self._guard(self.store.get(key_id))
+        key = await self.store.get(key_id)
         if key is None or key.wallet != wallet:
             raise key_not_found()
         return self.with_pending_usage(key)
@@ -250,9 +233,7 @@ class KeyService:
     ) -> list[KeyEvent]:
         """The audit trail of the wallet's own key, newest first (404 for another's)."""
         await self.get_for(wallet, key_id)
-        return await self._guard(
-            self.store.list_events(key_id=key_id, before_seq=before_seq, limit=limit)
-        )
+        return await self.store.list_events(key_id=key_id, before_seq=before_seq, limit=limit)
 
     async def rotate_for(
         self, wallet: str, key_id: str, grace_s: int, origin: Origin
@@ -274,12 +255,10 @@ class KeyService:
             wallet=old.wallet,
         )
         if grace_s == 0:
-            updated = await self._guard(
-                self.store.set_status(old.id, KeyStatus.REVOKED, event=event)
-            )
+            updated = await self.store.set_status(old.id, KeyStatus.REVOKED, event=event)
         else:
             at = now + timedelta(seconds=grace_s)
-            updated = await self._guard(self.store.schedule_revocation(old.id, at, event=event))
+            updated = await self.store.schedule_revocation(old.id, at, event=event)
         self._forget(updated or old)
         if updated is not None:
             log_key_event(event)
@@ -287,7 +266,7 @@ class KeyService:
 
     async def active_key_for(self, wallet: str, dialect: Dialect) -> ApiKey | None:
         now = self._clock()
-        keys = await self._guard(self.store.list_keys(wallet=wallet, status=KeyStatus.ACTIVE))
+        keys = await self.store.list_keys(wallet=wallet, status=KeyStatus.ACTIVE)
         return next((k for k in keys if k.dialect == dialect and k.is_usable(now)), None)
 
     # -- operator operations ------------------------------------------------------
@@ -295,9 +274,9 @@ class KeyService:
         self, key_id: str, status: KeyStatus, origin: Origin = OPERATOR
     ) -> ApiKey | None:
         """The key after the change; the event is stored and logged only if it changed."""
-        before = await self._guard(self.store.get(key_id))
+        before = await self.store.get(key_id)
         event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin)
-        key = await self._guard(self.store.set_status(key_id, status, event=event))
+        key = await self.store.set_status(key_id, status, event=event)
         if key is not None:
             self._forget(key)
             if before is not None and before.status != key.status:
@@ -312,12 +291,6 @@ class KeyService:
     def _forget(self, key: ApiKey) -> None:
         self._by_hash.pop(key.key_hash, None)
 
-    async def _guard(self, pending: Awaitable[T]) -> T:
-        try:
-            return await pending
-        except StoreError:
-            raise store_unavailable() from None
-
     # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
     def record_usage(self, key_id: str, status: int, permission: Permission | None) -> None:
         self.usage.record(key_id, status, permission)
@@ -329,7 +302,7 @@ class KeyService:
         return self.usage.with_pending(key)
 
     async def hourly_for(self, keys: Sequence[ApiKey]) -> dict[str, list[HourlyUsage]]:
-        return await self._guard(self.usage.hourly_for(keys))
+        return await self.usage.hourly_for(keys)
 
     async def flush_usage(self) -> None:
         await self.usage.flush()

@@ -1,4 +1,4 @@
-"""API-key tokens: make them, check their shape, hash them (product.md §2.1).
+"""API-key tokens: make them, check their shape, hash them.
 
 A key is ``<prefix><body><checksum>``: the body carries 256 bits from
 `secrets` in fixed-width base62, the checksum is CRC32 over prefix+body in

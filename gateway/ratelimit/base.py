@@ -1,4 +1,4 @@
-"""Rate-limit records, header rendering and the backend protocol (product.md §5).
+"""Rate-limit records, header rendering and the backend protocol.
 
 Windows are fixed and aligned to the epoch: window ``i`` of length ``s``
 covers ``[i*s, (i+1)*s)``. A decision is all-or-nothing across the windows of

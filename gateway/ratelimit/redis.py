@@ -190,12 +190,14 @@ class RedisLimiter:
         """
         commands = [command for command, _ in batch]
         pool = self._redis.connection_pool
-        connection = await pool.get_connection()
+        # redis-py leaves ConnectionPool.get_connection unannotated.
+        connection: Connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            return await connection.retry.call_with_retry(
+            replies: list[Any] = await connection.retry.call_with_retry(
                 lambda: _exchange(connection, commands),
                 lambda _error: connection.disconnect(),
             )
+            return replies
         finally:
             await pool.release(connection)
 

@@ -1,4 +1,4 @@
-"""Which rate-limit scope a request counts against, and the decision (§5).
+"""Which rate-limit scope a request counts against, and the decision.
 
 The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
@@ -92,7 +92,7 @@ class QuotaGate:
         except LimiterError:
             self._metrics.rate_limiter_errors.inc()
             if not self._fail_open:
-                raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable") from None
+                raise
             return _unlimited(scope, windows, now)
 
 

@@ -1,5 +1,8 @@
 """Forwarder: passes admitted requests to the upstream and its answers back.
 
+A failure is the pool's own `UpstreamUnavailable` or `UpstreamTimeout`;
+`gateway.http.errors` answers them (502/504).
+
 One shared pool of keep-alive connections, bounded at
 `upstream.max_connections` (gateway/upstream.py: leaner than aiohttp's
 ClientSession). Bodies pass through as bytes, never decoded, so a
@@ -15,9 +18,7 @@ from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
-from gateway.errors import ApiError, ErrorCode
 from gateway.upstream.pool import (
     UpstreamPool,
     UpstreamResponse,
@@ -25,7 +26,7 @@ from gateway.upstream.pool import (
     UpstreamUnavailable,
 )
 
-# RFC 9110 §7.6.1 hop-by-hop fields, plus what the proxy itself rewrites.
+# RFC 9110 (section 7.6.1) hop-by-hop fields, plus what the proxy itself rewrites.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -111,7 +112,7 @@ def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str
                 listed.append(value)
             continue
         kept.append((name, value))
-    if listed:  # Connection names further hop-by-hop fields (RFC 9110 §7.6.1)
+    if listed:  # Connection names further hop-by-hop fields (RFC 9110, section 7.6.1)
         dropped = _connection_listed({"Connection": ",".join(listed)})
         kept = [(name, value) for name, value in kept if name.lower() not in dropped]
     return kept
@@ -145,9 +146,6 @@ class Forwarder:
             raise RuntimeError("Forwarder used before start()")
         return self._pool
 
-    def url_for(self, raw_path: str) -> URL:
-        return URL(self.base_url + raw_path, encoded=True)
-
     async def forward(
         self,
         request: web.Request,
@@ -155,12 +153,7 @@ class Forwarder:
         headers: CIMultiDict[str],
     ) -> web.StreamResponse:
         """Send the request upstream; return its answer, streamed when large."""
-        try:
-            reply = await self.pool.request(request.method, request.raw_path, headers, body)
-        except UpstreamTimeout:
-            raise upstream_timeout() from None
-        except UpstreamUnavailable:
-            raise upstream_unavailable() from None
+        reply = await self.pool.request(request.method, request.raw_path, headers, body)
         if reply.body is not None:
             return web.Response(
                 status=reply.status, headers=response_headers(reply.headers), body=reply.body
@@ -197,35 +190,22 @@ class Forwarder:
         return UpstreamReply(status, body)
 
     async def probe(self) -> None:
-        """Any HTTP answer from the upstream's root means it is there; else 502/504."""
+        """Any HTTP answer from the upstream's root means it is there; else an upstream error."""
         await self._get("/", {})
 
     async def _get(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes | None]:
         """Status and whole body, None when the body passes OWN_READ_LIMIT."""
+        reply = await self.pool.request("GET", path, headers, None)
+        if reply.body is not None:
+            return reply.status, reply.body
         try:
-            reply = await self.pool.request("GET", path, headers, None)
-            if reply.body is not None:
-                return reply.status, reply.body
-            try:
-                chunks: list[bytes] = []
-                size = 0
-                while chunk := await reply.next_chunk():
-                    size += len(chunk)
-                    if size > OWN_READ_LIMIT:
-                        return reply.status, None
-                    chunks.append(chunk)
-            finally:
-                reply.release()
-        except UpstreamTimeout:
-            raise upstream_timeout() from None
-        except UpstreamUnavailable:
-            raise upstream_unavailable() from None
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await reply.next_chunk():
+                size += len(chunk)
+                if size > OWN_READ_LIMIT:
+                    return reply.status, None
+                chunks.append(chunk)
+        finally:
+            reply.release()
         return reply.status, b"".join(chunks)
-
-
-def upstream_unavailable() -> ApiError:
-    return ApiError(ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable")
-
-
-def upstream_timeout() -> ApiError:
-    return ApiError(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout")

@@ -24,7 +24,7 @@ __all__ = ["UpstreamPool", "UpstreamResponse", "UpstreamTimeout", "UpstreamUnava
 
 # Methods safe to send twice: retried once when a kept-alive connection died unseen.
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-# Methods whose missing body is still announced (RFC 9110 §8.6).
+# Methods whose missing body is still announced (RFC 9110, section 8.6).
 SENDS_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 # Idle connections older than this are closed, not reused: below the 5 s
 # keep-alive of common servers, so a request rarely meets a closing socket.
@@ -93,7 +93,8 @@ class UpstreamPool:
         self.timeout_s = timeout_s
         self.buffer_limit = buffer_limit
         self.host = parsed.raw_host
-        self.port = parsed.port
+        # http and https always have a port (explicit or default); yarl types it optional.
+        self.port: int = parsed.port or (443 if parsed.scheme == "https" else 80)
         self.prefix = parsed.raw_path.rstrip("/")
         self._ssl = ssl.create_default_context() if parsed.scheme == "https" else None
         self._fixed = _fixed_headers(parsed)

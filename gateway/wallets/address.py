@@ -1,6 +1,6 @@
 """Wallet addresses: parsed once, compared in canonical form everywhere.
 
-A bad address is a client error (`400 INVALID_WALLET`) found before any
+A bad address is a client error (`InvalidWalletAddress`) found before any
 cryptography runs: wrong shape, bad c32check checksum, multisig or unknown
 version, or a mixed-case EVM address without a valid EIP-55 checksum.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 
-from gateway import errors
 from gateway.wallets import evm, stacks
+from gateway.wallets.errors import InvalidWalletAddress
 
 # Stacks addresses are about 41 characters and EVM ones 42; anything much
 # longer is refused before it is scanned.
@@ -48,17 +48,17 @@ class WalletAddress:
 def parse_wallet_address(
     text: object, chains: Collection[str] = (Chain.STACKS, Chain.EVM)
 ) -> WalletAddress:
-    """Parse what a client sent as its wallet address, or raise 400 INVALID_WALLET."""
+    """Parse what a client sent as its wallet address, or raise InvalidWalletAddress."""
     if not isinstance(text, str):
-        raise errors.invalid_wallet("wallet address must be a string")
+        raise InvalidWalletAddress("wallet address must be a string")
     display = text.strip()
     if not display:
-        raise errors.invalid_wallet("wallet address is empty")
+        raise InvalidWalletAddress("wallet address is empty")
     if len(display) > MAX_ADDRESS_CHARS:
-        raise errors.invalid_wallet("wallet address is too long")
+        raise InvalidWalletAddress("wallet address is too long")
     wallet = _parse_display(display)
     if wallet.chain not in chains:
-        raise errors.invalid_wallet(f"{wallet.chain} wallets are not enabled")
+        raise InvalidWalletAddress(f"{wallet.chain} wallets are not enabled")
     return wallet
 
 
@@ -68,19 +68,19 @@ def parse_wallet_address(
 @lru_cache(maxsize=4096)
 def _parse_display(display: str) -> WalletAddress:
     if not display.isascii():
-        raise errors.invalid_wallet("wallet address has non-ASCII characters")
+        raise InvalidWalletAddress("wallet address has non-ASCII characters")
     if display[:2] in ("0x", "0X"):
         return _parse_evm(display)
     if display[0] in "sS":
         return _parse_stacks(display)
-    raise errors.invalid_wallet("not a Stacks or EVM address")
+    raise InvalidWalletAddress("not a Stacks or EVM address")
 
 
 def _parse_evm(display: str) -> WalletAddress:
     if not evm.is_address(display):
-        raise errors.invalid_wallet("an EVM address is 0x followed by 40 hex digits")
+        raise InvalidWalletAddress("an EVM address is 0x followed by 40 hex digits")
     if not evm.has_valid_checksum(display):
-        raise errors.invalid_wallet("bad EIP-55 checksum")
+        raise InvalidWalletAddress("bad EIP-55 checksum")
     return WalletAddress(Chain.EVM, "0x" + display[2:].lower(), display)
 
 
@@ -88,11 +88,11 @@ def _parse_stacks(display: str) -> WalletAddress:
     try:
         version, hash160 = stacks.c32check_decode_address(display)
     except stacks.C32Error as exc:
-        raise errors.invalid_wallet(f"invalid Stacks address: {exc}") from None
+        raise InvalidWalletAddress(f"invalid Stacks address: {exc}") from None
     if version in stacks.MULTISIG_VERSIONS:
-        raise errors.invalid_wallet("multisig addresses cannot sign messages")
+        raise InvalidWalletAddress("multisig addresses cannot sign messages")
     if version not in stacks.SINGLESIG_VERSIONS:
-        raise errors.invalid_wallet("unknown Stacks address version")
+        raise InvalidWalletAddress("unknown Stacks address version")
     # c32 decoding is one-to-one (leading "0"s are leading zero bytes), so the
     # normalised text is exactly what c32check_address(version, hash160) gives.
     canonical = stacks.c32_normalise(display)

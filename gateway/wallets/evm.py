@@ -1,4 +1,4 @@
-"""EVM message signing encodings (signatures.md §2).
+"""EVM message signing encodings (docs/signing.md, EVM).
 
 EIP-191 version 0x45 (`personal_sign`) for the digest, Keccak-256 addresses
 and EIP-55 mixed-case checksums. `hashlib.sha3_256` is the NIST SHA-3 padding,

@@ -1,6 +1,6 @@
 """Verify a wallet's message signature by secp256k1 public-key recovery.
 
-Any failure, whatever its cause, is `401 INVALID_SIGNATURE`: the caller never
+Any failure, whatever its cause, is `InvalidSignature`: the caller never
 sees a library exception. Shapes are checked before the curve is touched.
 
 This runs once per signed request, so everything but the recovery itself is
@@ -14,9 +14,9 @@ from functools import lru_cache
 
 from coincurve import PublicKey
 
-from gateway import errors
 from gateway.wallets import evm, stacks
 from gateway.wallets.address import Chain, WalletAddress
+from gateway.wallets.errors import InvalidSignature
 
 # Order of the secp256k1 group.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -51,18 +51,18 @@ def parse_signature(signature_hex: object) -> bytes:
     """
     raw = _hex_bytes(signature_hex, SIGNATURE_BYTES) if isinstance(signature_hex, str) else None
     if raw is None:
-        raise errors.invalid_signature("signature must be 65 bytes of hex")
+        raise InvalidSignature("signature must be 65 bytes of hex")
     r = raw[:32]
     s = raw[32:64]
     if r == _ZERO_32 or s == _ZERO_32 or r >= _N_BYTES or s >= _N_BYTES:
-        raise errors.invalid_signature("r and s must be in [1, n-1]")
+        raise InvalidSignature("r and s must be in [1, n-1]")
     # Wallets write the recovery id raw (Stacks RSV) or offset by 27 (personal_sign).
     v = raw[64]
     if v <= 3:
         return raw
     if 27 <= v <= 30:
         return raw[:64] + bytes((v - 27,))
-    raise errors.invalid_signature("bad recovery id")
+    raise InvalidSignature("bad recovery id")
 
 
 def parse_public_key(public_key_hex: object) -> bytes:
@@ -73,11 +73,11 @@ def parse_public_key(public_key_hex: object) -> bytes:
             public_key_hex, UNCOMPRESSED_KEY_BYTES
         )
     if raw is None:
-        raise errors.invalid_signature("public key must be 33 or 65 bytes of hex")
+        raise InvalidSignature("public key must be 33 or 65 bytes of hex")
     try:
         PublicKey(raw)
     except Exception:
-        raise errors.invalid_signature("public key is not on the curve") from None
+        raise InvalidSignature("public key is not on the curve") from None
     return raw
 
 
@@ -87,7 +87,7 @@ def recover_public_key(signature: bytes, digest: bytes) -> PublicKey:
         return PublicKey.from_signature_and_message(signature, digest, hasher=None)
     except Exception:
         # Unrecoverable (no curve point for this r and recovery id).
-        raise errors.invalid_signature("signature does not recover a public key") from None
+        raise InvalidSignature("signature does not recover a public key") from None
 
 
 @lru_cache(maxsize=_KEY_CACHE_SIZE)
@@ -105,7 +105,7 @@ def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
     if claimed is not None and claimed != key.format(
         compressed=len(claimed) == COMPRESSED_KEY_BYTES
     ):
-        raise errors.invalid_signature("public key does not match the signature")
+        raise InvalidSignature("public key does not match the signature")
 
 
 def _stacks_key_matches(wallet: WalletAddress, key: PublicKey) -> bool:
@@ -128,7 +128,7 @@ def _verify_stacks(
         if _stacks_key_matches(wallet, key):
             _check_claimed_key(claimed, key)
             return
-    raise errors.invalid_signature("signature does not match the wallet address")
+    raise InvalidSignature("signature does not match the wallet address")
 
 
 def _verify_evm(
@@ -136,7 +136,7 @@ def _verify_evm(
 ) -> None:
     key = recover_public_key(signature, evm.hash_message(message))
     if _evm_address(key.format(compressed=False)) != wallet.canonical:
-        raise errors.invalid_signature("signature does not match the wallet address")
+        raise InvalidSignature("signature does not match the wallet address")
     _check_claimed_key(claimed, key)
 
 
@@ -155,15 +155,15 @@ def verify_signature_bytes(
 def verify_message_signature(
     wallet: WalletAddress, message: str, signature_hex: str, public_key_hex: str | None = None
 ) -> None:
-    """Check that `wallet` signed exactly `message`; raise 401 INVALID_SIGNATURE if not."""
+    """Check that `wallet` signed exactly `message`; raise InvalidSignature if not."""
     signature = parse_signature(signature_hex)
     claimed = None if public_key_hex is None else parse_public_key(public_key_hex)
     if not isinstance(message, str):
-        raise errors.invalid_signature("message must be a string")
+        raise InvalidSignature("message must be a string")
     try:
         data = message.encode("utf-8")
     except UnicodeEncodeError:
-        raise errors.invalid_signature("message is not valid UTF-8") from None
+        raise InvalidSignature("message is not valid UTF-8") from None
     if wallet.chain == Chain.STACKS:
         _verify_stacks(wallet, data, signature, claimed)
     else:

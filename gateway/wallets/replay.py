@@ -1,6 +1,6 @@
 """The replay guard: each signed message is accepted once per wallet.
 
-An entry is keyed by what was signed (wallet + message, signatures.md §3),
+An entry is keyed by what was signed (wallet + message),
 never by signature bytes, so a malleated `(r, n-s)` twin or a re-signed copy
 of a used message is the same entry. Entries live for the age window; after
 that the timestamp check refuses the message anyway.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisClusterException, RedisError
 
-from gateway.errors import ApiError, ErrorCode
+from gateway.wallets.errors import ReplayCacheFull, ReplayGuardUnavailable
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -43,15 +43,11 @@ def replay_key_of_bytes(wallet: WalletAddress, message_utf8: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def replay_store_unavailable() -> ApiError:
-    return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable")
-
-
 class MemoryReplayGuard:
     """In-process set with expiry, bounded to `maxsize` entries.
 
     It never evicts a live entry to make room: forgetting one would let that
-    message be replayed. When full of live entries it refuses (503) instead.
+    message be replayed. When full of live entries it refuses (`ReplayCacheFull`) instead.
     """
 
     def __init__(self, maxsize: int = 500_000, clock: Callable[[], float] = time.monotonic) -> None:
@@ -85,7 +81,7 @@ class MemoryReplayGuard:
         if len(self._expiry) >= self._maxsize and now >= self._next_sweep_at:
             self._sweep(now)
         if len(self._expiry) >= self._maxsize:
-            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full")
+            raise ReplayCacheFull("replay cache full of live entries")
 
     def _drop_expired_front(self, now: float) -> None:
         while self._expiry:
@@ -109,7 +105,8 @@ class RedisReplayGuard:
     """Shared across gateway processes: `SET key 1 NX EX ttl` is the atomic first use.
 
     Each key carries its own hash tag, so entries spread over a Redis Cluster.
-    A Redis failure refuses the request (503): admitting it could admit a replay.
+    A Redis failure refuses the request (`ReplayGuardUnavailable`): admitting it
+    could admit a replay.
     """
 
     def __init__(
@@ -132,7 +129,7 @@ class RedisReplayGuard:
                 self.redis_key(key), b"1", nx=True, ex=max(1, math.ceil(ttl_s))
             )
         except (RedisError, RedisClusterException, OSError):
-            raise replay_store_unavailable() from None
+            raise ReplayGuardUnavailable("replay store unreachable") from None
         return bool(created)
 
     async def close(self) -> None:

@@ -16,9 +16,15 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway import errors
-from gateway.errors import ApiError, ErrorCode
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
+from gateway.wallets.errors import (
+    InvalidSignature,
+    InvalidSignedMessage,
+    InvalidWalletAddress,
+    SignatureExpired,
+    SignatureReplayed,
+    WalletError,
+)
 from gateway.wallets.recover import verify_message_signature, verify_signature_bytes
 from gateway.wallets.replay import ReplayGuard, replay_key_of_bytes
 
@@ -56,14 +62,6 @@ class VerifiedMessage:
     fields: Mapping[str, Any]
 
 
-def signature_expired() -> ApiError:
-    return ApiError(ErrorCode.SIGNATURE_EXPIRED, "Signature expired")
-
-
-def signature_replayed() -> ApiError:
-    return ApiError(ErrorCode.SIGNATURE_REPLAYED, "Signature already used")
-
-
 def read_signed_message(
     body: Mapping[str, Any] | None, headers: Mapping[str, str]
 ) -> SignedMessage | None:
@@ -95,16 +93,16 @@ def _from_fields(source: Mapping[str, Any], names: tuple[str, str, str, str]) ->
     wallet = _required_str(source, wallet_name)
     public_key = source.get(public_key_name)
     if public_key is not None and not isinstance(public_key, str):
-        raise errors.invalid_message(f"{public_key_name} must be a string")
+        raise InvalidSignedMessage(f"{public_key_name} must be a string")
     return SignedMessage(message, signature, wallet, public_key or None)
 
 
 def _required_str(source: Mapping[str, Any], name: str) -> str:
     value = source.get(name)
     if value is None:
-        raise errors.invalid_message(f"{name} is required")
+        raise InvalidSignedMessage(f"{name} is required")
     if not isinstance(value, str):
-        raise errors.invalid_message(f"{name} must be a string")
+        raise InvalidSignedMessage(f"{name} must be a string")
     return value
 
 
@@ -130,19 +128,14 @@ def _plain_json(text: str) -> Any:
     return json.loads(text)
 
 
-def parse_message_fields(message: str) -> dict[str, Any]:
-    """The signed message as a JSON object, or 400 INVALID_MESSAGE."""
-    return _parse_message(message)[0]
-
-
 def _parse_message(message: str) -> tuple[dict[str, Any], bytes]:
     """The message's fields and its UTF-8 bytes (what was signed)."""
     if len(message) > MAX_MESSAGE_CHARS:
-        raise errors.invalid_message("message is too long")
+        raise InvalidSignedMessage("message is too long")
     try:
         data = message.encode("utf-8")
     except UnicodeEncodeError:
-        raise errors.invalid_message("message is not valid UTF-8") from None
+        raise InvalidSignedMessage("message is not valid UTF-8") from None
     try:
         fields = _plain_json(message)
         # Every key of every object is followed by a literal ":", so the text
@@ -153,9 +146,9 @@ def _parse_message(message: str) -> tuple[dict[str, Any], bytes]:
         if isinstance(fields, dict) and message.count(":") != len(fields):
             fields = _STRICT_DECODER.decode(message)
     except (ValueError, RecursionError):
-        raise errors.invalid_message("message must be a JSON object") from None
+        raise InvalidSignedMessage("message must be a JSON object") from None
     if not isinstance(fields, dict):
-        raise errors.invalid_message("message must be a JSON object")
+        raise InvalidSignedMessage("message must be a JSON object")
     return fields, data
 
 
@@ -190,32 +183,33 @@ class SignatureVerifier:
     def _wallet(self, address: object) -> WalletAddress:
         try:
             return parse_wallet_address(address, self._chains)
-        except ApiError:
+        except InvalidWalletAddress:
             self._report("unknown", Outcome.INVALID_WALLET)
             raise
 
     async def verify(
         self, signed: SignedMessage, *, action: str, bound: Mapping[str, Any] = _EMPTY
     ) -> VerifiedMessage:
-        """Admit `signed` for `action` once, or raise the ApiError that says why not."""
+        """Admit `signed` for `action` once, or raise the `WalletError` that says why not."""
         wallet = self._wallet(signed.wallet_address)
         chain = wallet.chain.value
         try:
             fields, data = self._check_fields(signed.message, action, bound)
             verify_signature_bytes(wallet, data, signed.signature, signed.public_key)
-        except ApiError as exc:
+        except WalletError as exc:
             self._report(chain, _outcome_of(exc))
             raise
         if not await self._replay.first_use(replay_key_of_bytes(wallet, data), self._ttl(fields)):
             self._report(chain, Outcome.REPLAYED)
-            raise signature_replayed()
+            raise SignatureReplayed("message already used")
         self._report(chain, Outcome.VALID)
         return VerifiedMessage(wallet, MappingProxyType(fields))
 
     def _ttl(self, fields: Mapping[str, Any]) -> float:
         """How long a message must be remembered: until its timestamp leaves the
         window, not a full double window, so the replay set holds half as much."""
-        remaining = fields["timestamp"] / 1000 + self._max_age_ms / 1000 - self._clock()
+        timestamp_ms: int = fields["timestamp"]  # checked to be an int before
+        remaining = timestamp_ms / 1000 + self._max_age_ms / 1000 - self._clock()
         return min(max(remaining, 0.0) + 1.0, self._replay_ttl_s)
 
     def _check_fields(
@@ -223,26 +217,26 @@ class SignatureVerifier:
     ) -> tuple[dict[str, Any], bytes]:
         """The message's fields and UTF-8 bytes, once its fields are what the request needs."""
         if not isinstance(message, str):
-            raise errors.invalid_message("message must be a string")
+            raise InvalidSignedMessage("message must be a string")
         fields, data = _parse_message(message)
         if not _same(action, fields.get("action")):
-            raise errors.invalid_message(f'action must be "{action}"')
+            raise InvalidSignedMessage(f'action must be "{action}"')
         timestamp = fields.get("timestamp")
         if type(timestamp) is not int:
-            raise errors.invalid_message("timestamp must be an integer (milliseconds)")
+            raise InvalidSignedMessage("timestamp must be an integer (milliseconds)")
         # Compared, not subtracted: a huge integer cannot overflow a comparison.
         now_ms = self._clock() * 1000
         if not now_ms - self._max_age_ms <= timestamp <= now_ms + self._max_age_ms:
-            raise signature_expired()
+            raise SignatureExpired("timestamp is outside the accepted window")
         for name, expected in bound.items():
             if not _same(expected, fields.get(name)):
-                raise errors.invalid_signature(f"{name} does not match the request")
+                raise InvalidSignature(f"{name} does not match the request")
         return fields, data
 
     def verify_order(
         self, order: Mapping[str, Any], public_key: str | None = None
     ) -> WalletAddress:
-        """Check an order's `signature` over its canonical message (signatures.md §4).
+        """Check an order's `signature` over its canonical message.
 
         No timestamp and no replay entry: the order `uuid`, unique at the
         backend, is what stops a signed order from being used twice.
@@ -251,23 +245,23 @@ class SignatureVerifier:
         try:
             signature = order.get("signature")
             if not isinstance(signature, str):
-                raise errors.invalid_signature("order signature is required")
+                raise InvalidSignature("order signature is required")
             try:
                 message = canonical_order_message(order)
             except (TypeError, ValueError):
-                raise errors.invalid_signature("order cannot be serialised") from None
+                raise InvalidSignature("order cannot be serialised") from None
             verify_message_signature(wallet, message, signature, public_key)
-        except ApiError as exc:
+        except WalletError as exc:
             self._report(wallet.chain.value, _outcome_of(exc))
             raise
         self._report(wallet.chain.value, Outcome.VALID)
         return wallet
 
 
-def _outcome_of(exc: ApiError) -> Outcome:
-    if exc.code == ErrorCode.SIGNATURE_EXPIRED:
+def _outcome_of(exc: WalletError) -> Outcome:
+    if isinstance(exc, SignatureExpired):
         return Outcome.EXPIRED
-    if exc.code == ErrorCode.INVALID_MESSAGE:
+    if isinstance(exc, InvalidSignedMessage):
         return Outcome.INVALID_MESSAGE
     return Outcome.INVALID
 

@@ -1,4 +1,4 @@
-"""Stacks message signing encodings (signatures.md §1).
+"""Stacks message signing encodings (docs/signing.md, Stacks).
 
 Mirrors stacks.js: `@stacks/encryption` `hashMessage`/`encodeMessage` for the
 digest, and the `c32check` package for addresses. Pure functions over bytes;

@@ -14,11 +14,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway.errors import ApiError, ErrorCode
+from gateway.errors import ErrorCode
 from gateway.ratelimit.clients import open_client
 from gateway.wallets import parse_wallet_address
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard, replay_key
 from gateway.wallets.signing import EvmSigner, StacksSigner
+from tests.support.errors import raises_api_error
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -111,7 +112,7 @@ async def test_memory_guard_full_of_live_entries_refuses_rather_than_forgets(
     guard = MemoryReplayGuard(maxsize=3, clock=clock)
     for n in range(3):
         assert await guard.first_use(key(n), 10)
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         await guard.first_use(key(3), 10)
     assert (exc_info.value.status, exc_info.value.code, exc_info.value.message) == (
         503,
@@ -140,7 +141,7 @@ async def test_memory_guard_finds_expired_entries_behind_live_ones(clock: FakeCl
     assert await guard.first_use(key(0), 100)
     assert await guard.first_use(key(1), 1)
     assert await guard.first_use(key(2), 100)
-    with pytest.raises(ApiError):
+    with raises_api_error():
         await guard.first_use(key(3), 100)
     clock.now += 1
     assert await guard.first_use(key(3), 100)
@@ -197,7 +198,7 @@ async def test_unreachable_redis_refuses_with_503() -> None:
         host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
     )
     guard = RedisReplayGuard(client, "walletgate-test:", owns_client=True)
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         await guard.first_use(key(1), 60)
     assert (exc_info.value.status, exc_info.value.code) == (503, ErrorCode.SERVICE_UNAVAILABLE)
     await guard.close()
@@ -205,7 +206,7 @@ async def test_unreachable_redis_refuses_with_503() -> None:
 
 async def test_unreachable_cluster_refuses_with_503() -> None:
     guard = RedisReplayGuard(open_client("redis+cluster://127.0.0.1:1"), "t:", owns_client=True)
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         await guard.first_use(key(1), 60)
     assert (exc_info.value.status, exc_info.value.code) == (503, ErrorCode.SERVICE_UNAVAILABLE)
     await guard.close()

@@ -1,5 +1,5 @@
 """Bad input, generated: every route answers a documented 4xx/2xx, never a 500,
-and no rejected request changes the key store (quality.md, "Bad input").
+and no rejected request changes the key store.
 
 The gateway and the real backend run on their own event loop in a thread, so
 hypothesis can drive plain blocking HTTP requests at them.

@@ -1,4 +1,4 @@
-"""The EVM dialect of seed 001 end to end (§2.3, §3.1, §4): `/api-key/generate` and
+"""The service-key dialect end to end: `/api-key/generate` and
 `/api-key/revoke` with a service key or the wallet's own key, one active key per wallet.
 """
 
@@ -18,7 +18,7 @@ from tests.conftest import RunningGateway, create_api_key
 from tests.support.key_api import ISO_UTC, Reply, assert_error, call, mid_minute_clock, probe_key
 
 SERVICE_KEY = "stk_service_" + secrets.token_urlsafe(24)
-# The seed's own example wallet, lower-case as the seed sends it.
+# The documents' own example wallet, lower-case as the documents send it.
 WALLET = "0x742d35cc6c6c7532b1140da4c8a2f6c8ecfc9b46"
 GENERATED = "API key generated successfully. Save this key - it won't be shown again!"
 
@@ -34,7 +34,7 @@ async def evm_gateway(start_gateway) -> RunningGateway:
 async def generate(
     gw: RunningGateway, api_key: str | None = SERVICE_KEY, wallet: str | None = WALLET
 ) -> Reply:
-    """The seed's curl: X-API-Key, X-Wallet-Address, Content-Type, no body."""
+    """The documents' curl: X-API-Key, X-Wallet-Address, Content-Type, no body."""
     headers = {"Content-Type": "application/json"}
     if api_key is not None:
         headers["X-API-Key"] = api_key
@@ -70,7 +70,7 @@ async def active_keys(gw: RunningGateway) -> list[str]:
     return [k.id for k in keys]
 
 
-async def test_service_key_generates_a_key_of_the_seed_001_shape(evm_gateway):
+async def test_service_key_generates_a_key_of_the_documented_shape(evm_gateway):
     reply = await generate(evm_gateway)
     api_key = assert_generated(reply)
     assert reply.headers["X-RateLimit-Window"] == "60"

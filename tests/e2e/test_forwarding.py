@@ -1,4 +1,4 @@
-"""Forwarding (§3.3), operations endpoints (§3.4) and bad input (§4).
+"""Forwarding, operations endpoints and bad input.
 
 Every test runs the real gateway in front of a real upstream on loopback and
 asserts on what that upstream actually received.
@@ -373,7 +373,7 @@ async def test_openapi_document_is_served_on_the_main_listener(gateway):
     assert gateway.backend_requests == []
 
 
-# -- bad input: always a 4xx with the §4 body, never a 500, never a changed store ----------
+# -- bad input: always a 4xx with the error body, never a 500, never a changed store ----------
 
 BAD_BODIES = {
     "malformed json": b'{"message": ',

@@ -1,6 +1,6 @@
-"""Key management end to end (§2.1, §3.1, §4, §6): real gateway, real backend, real SQLite.
+"""Key management end to end: real gateway, real backend, real SQLite.
 
-The seed 000 JavaScript flows are translated literally: the same messages,
+The documented JavaScript flows are translated literally: the same messages,
 the same body and header forms, the same response shapes.
 """
 
@@ -22,7 +22,7 @@ from backend.app import create_app as create_backend_app
 from gateway.app import build_app
 from gateway.errors import ErrorCode
 from gateway.keys.model import KeyStatus
-from gateway.keys.store.sqlite import SQLiteKeyStore
+from gateway.keys.store import open_store
 from gateway.wallets.signing import signed_body
 from tests.conftest import (
     Clock,
@@ -58,6 +58,9 @@ from tests.support.key_api import (
     wait_for_status,
 )
 
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
+
 FULL = ["create", "execute", "cancel"]
 
 
@@ -77,11 +80,11 @@ def assert_listing_item(item: dict[str, Any], plaintext: str) -> None:
     assert item["keyHint"].startswith("ck_live_")
 
 
-# -- the seed 000 flows --------------------------------------------------------------
+# -- the documented flows-----------------------------------------------------------
 
 
-async def test_seed_000_create_list_revoke_flow(gateway, stacks_signer):
-    # Creating an API Key: body form, exactly the seed's message.
+async def test_documented_create_list_revoke_flow(gateway, stacks_signer):
+    # Creating an API Key: body form, exactly the documents' message.
     message = json.dumps(
         {
             "action": "create_api_key",
@@ -429,7 +432,7 @@ async def test_signed_message_failures_give_the_error_body_and_change_nothing(
     await refused(dict(good, signature="0x1234"), 401, "INVALID_SIGNATURE")
     await refused(dict(good, signature="zz" * 65), 401, "INVALID_SIGNATURE")
 
-    # Bad wallets: the seed's placeholder, an EVM address that did not sign.
+    # Bad wallets: the documents' placeholder, an EVM address that did not sign.
     await refused(dict(good, walletAddress="SP1ABC123..."), 400, "INVALID_WALLET")
     await refused(
         dict(good, walletAddress="0x742d35cc6c6c7532b1140da4c8a2f6c8ecfc9b46"),
@@ -527,13 +530,13 @@ async def test_operator_suspension_reaches_the_running_gateway(gateway, stacks_s
 
 
 async def test_suspension_by_another_store_connection_is_seen_within_a_second(
-    gateway, stacks_signer, tmp_path
+    gateway, stacks_signer
 ):
     created = await create_api_key(gateway, stacks_signer)
     assert (await probe_key(gateway, created["apiKey"])).status == 200  # now cached
 
-    # What `walletgate keys suspend` does: its own connection to the same file.
-    cli_store = SQLiteKeyStore(str(tmp_path / "walletgate.db"))
+    # What `walletgate keys suspend` does: its own connection to the same store.
+    cli_store = open_store(gateway.gw.settings.store.url)
     await cli_store.open()
     try:
         await cli_store.set_status(created["keyId"], KeyStatus.SUSPENDED)
@@ -588,9 +591,9 @@ async def test_keys_survive_a_gateway_restart(tmp_path: Path, stacks_signer):
             assert listed[created["keyId"]]["usageStats"]["totalRequests"] >= 1
 
 
-async def test_key_is_in_the_store_when_the_client_receives_it(gateway, stacks_signer, tmp_path):
+async def test_key_is_in_the_store_when_the_client_receives_it(gateway, stacks_signer):
     created = await create_api_key(gateway, stacks_signer)
-    store = SQLiteKeyStore(str(tmp_path / "walletgate.db"))
+    store = open_store(gateway.gw.settings.store.url)
     await store.open()
     try:
         stored = await store.get(created["keyId"])

@@ -1,4 +1,4 @@
-"""A key's plaintext is shown once, in the creating response, and nowhere else (§2.1, §4, §7).
+"""A key's plaintext is shown once, in the creating response, and nowhere else.
 
 Grep-style: after creating, using, mistyping and revoking keys, the secret is
 searched for in the captured logs (every logger, DEBUG), the SQLite files

@@ -1,4 +1,4 @@
-"""Prometheus metrics (product.md §7) after a scripted mix of requests, and the
+"""Prometheus metrics after a scripted mix of requests, and the
 operator assets that read them (config/prometheus.yml, the Grafana dashboard)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""schemathesis against the served /openapi.json (quality.md, "Bad input"):
+"""schemathesis against the served /openapi.json (bad input):
 generated requests to every documented operation get only documented
 answers, never a 5xx, and no rejected request changes the key store."""
 

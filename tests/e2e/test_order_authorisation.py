@@ -1,4 +1,4 @@
-"""Who may create, execute and cancel which order (product.md §3.2, §3.3, §4).
+"""Who may create, execute and cancel which order.
 
 Every row asserts the status, the error code, and what the backend saw:
 the order's state read from the backend directly, and the requests that
@@ -25,6 +25,9 @@ from tests.conftest import (
     order_body,
     signed_order,
 )
+
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
 
 Signer = StacksSigner | EvmSigner
 # Requests this file sends straight to the backend carry this header, so they
@@ -236,7 +239,7 @@ async def test_key_of_another_wallet_cannot_act_on_the_order(
     assert answer.status == 403
     assert answer.body["error"] == "API key not authorized for this wallet"
     assert answer.body["code"] == "WALLET_MISMATCH"
-    # Exactly the seed's example error.
+    # Exactly the documents' example error.
     assert answer.body["details"] == {
         "apiKeyWallet": other_stacks_signer.address,
         "orderOwner": stacks_signer.address,

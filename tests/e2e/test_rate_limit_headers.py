@@ -1,4 +1,4 @@
-"""Rate limits end to end (product.md §5): exact admission, aligned windows,
+"""Rate limits end to end: exact admission, aligned windows,
 truthful headers on every kind of answer, and scopes that strangers and key
 management cannot drain."""
 
@@ -38,6 +38,9 @@ from tests.support.rate_limit_support import (
     start_faulty_upstream,
     stream_chunk,
 )
+
+# Also on Redis + PostgreSQL, not only the embedded defaults.
+pytestmark = pytest.mark.deployments
 
 ORDERS = "/api/v1/orders"
 MANAGEMENT_POLICY = policy(("minute", 5, 60), ("hour", 20, 3600))

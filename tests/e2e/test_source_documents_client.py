@@ -1,6 +1,7 @@
-"""Seed 000's client code, ported line for line to aiohttp, run against the gateway.
+"""The original API documents' JavaScript client examples, ported line for line
+to aiohttp, run against the gateway.
 
-Methods, paths and headers are exactly the seed's; only the values change
+Methods, paths and headers are exactly the documents'; only the values change
 (real addresses, real signatures, validity around now). `fetch` is a small
 aiohttp shim; `Date.now()` and `setTimeout` follow the gateway's test clock,
 so waiting out a rate-limit window takes no real time.
@@ -45,7 +46,7 @@ class Response:
 
 @dataclass
 class Js:
-    """The bits of a JavaScript runtime the seed's examples use."""
+    """The bits of a JavaScript runtime the documents' examples use."""
 
     gw: RunningGateway
     console: list[str] = field(default_factory=list)
@@ -119,7 +120,7 @@ async def create_an_api_key(js: Js, signer: StacksSigner, **optional: Any) -> st
 
 
 def order_data(signer: StacksSigner) -> dict[str, Any]:
-    """The seed's orderData, with a real owner, signature and validity window."""
+    """The documents' orderData, with a real owner, signature and validity window."""
     now = datetime.now(UTC)
     unsigned = {
         "owner": signer.address,
@@ -344,7 +345,7 @@ async def order_status(js: Js, order_uuid: str) -> str:
     return response.json()["data"]["status"]
 
 
-async def test_seed_create_execute_and_cancel_examples(js, stacks_signer):
+async def test_documented_create_execute_and_cancel_examples(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer)
     assert js.console[0].startswith("Created API key: My Trading Bot (key_")
     assert js.console[1:3] == [
@@ -362,7 +363,7 @@ async def test_seed_create_execute_and_cancel_examples(js, stacks_signer):
     assert await order_status(js, cancelled["uuid"]) == "cancelled"
 
 
-async def test_seed_execute_with_retry_waits_for_the_reset(js, stacks_signer):
+async def test_documented_execute_with_retry_waits_for_the_reset(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer, rateLimit=1)
     order = await creating_orders(js, api_key, order_data(stacks_signer))  # uses the minute
     response = await execute_with_retry(js, api_key, order["uuid"])
@@ -371,7 +372,7 @@ async def test_seed_execute_with_retry_waits_for_the_reset(js, stacks_signer):
     assert len(js.timeouts_ms) == 1 and js.timeouts_ms[0] > 0
 
 
-async def test_seed_execute_with_retry_returns_the_429_when_out_of_attempts(js, stacks_signer):
+async def test_documented_retry_returns_the_429_when_out_of_attempts(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer, rateLimit=1)
     order = await creating_orders(js, api_key, order_data(stacks_signer))
     response = await execute_with_retry(js, api_key, order["uuid"], max_retries=1)
@@ -380,7 +381,7 @@ async def test_seed_execute_with_retry_returns_the_429_when_out_of_attempts(js, 
     assert js.timeouts_ms == []
 
 
-async def test_seed_execute_order_safely_reads_the_rate_limit_headers(js, stacks_signer):
+async def test_documented_execute_order_safely_reads_the_rate_limit_headers(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer)
     order = await creating_orders(js, api_key, order_data(stacks_signer))
     txid = await execute_order_safely(js, api_key, order["uuid"])
@@ -388,7 +389,7 @@ async def test_seed_execute_order_safely_reads_the_rate_limit_headers(js, stacks
     assert js.console[-1] == "Rate limit: 98/100 remaining"  # create, then execute
 
 
-async def test_seed_execute_order_safely_waits_out_a_429(js, stacks_signer):
+async def test_documented_execute_order_safely_waits_out_a_429(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer, rateLimit=1)
     order = await creating_orders(js, api_key, order_data(stacks_signer))
     txid = await execute_order_safely(js, api_key, order["uuid"])
@@ -397,7 +398,7 @@ async def test_seed_execute_order_safely_waits_out_a_429(js, stacks_signer):
     assert js.console[-1] == "Rate limit: 0/1 remaining"
 
 
-async def test_seed_execute_order_safely_reports_the_wallet_mismatch(
+async def test_documented_execute_order_safely_reports_the_wallet_mismatch(
     js, stacks_signer, other_stacks_signer
 ):
     owner_key = await create_an_api_key(js, stacks_signer)
@@ -411,7 +412,7 @@ async def test_seed_execute_order_safely_reports_the_wallet_mismatch(
         method="POST",
         headers={"X-API-Key": stranger_key, "Content-Type": "application/json"},
     )
-    error = response.json()  # the seed's "Example Error Response"
+    error = response.json()  # the documents' "Example Error Response"
     assert error["error"] == "API key not authorized for this wallet"
     assert error["details"] == {
         "apiKeyWallet": other_stacks_signer.address,
@@ -421,7 +422,7 @@ async def test_seed_execute_order_safely_reports_the_wallet_mismatch(
     assert datetime.fromisoformat(error["timestamp"].replace("Z", "+00:00")).tzinfo is not None
 
 
-async def test_seed_trading_bot_executes_and_stops_on_order_not_open(js, stacks_signer):
+async def test_documented_trading_bot_executes_and_stops_on_order_not_open(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer)
     order = await creating_orders(js, api_key, order_data(stacks_signer))
     bot = TradingBot(js, api_key, stacks_signer.address)
@@ -442,7 +443,7 @@ async def test_seed_trading_bot_executes_and_stops_on_order_not_open(js, stacks_
     assert js.console[-1] == "Monitoring error: Execution failed: Order not open"
 
 
-async def test_seed_rebalancer_and_signing_server(js, stacks_signer):
+async def test_documented_rebalancer_and_signing_server(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer)
     server = AuthorizedSigningServer(js, api_key, stacks_signer)
     data = await server.create_and_submit_order(
@@ -463,7 +464,7 @@ async def test_seed_rebalancer_and_signing_server(js, stacks_signer):
         await PortfolioRebalancer(js, api_key).execute_order(data["uuid"])
 
 
-async def test_seed_migration_both_methods_execute(js, stacks_signer):
+async def test_documented_migration_both_methods_execute(js, stacks_signer):
     api_key = await create_an_api_key(js, stacks_signer)
     by_key = await creating_orders(js, api_key, order_data(stacks_signer))
     by_signature = await creating_orders(js, api_key, order_data(stacks_signer))

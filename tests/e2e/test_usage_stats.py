@@ -1,4 +1,4 @@
-"""Usage statistics (product.md §6): exact counts, batched off the request
+"""Usage statistics: exact counts, batched off the request
 path, flushed on SIGTERM, and still there after a restart."""
 
 from __future__ import annotations

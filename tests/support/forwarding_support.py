@@ -102,7 +102,7 @@ def closed_port() -> int:
 
 
 async def error_of(response: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
-    """Assert the §4 error body and return it."""
+    """Assert the JSON error body and return it."""
     body = await response.json()
     assert response.status == status, body
     assert set(body) >= ERROR_KEYS, body

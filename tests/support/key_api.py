@@ -73,7 +73,7 @@ async def call(
 
 
 class Form(StrEnum):
-    """Where the signed message travels (§2.2: both work on every signed endpoint)."""
+    """Where the signed message travels (both work on every signed endpoint)."""
 
     BODY = "body"
     HEADERS = "headers"
@@ -175,7 +175,7 @@ async def signed_call(
 
 
 def assert_error(reply: Reply, status: int, code: str, *, evm: bool = False) -> None:
-    """The §4 error body (with `success: false` on the EVM routes)."""
+    """The JSON error body (with `success: false` on the EVM routes)."""
     assert reply.status == status, reply.text
     expected_fields = ERROR_FIELDS | {"success"} if evm else ERROR_FIELDS
     assert isinstance(reply.body, dict), reply.text

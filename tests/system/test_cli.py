@@ -1,4 +1,4 @@
-"""The `walletgate` command as real processes (`python -m gateway`), product.md §1."""
+"""The `walletgate` command as real processes (`python -m gateway`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Durability (quality.md): what a client was told survives `kill -9`.
+"""Durability: what a client was told survives `kill -9`.
 
 The gateway runs as a real child process on a SQLite store; the test kills it
 with SIGKILL (no shutdown code runs) and then reads the store file directly.

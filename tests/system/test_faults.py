@@ -1,4 +1,4 @@
-"""Faults (quality.md): a dependency goes away and comes back; the gateway
+"""Faults: a dependency goes away and comes back; the gateway
 answers the documented 5xx meanwhile and recovers by itself, leaking nothing.
 
 Redis here is a real `redis-server` of the test's own on a free port, so it

@@ -1,4 +1,4 @@
-"""Scale-out (product.md §9): several gateways sharing Redis and one key store.
+"""Scale-out: several gateways sharing Redis and one key store.
 
 Rate-limit windows and the replay set live in Redis, so two instances admit
 exactly what one would; key revocation reaches every instance sharing a

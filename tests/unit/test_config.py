@@ -1,4 +1,4 @@
-"""Configuration: TOML file, environment overrides, errors that name the key (§8)."""
+"""Configuration: TOML file, environment overrides, errors that name the key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""API-key tokens: format, checksum, hint, hash and ids (product.md §2.1)."""
+"""API-key tokens: format, checksum, hint, hash and ids."""
 
 from __future__ import annotations
 

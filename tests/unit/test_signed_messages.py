@@ -14,6 +14,7 @@ from coincurve import PublicKey
 from multidict import CIMultiDict
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.http.errors import REFUSALS, api_error
 from gateway.wallets import (
     SignatureVerifier,
     SignedMessage,
@@ -33,6 +34,7 @@ from gateway.wallets.signing import (
     signed_body,
     signed_headers,
 )
+from tests.support.errors import raises_api_error
 
 NOW_MS = 1_760_000_000_000
 MAX_AGE_S = 300
@@ -95,7 +97,7 @@ async def refused(
     action: str = "list_api_keys",
     bound: dict[str, Any] | None = None,
 ) -> ApiError:
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         await verifier.verify(message, action=action, bound=bound or {})
     assert 400 <= exc_info.value.status < 500
     return exc_info.value
@@ -445,7 +447,7 @@ async def test_malformed_wallet_is_invalid_wallet(
 
 
 def test_multisig_address_is_refused_with_its_reason() -> None:
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         parse_wallet_address(MALFORMED_WALLETS["multisig"])
     assert exc_info.value.details["reason"] == "multisig addresses cannot sign messages"
 
@@ -550,7 +552,7 @@ def test_request_without_signature_is_not_a_signed_request() -> None:
 def test_partial_or_mistyped_signed_request_is_a_400(
     body: dict[str, Any] | None, headers: dict[str, str]
 ) -> None:
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         read_signed_message(body, headers)
     assert exc_info.value.status == 400
     assert exc_info.value.code in (ErrorCode.BAD_REQUEST, ErrorCode.INVALID_MESSAGE)
@@ -567,8 +569,9 @@ async def _signed_echo(request: web.Request) -> web.Response:
         if message is None:
             return web.json_response({"signed": False})
         verified = await verifier.verify(message, action="list_api_keys")
-    except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+    except REFUSALS as exc:
+        error = api_error(exc)
+        return web.json_response(error.body(), status=error.status)
     return web.json_response({"signed": True, "wallet": verified.wallet.canonical})
 
 
@@ -646,7 +649,7 @@ def test_changed_order_is_refused(verifier: SignatureVerifier, signer: Signer) -
         order | {"extra": None},
         order | {"signature": "00" * 65},
     ):
-        with pytest.raises(ApiError) as exc_info:
+        with raises_api_error() as exc_info:
             verifier.verify_order(changed)
         assert (exc_info.value.status, exc_info.value.code) == (401, ErrorCode.INVALID_SIGNATURE)
 
@@ -666,7 +669,7 @@ def test_changed_order_is_refused(verifier: SignatureVerifier, signer: Signer) -
 def test_malformed_order_signature_is_refused(
     verifier: SignatureVerifier, order: dict[str, Any], code: ErrorCode
 ) -> None:
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         verifier.verify_order(order)
     assert exc_info.value.code == code
 
@@ -674,6 +677,6 @@ def test_malformed_order_signature_is_refused(
 def test_order_public_key_must_be_the_signers(verifier: SignatureVerifier) -> None:
     order = sign_order(STACKS, ORDER | {"owner": STACKS.address})
     assert verifier.verify_order(order, STACKS.public_key_hex).canonical == STACKS.address
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         verifier.verify_order(order, OTHER_STACKS.public_key_hex)
     assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE

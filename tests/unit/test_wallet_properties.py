@@ -10,6 +10,7 @@ from gateway.errors import ApiError, ErrorCode
 from gateway.wallets import evm, parse_wallet_address, stacks, verify_message_signature
 from gateway.wallets.recover import SECP256K1_N
 from gateway.wallets.signing import EvmSigner, Signer, StacksSigner, load_signer
+from tests.support.errors import raises_api_error
 
 PROPERTY_SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -44,7 +45,7 @@ signers: st.SearchStrategy[Signer] = st.one_of(
 
 
 def _refused(wallet_text: str, message: str, signature: str) -> ApiError:
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         verify_message_signature(parse_wallet_address(wallet_text), message, signature)
     return exc_info.value
 

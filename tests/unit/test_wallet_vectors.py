@@ -1,5 +1,5 @@
-"""Published and reference-library vectors (signatures.md): every one verifies,
-every mutation of one is refused with a 4xx ApiError and nothing else."""
+"""Published and reference-library vectors: every one verifies,
+every mutation of one is refused with a 4xx error and nothing else."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ApiError, ErrorCode
+from gateway.errors import ErrorCode
 from gateway.wallets import (
     Chain,
     SignatureVerifier,
@@ -22,15 +22,12 @@ from gateway.wallets import (
 )
 from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import load_signer
+from tests.support.errors import Refusal, raises_api_error
 
-# The vectors travel with the tests when copied beside them; the shared
-# contract copy is the fallback.
-_VECTOR_FILES = (
-    Path(__file__).resolve().parents[1] / "vectors" / "signatures.json",
-    Path(__file__).resolve().parents[3] / "shared" / "vectors" / "signatures.json",
-)
+# The published vectors travel with the tests.
+_VECTOR_FILES = (Path(__file__).resolve().parents[1] / "vectors" / "signatures.json",)
 
-# signatures.md §1 and §2, written out so the document and the code agree.
+# The worked examples of docs/signing.md, written out so the document and the code agree.
 DOC_VECTORS: list[dict[str, Any]] = [
     {
         "chain": "stacks",
@@ -131,7 +128,7 @@ signable_vectors = pytest.mark.parametrize(
 )
 
 
-def _assert_refused(exc_info: pytest.ExceptionInfo[ApiError]) -> None:
+def _assert_refused(exc_info: Refusal) -> None:
     assert 400 <= exc_info.value.status < 500
 
 
@@ -195,7 +192,7 @@ async def test_vector_is_admitted_once_by_the_verifier_at_its_own_time(
     verified = await verifier.verify(signed, action=fields["action"], bound=bound)
     assert verified.wallet == parse_wallet_address(vector["address"])
     assert dict(verified.fields) == fields
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         await verifier.verify(signed, action=fields["action"], bound=bound)
     assert exc_info.value.code == ErrorCode.SIGNATURE_REPLAYED
 
@@ -204,7 +201,7 @@ async def test_vector_is_admitted_once_by_the_verifier_at_its_own_time(
 def test_vector_with_mutated_message_is_refused(vector: dict[str, Any]) -> None:
     wallet = parse_wallet_address(vector["address"])
     for message in _message_mutations(vector["message"]):
-        with pytest.raises(ApiError) as exc_info:
+        with raises_api_error() as exc_info:
             verify_message_signature(wallet, message, vector["signature"])
         assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE
 
@@ -215,7 +212,7 @@ def test_vector_with_any_signature_byte_flipped_is_refused(vector: dict[str, Any
     raw = bytes.fromhex(vector["signature"].removeprefix("0x"))
     for index in range(len(raw)):
         mutated = _flip(raw, index).hex()
-        with pytest.raises(ApiError) as exc_info:
+        with raises_api_error() as exc_info:
             verify_message_signature(wallet, vector["message"], mutated)
         assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE
 
@@ -226,7 +223,7 @@ def test_vector_under_another_address_is_refused(vector: dict[str, Any]) -> None
     for index in range(1, len(address)):
         replacement = "2" if address[index] != "2" else "3"
         mutated = address[:index] + replacement + address[index + 1 :]
-        with pytest.raises(ApiError) as exc_info:
+        with raises_api_error() as exc_info:
             verify_message_signature(
                 parse_wallet_address(mutated), vector["message"], vector["signature"]
             )
@@ -238,7 +235,7 @@ def test_vector_under_another_address_is_refused(vector: dict[str, Any]) -> None
 def test_vector_with_someone_elses_public_key_is_refused(vector: dict[str, Any]) -> None:
     wallet = parse_wallet_address(vector["address"])
     other = next(v["publicKey"] for v in ALL_VECTORS if v["address"] != vector["address"])
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         verify_message_signature(wallet, vector["message"], vector["signature"], other)
     assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE
 
@@ -329,6 +326,6 @@ def test_single_case_evm_addresses_need_no_checksum(address: str) -> None:
 def test_mixed_case_evm_address_with_wrong_checksum_is_invalid_wallet(address: str) -> None:
     index = next(i for i, c in enumerate(address) if i > 1 and c.isalpha())
     mutated = address[:index] + address[index].swapcase() + address[index + 1 :]
-    with pytest.raises(ApiError) as exc_info:
+    with raises_api_error() as exc_info:
         parse_wallet_address(mutated)
     assert (exc_info.value.status, exc_info.value.code) == (400, ErrorCode.INVALID_WALLET)

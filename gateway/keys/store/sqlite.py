@@ -225,8 +225,10 @@ class SQLiteKeyStore(SQLiteTrail):
 
     async def _fetch_one(self, what: str, column: str, value: str) -> ApiKey | None:
         async with self._session(what) as db:
-            rows = await db.execute_fetchall(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM api_keys WHERE {column} = ?", (value,)
+                )
             )
         return key_from_row(rows[0], decode_time) if rows else None
 
@@ -297,8 +299,10 @@ class SQLiteKeyStore(SQLiteTrail):
                     "DELETE FROM key_changes WHERE changed_at < ?",
                     (encode_time(now - CHANGE_RETENTION),),
                 )
-            rows = await db.execute_fetchall(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+                )
             )
         return key_from_row(rows[0], decode_time) if rows else None
 

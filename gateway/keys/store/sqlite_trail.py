@@ -116,7 +116,7 @@ class SQLiteTrail:
 
     async def change_cursor(self) -> int:
         async with self._session("change_cursor") as db:
-            rows = await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM key_changes")
+            rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(seq), 0) FROM key_changes"))
         return int(rows[0][0])
 
     async def changes_since(self, cursor: int) -> tuple[int, list[str]]:

@@ -1,0 +1,103 @@
+"""The one place where lower-layer exceptions become HTTP errors.
+
+The wallet layer, the key store, the rate limiter and the upstream pool raise
+exceptions of their own that know nothing of HTTP. `api_error` turns any of
+them (and aiohttp's own `HTTPException`s) into the `ApiError` the client sees:
+its code, message and details, the status coming from `gateway.errors.STATUS`.
+Anything not in the table is an unexpected failure: 500 INTERNAL_ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Final
+
+from aiohttp import web
+
+from gateway.errors import ApiError, ErrorCode
+from gateway.keys.store import StoreError
+from gateway.ratelimit import LimiterError
+from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
+from gateway.wallets.errors import (
+    InvalidSignature,
+    InvalidSignedMessage,
+    InvalidWalletAddress,
+    ReplayCacheFull,
+    ReplayGuardUnavailable,
+    SignatureExpired,
+    SignatureReplayed,
+    WalletError,
+)
+
+Translation = Callable[[Exception], ApiError]
+
+
+def _fixed(code: ErrorCode, message: str) -> Translation:
+    """A translation that ignores the exception's own text (it may name internals)."""
+    return lambda _exc: ApiError(code, message)
+
+
+def _invalid_wallet(exc: Exception) -> ApiError:
+    reason = exc.reason if isinstance(exc, WalletError) else str(exc)
+    return ApiError(ErrorCode.INVALID_WALLET, "Invalid wallet address", {"reason": reason})
+
+
+def _invalid_message(exc: Exception) -> ApiError:
+    reason = exc.reason if isinstance(exc, WalletError) else str(exc)
+    return ApiError(ErrorCode.INVALID_MESSAGE, f"Invalid signed message: {reason}")
+
+
+def _invalid_signature(exc: Exception) -> ApiError:
+    reason = exc.reason if isinstance(exc, WalletError) else None
+    details = {"reason": reason} if reason else {}
+    return ApiError(ErrorCode.INVALID_SIGNATURE, "Invalid signature", details)
+
+
+# Looked up along the exception's MRO, so a subclass may have a row of its own
+# (ReplayCacheFull) or fall back to its base's (any other WalletError).
+TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
+    {
+        InvalidWalletAddress: _invalid_wallet,
+        InvalidSignedMessage: _invalid_message,
+        InvalidSignature: _invalid_signature,
+        SignatureExpired: _fixed(ErrorCode.SIGNATURE_EXPIRED, "Signature expired"),
+        SignatureReplayed: _fixed(ErrorCode.SIGNATURE_REPLAYED, "Signature already used"),
+        ReplayCacheFull: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full"),
+        ReplayGuardUnavailable: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable"),
+        WalletError: _invalid_signature,
+        StoreError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable"),
+        LimiterError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"),
+        UpstreamTimeout: _fixed(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout"),
+        UpstreamUnavailable: _fixed(ErrorCode.UPSTREAM_UNAVAILABLE, "Upstream unavailable"),
+    }
+)
+
+# What request handlers catch to count a refusal before re-raising it.
+REFUSALS: Final[tuple[type[Exception], ...]] = (ApiError, *TRANSLATIONS)
+
+
+def api_error(exc: Exception) -> ApiError:
+    """The HTTP error for `exc`: itself if already one, its table row, else 500."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, web.HTTPException):
+        return _from_http_exception(exc)
+    for kind in type(exc).__mro__:
+        translate = TRANSLATIONS.get(kind)
+        if translate is not None:
+            return translate(exc)
+    return ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    """aiohttp's own refusals (router 404/405, its body-size check) in our error body."""
+    if exc.status == 413:
+        return ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+    if exc.status == 405:
+        return ApiError(ErrorCode.METHOD_NOT_ALLOWED, "Method not allowed")
+    if exc.status == 404:
+        return ApiError(ErrorCode.NOT_FOUND, "Not found")
+    if exc.status < 500:
+        return ApiError(ErrorCode.BAD_REQUEST, "Invalid request", status=exc.status)
+    return ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
