@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from gateway.config import KeySettings
 from gateway.errors import ApiError, ErrorCode
@@ -52,6 +53,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+# Hashes of well-formed keys the store did not know, refused from memory for
+# keys.unknown_key_cache_s: a flood of made-up keys costs one query per key
+# per period, not one per request. Bounded, so it cannot grow without limit.
+UNKNOWN_KEY_CACHE_SIZE = 65_536
 
 
 def utc_now() -> datetime:
@@ -87,6 +92,14 @@ def store_unavailable() -> ApiError:
     return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable")
 
 
+def key_limit_reached(limit: int) -> ApiError:
+    return ApiError(
+        ErrorCode.KEY_LIMIT_REACHED,
+        "This wallet already has the most active API keys allowed; revoke one first",
+        {"maxActiveKeys": limit},
+    )
+
+
 def key_not_found() -> ApiError:
     return ApiError(ErrorCode.NOT_FOUND, "API key not found")
 
@@ -113,6 +126,14 @@ class KeyService:
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
         self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
+        self._unknown: TTLCache[str, bool] | None = None
+        if settings.unknown_key_cache_s > 0:
+            self._unknown = TTLCache(UNKNOWN_KEY_CACHE_SIZE, settings.unknown_key_cache_s)
+        # Count-then-insert for the per-wallet cap runs one at a time per wallet.
+        # Weak values: a wallet's lock lives only while a creation holds it.
+        self._wallet_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -155,8 +176,14 @@ class KeyService:
             self._by_hash.pop(key_hash, None)
 
     # -- authentication (hot path) -------------------------------------------
-    async def authenticate(self, plaintext: str) -> ApiKey:
-        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE."""
+    async def authenticate(
+        self, plaintext: str, before_lookup: Callable[[], Awaitable[object]] | None = None
+    ) -> ApiKey:
+        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE.
+
+        `before_lookup` runs only when the store would be asked (the caller's
+        per-IP quota): it may refuse, and then the store is never queried.
+        """
         key_hash = hash_api_key(plaintext)
         key = self._by_hash.get(key_hash)
         if key is None:
@@ -164,13 +191,19 @@ class KeyService:
             # 5 µs of base62/CRC work per request); a miss checks before the store.
             if not check_api_key_format(plaintext, self._prefixes):
                 raise invalid_api_key()
+            if before_lookup is not None:
+                await before_lookup()
             key = await self._load(key_hash)
         self.ensure_usable(key)
         return key
 
     async def _load(self, key_hash: str) -> ApiKey:
+        if self._unknown is not None and key_hash in self._unknown:
+            raise invalid_api_key()
         key = await self._fetch(key_hash)
         if key is None:
+            if self._unknown is not None:
+                self._unknown[key_hash] = True
             raise invalid_api_key()
         self._by_hash[key_hash] = key
         return key
@@ -198,9 +231,38 @@ class KeyService:
         exclusive: bool = False,
         kind: EventKind = EventKind.CREATED,
         details: Mapping[str, object] | None = None,
+        replacing: ApiKey | None = None,
     ) -> tuple[ApiKey, str]:
         """A new key and its audit event, committed before it is returned with its
-        only plaintext copy."""
+        only plaintext copy.
+
+        Refused with 409 KEY_LIMIT_REACHED when the wallet already holds
+        keys.max_active_per_wallet active keys; a rotation (`replacing`) swaps
+        one key for another and is refused only above the cap.
+        """
+        lock = self._wallet_locks.get(request.wallet)
+        if lock is None:
+            lock = self._wallet_locks[request.wallet] = asyncio.Lock()
+        async with lock:
+            await self._check_key_cap(request.wallet, replacing)
+            return await self._insert_new(request, origin, exclusive, kind, details)
+
+    async def _check_key_cap(self, wallet: str, replacing: ApiKey | None) -> None:
+        limit = self._settings.max_active_per_wallet
+        active = await self._guard(self.store.count_active(wallet, self._clock()))
+        if replacing is not None:
+            active -= 1
+        if active >= limit:
+            raise key_limit_reached(limit)
+
+    async def _insert_new(
+        self,
+        request: NewKey,
+        origin: Origin,
+        exclusive: bool,
+        kind: EventKind,
+        details: Mapping[str, object] | None,
+    ) -> tuple[ApiKey, str]:
         plaintext = generate_api_key(self.prefix_for(request.dialect))
         key = ApiKey(
             id=generate_key_id(),
@@ -226,6 +288,8 @@ class KeyService:
         if not inserted:
             raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
         log_key_event(event.for_wallet(key.wallet))
+        if self._unknown is not None:
+            self._unknown.pop(key.key_hash, None)
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
@@ -262,8 +326,11 @@ class KeyService:
             raise ApiError(
                 ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
             )
-        # The successor keeps everything the wallet signed for the old key.
-        created = await self.create(NewKey.from_key(old), origin, details={"rotatedFrom": old.id})
+        # The successor keeps everything the wallet signed for the old key:
+        # permissions, allowlist, expiry and rate limit (never widened).
+        created = await self.create(
+            NewKey.from_key(old), origin, details={"rotatedFrom": old.id}, replacing=old
+        )
         now = self._clock()
         event = new_event(
             EventKind.ROTATED,

@@ -3,6 +3,8 @@
 The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
 against the client IP. Key management has a scope of its own per wallet.
+Signed requests and key creation are also charged to the client IP before
+their signature is checked: wallets cost nothing to make, addresses do.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class Scope:
     WALLET = "wallet"
     IP = "ip"
     MANAGEMENT = "management"
+    # Per client IP, charged before a signature is verified (throwaway wallets
+    # are free, IPs are not).
+    IP_SIGNED = "ip_signed"
+    IP_KEY_CREATION = "ip_key_creation"
 
 
 def rate_limited(quota: Quota, now: float) -> ApiError:
@@ -52,6 +58,11 @@ class QuotaGate:
             Window("minute", 60, settings.management_per_minute),
             Window("hour", 3600, settings.management_per_hour),
         )
+        self._ip_signed_windows = (Window("minute", 60, settings.ip_signed_per_minute),)
+        self._ip_key_creation_windows = (
+            Window("minute", 60, settings.ip_key_creation_per_minute),
+            Window("hour", 3600, settings.ip_key_creation_per_hour),
+        )
         self.key_windows = lru_cache(maxsize=64)(self._per_identity_windows)
 
     def _per_identity_windows(self, per_minute: int) -> tuple[Window, ...]:
@@ -73,6 +84,12 @@ class QuotaGate:
 
     async def for_management(self, wallet: str) -> Quota:
         return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
+
+    async def for_signed_ip(self, address: str) -> Quota:
+        return await self._admit(Scope.IP_SIGNED, address, self._ip_signed_windows)
+
+    async def for_key_creation_ip(self, address: str) -> Quota:
+        return await self._admit(Scope.IP_KEY_CREATION, address, self._ip_key_creation_windows)
 
     async def peek_ip(self, address: str) -> Quota:
         """Count against the IP without refusing: for answers that are errors anyway."""

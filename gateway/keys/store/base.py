@@ -127,6 +127,10 @@ class KeyStore(Protocol):
     async def count_by_status(self) -> dict[KeyStatus, int]:
         """Keys per effective status, every status present."""
 
+    async def count_active(self, wallet: str, now: datetime) -> int:
+        """The wallet's keys that are active at `now`, not expired and not
+        scheduled for revocation (what the per-wallet cap counts)."""
+
     async def change_cursor(self) -> int:
         """The current position of the change log."""
 

@@ -45,6 +45,13 @@ EFFECTIVE_STATUS: Final = (
 )
 
 
+# What the per-wallet cap counts: active, unexpired, not scheduled for revocation.
+_COUNT_ACTIVE: Final = """
+    SELECT COUNT(*) FROM api_keys
+    WHERE wallet = ? AND status = 'active' AND revoke_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ?)"""
+
+
 class SQLiteTrail:
     """Mixed into SQLiteKeyStore, which provides `_session`."""
 
@@ -111,6 +118,12 @@ class SQLiteTrail:
         async with self._session("count_by_status") as db:
             rows = await db.execute_fetchall(query, {"now": encode_time(datetime.now(UTC))})
         return status_counts(rows)
+
+    async def count_active(self, wallet: str, now: datetime) -> int:
+        async with self._session("count_active") as db:
+            cursor = await db.execute(_COUNT_ACTIVE, (wallet, encode_time(now)))
+            row = await cursor.fetchone()
+        return int(row[0]) if row is not None else 0
 
     # -- change log --------------------------------------------------------------
 
