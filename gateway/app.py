@@ -18,6 +18,7 @@ import redis.asyncio as redis_asyncio
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
@@ -121,12 +122,15 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
 
 def _replay_guard(settings: Settings) -> ReplayGuard:
     if settings.redis.url:
-        # Fail fast: a request must not wait seconds on a dead Redis.
+        # Fail fast: a request must not wait seconds on a dead Redis. One
+        # immediate retry on a broken connection only (a pooled connection to
+        # a Redis that restarted while the replay set sat unused); never on a
+        # timeout, where the first SET NX may have landed.
         client = redis_asyncio.from_url(
             settings.redis.url,
             socket_timeout=1.0,
             socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
     return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
