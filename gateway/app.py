@@ -177,9 +177,7 @@ async def gateway_middleware(
     gw = request.app[GATEWAY]
     started = time.perf_counter()
     request[REQUEST_ID] = request_id_for(request, gw.request_ids)
-    request[CLIENT_IP] = client_ip(
-        request, gw.trusted_proxies, gw.settings.listen.forwarded_header
-    )
+    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header)
     try:
         response = await handler(request)  # type: ignore[misc]
     except ApiError as exc:

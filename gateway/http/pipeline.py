@@ -196,6 +196,7 @@ async def authenticate(
     request: web.Request, gw: Gateway, matched: RouteMatch, parsed: Any
 ) -> Identity:
     """Identity, or the auth error, counted against the client IP (never the victim)."""
+
     async def before_key_lookup() -> None:
         # An uncached key costs a store query: the IP's public quota decides first.
         await charge_ip(request, gw.quotas.for_ip)
@@ -245,7 +246,9 @@ async def forward(
     # every X-Forwarded-For line is part of the one list.
     trusted = is_trusted(peer, gw.trusted_proxies)
     header = gw.settings.listen.forwarded_header
-    prior = ", ".join(forwarded_hops(request.headers.getall(header, ()), header)) if trusted else None
+    prior = None
+    if trusted:
+        prior = ", ".join(forwarded_hops(request.headers.getall(header, ()), header))
     proto = request.headers.get("X-Forwarded-Proto") if trusted else None
     extra = {
         "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,

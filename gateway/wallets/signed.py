@@ -196,11 +196,9 @@ class SignatureVerifier:
     def _wallet(self, address: object) -> WalletAddress:
         try:
             wallet = parse_wallet_address(address, self._chains)
-            if self._stacks_network is not None and wallet.chain == Chain.STACKS:
-                if wallet.network != self._stacks_network:
-                    raise errors.invalid_wallet(
-                        f"this gateway accepts Stacks {self._stacks_network} addresses only"
-                    )
+            network = self._stacks_network
+            if network is not None and wallet.chain == Chain.STACKS and wallet.network != network:
+                raise errors.invalid_wallet(f"this gateway accepts Stacks {network} addresses only")
         except ApiError:
             self._report("unknown", Outcome.INVALID_WALLET)
             raise

@@ -9,7 +9,7 @@ address with X-Forwarded-For (raw sockets where two lines must be sent).
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
