@@ -306,6 +306,16 @@ async def test_count_active_counts_only_the_wallets_live_unscheduled_keys(store:
     assert await store.count_active(STACKS_WALLET, now) == 0
 
 
+async def test_operations_counts_what_was_asked_of_the_store(store: KeyStore):
+    key = make_key()
+    before = store.operations.copy()
+    await store.insert(key)
+    for _ in range(3):
+        assert await store.get_by_hash(key.key_hash) is not None
+    assert store.operations["get_by_hash"] - before["get_by_hash"] == 3
+    assert store.operations["insert"] - before["insert"] == 1
+
+
 # -- usage -------------------------------------------------------------------------------
 
 
