@@ -90,7 +90,10 @@ def request_id_for(request: web.Request, ids: RequestIds) -> str:
     return ids.next()
 
 
-def client_ip(request: web.Request, trusted: tuple, header: str = "x-forwarded-for") -> str:
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def client_ip(request: web.Request, trusted: Networks, header: str = "x-forwarded-for") -> str:
     """The socket peer, or the nearest untrusted hop behind trusted proxies.
 
     Every field line of the forwarding header is one list (RFC 9110 §5.3): a
@@ -139,7 +142,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def is_trusted(address: str, trusted: tuple) -> bool:
+def is_trusted(address: str, trusted: Networks) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -198,4 +198,3 @@ async def test_unknown_keys_cost_one_store_query_and_none_once_the_ip_is_limited
     # The IP is over its quota: refused before any store query, new keys or not.
     assert {r.status for r in fresh} == {429}
     assert lookups["get_by_hash"] - before == 1
-
