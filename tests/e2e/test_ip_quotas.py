@@ -107,6 +107,22 @@ async def test_signed_order_creation_is_charged_to_the_ip(start_gateway):
     assert statuses == [201, 201, 429]
 
 
+async def test_ipv6_clients_are_counted_per_64_prefix(start_gateway):
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=PROXY, rate_limits={"public_per_minute": 3}
+    )
+    one_subscriber = [f"2001:db8:1:2::{n:x}" for n in range(1, 5)]
+    statuses = [
+        (await call(gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": ip})).status
+        for ip in one_subscriber
+    ]
+    assert statuses == [200, 200, 200, 429]
+    neighbour = await call(
+        gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": "2001:db8:1:3::1"}
+    )
+    assert neighbour.status == 200
+
+
 # -- per-wallet cap on active keys -----------------------------------------------------------------
 
 
