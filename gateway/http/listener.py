@@ -204,8 +204,9 @@ class GatewayRunner(web.AppRunner):
         self._guard = ConnectionGuard.from_settings(listen) if listen is not None else None
 
     async def _make_server(self) -> Server:
-        server: Any = await super()._make_server()
+        server = await super()._make_server()
         # Same state, our handler class for every new connection.
         server.__class__ = JsonErrorServer
+        assert isinstance(server, JsonErrorServer)
         server.guard = self._guard
         return server
