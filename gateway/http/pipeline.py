@@ -160,6 +160,8 @@ def note_identity(request: web.Request, identity: Identity) -> None:
         request[KEY_ID] = identity.key.id
     if identity.wallet_display is not None:
         request[WALLET] = identity.wallet_display
+
+
 def prime_owner(gw: Gateway, response: web.StreamResponse) -> None:
     """Learn the new order's owner from the upstream's own answer, never from
     the request: the upstream may assign its own uuid or accept a duplicate."""

@@ -121,9 +121,10 @@ class SQLiteTrail:
 
     async def count_active(self, wallet: str, now: datetime) -> int:
         async with self._session("count_active") as db:
-            cursor = await db.execute(_COUNT_ACTIVE, (wallet, encode_time(now)))
-            row = await cursor.fetchone()
-        return int(row[0]) if row is not None else 0
+            # Read whole: a statement left unfinished would hold a read
+            # transaction open, and the next BEGIN IMMEDIATE would fail.
+            rows = list(await db.execute_fetchall(_COUNT_ACTIVE, (wallet, encode_time(now))))
+        return int(rows[0][0])
 
     # -- change log --------------------------------------------------------------
 
