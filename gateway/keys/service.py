@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 
 from gateway.config import KeySettings
 from gateway.errors import ApiError, ErrorCode
@@ -32,6 +31,7 @@ from gateway.keys.audit import (
     log_key_event,
     new_event,
 )
+from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
     ApiKey,
@@ -53,10 +53,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-# Hashes of well-formed keys the store did not know, refused from memory for
-# keys.unknown_key_cache_s: a flood of made-up keys costs one query per key
-# per period, not one per request. Bounded, so it cannot grow without limit.
-UNKNOWN_KEY_CACHE_SIZE = 65_536
 
 
 def utc_now() -> datetime:
@@ -126,14 +122,9 @@ class KeyService:
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
         self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
-        self._unknown: TTLCache[str, bool] | None = None
-        if settings.unknown_key_cache_s > 0:
-            self._unknown = TTLCache(UNKNOWN_KEY_CACHE_SIZE, settings.unknown_key_cache_s)
+        self._unknown = UnknownKeys(settings.unknown_key_cache_s)
         # Count-then-insert for the per-wallet cap runs one at a time per wallet.
-        # Weak values: a wallet's lock lives only while a creation holds it.
-        self._wallet_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._wallet_lock = WalletLocks()
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -198,12 +189,11 @@ class KeyService:
         return key
 
     async def _load(self, key_hash: str) -> ApiKey:
-        if self._unknown is not None and key_hash in self._unknown:
+        if key_hash in self._unknown:
             raise invalid_api_key()
         key = await self._fetch(key_hash)
         if key is None:
-            if self._unknown is not None:
-                self._unknown[key_hash] = True
+            self._unknown.remember(key_hash)
             raise invalid_api_key()
         self._by_hash[key_hash] = key
         return key
@@ -240,10 +230,7 @@ class KeyService:
         keys.max_active_per_wallet active keys; a rotation (`replacing`) swaps
         one key for another and is refused only above the cap.
         """
-        lock = self._wallet_locks.get(request.wallet)
-        if lock is None:
-            lock = self._wallet_locks[request.wallet] = asyncio.Lock()
-        async with lock:
+        async with self._wallet_lock(request.wallet):
             await self._check_key_cap(request.wallet, replacing)
             return await self._insert_new(request, origin, exclusive, kind, details)
 
@@ -288,8 +275,7 @@ class KeyService:
         if not inserted:
             raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
         log_key_event(event.for_wallet(key.wallet))
-        if self._unknown is not None:
-            self._unknown.pop(key.key_hash, None)
+        self._unknown.forget(key.key_hash)
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
