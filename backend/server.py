@@ -16,6 +16,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from backend.app import create_app
+from backend.lifeline import die_with_parent, wait_for_parent_pipe_eof
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8081
@@ -47,14 +48,24 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
 
 
 async def serve(
-    database: str, host: str, port: int, announce: Callable[[str], None] | None = None
+    database: str,
+    host: str,
+    port: int,
+    announce: Callable[[str], None] | None = None,
+    *,
+    watch_parent: bool = False,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then close connections and the store."""
+    """Serve until SIGTERM or SIGINT (or, with `watch_parent`, until stdin
+    closes: the parent that holds it died), then close connections and the store."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # Installed before anything opens, so an early signal still stops us cleanly.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watcher = None
+    if watch_parent:
+        watcher = asyncio.create_task(wait_for_parent_pipe_eof())
+        watcher.add_done_callback(lambda _: stop.set())
     try:
         runner, url = await start(create_app(database), host, port)
         try:
@@ -62,6 +73,8 @@ async def serve(
                 announce(url)
             await stop.wait()
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await runner.cleanup()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -75,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (default loopback)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--database", default=DEFAULT_DATABASE, help="SQLite file path")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="stop when this process (the parent holding our stdin) dies",
+    )
     return parser
 
 
@@ -95,9 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         print(f"walletgate backend: invalid port {args.port}", file=sys.stderr)
         return 2
+    watch_parent = args.parent_pid is not None
+    if watch_parent:
+        die_with_parent(args.parent_pid)
     try:
         with _runner() as runner:
-            runner.run(serve(args.database, args.host, args.port, _announce))
+            runner.run(
+                serve(args.database, args.host, args.port, _announce, watch_parent=watch_parent)
+            )
     except (OSError, sqlite3.Error) as exc:
         print(f"walletgate backend: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -56,6 +56,9 @@ def gateway_config(path: Path, store_url: str, redis_url: str = "", redis_prefix
                 "public_per_minute",
                 "management_per_minute",
                 "management_per_hour",
+                "ip_signed_per_minute",
+                "ip_key_creation_per_minute",
+                "ip_key_creation_per_hour",
             )
         )
         + "[signatures]\nmax_age_s = 3600\n"

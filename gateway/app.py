@@ -78,6 +78,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         max_age_s=settings.signatures.max_age_s,
         clock=clock,
         observe=metrics.count_signature,
+        stacks_network=settings.signatures.stacks_network,
     )
     authenticator = Authenticator(keys, verifier)
     forwarder = Forwarder(

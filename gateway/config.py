@@ -26,6 +26,8 @@ OWNER_SOURCES = ("order", "body", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
+FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
+STACKS_NETWORKS = ("mainnet", "testnet", "any")
 
 
 class ConfigError(ValueError):
@@ -38,10 +40,19 @@ class ListenSettings:
     port: int = 8080
     # Peers whose X-Forwarded-For is believed when finding the client address.
     trusted_proxies: tuple[str, ...] = ()
+    # Which header trusted proxies append the client to; the other is never believed.
+    forwarded_header: str = "x-forwarded-for"
     # Older spelling of log.access; either one turns the access line on.
     access_log: bool = False
     # Processes sharing the port (SO_REUSEPORT); 0 = one per core.
     workers: int = 1
+    # Slow and idle clients (slowloris): a request head must arrive whole within
+    # head_timeout_s, an idle keep-alive connection closes after keepalive_timeout_s,
+    # and connections are capped in total and per client IP (trusted proxies exempt).
+    head_timeout_s: float = 15.0
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 10_000
+    max_connections_per_ip: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +104,10 @@ class KeySettings:
     # How often a running gateway asks the store which keys changed elsewhere
     # (CLI, other instances); revocation must reach it within 1 s.
     invalidation_interval_s: float = 0.5
+    # Active keys one wallet may hold at once (create, generate and rotate obey it).
+    max_active_per_wallet: int = 25
+    # Well-formed keys the store did not know are refused from memory this long.
+    unknown_key_cache_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +118,11 @@ class RateLimitSettings:
     public_per_minute: int = 300
     management_per_minute: int = 5
     management_per_hour: int = 20
+    # Per client IP, charged before any signature is checked: every wallet-signed
+    # request, and (tighter) every request that would create a key.
+    ip_signed_per_minute: int = 120
+    ip_key_creation_per_minute: int = 10
+    ip_key_creation_per_hour: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +130,8 @@ class SignatureSettings:
     max_age_s: float = 300.0
     chains: tuple[str, ...] = CHAINS
     replay_cache_size: int = 500_000
+    # The Stacks network whose addresses may sign: "mainnet", "testnet" or "any".
+    stacks_network: str = "mainnet"
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +337,11 @@ def validate(settings: Settings) -> None:
     for cidr in settings.listen.trusted_proxies:
         _check_cidr("listen.trusted_proxies", cidr)
     _check_workers(settings)
+    if settings.listen.forwarded_header not in FORWARDED_HEADERS:
+        raise ConfigError('listen.forwarded_header: expected "x-forwarded-for" or "forwarded"')
+    for name in ("head_timeout_s", "keepalive_timeout_s", "max_connections"):
+        _check_positive(f"listen.{name}", getattr(settings.listen, name))
+    _check_positive("listen.max_connections_per_ip", settings.listen.max_connections_per_ip)
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
     _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)
@@ -326,6 +353,9 @@ def validate(settings: Settings) -> None:
     _check_subset("keys.default_permissions", settings.keys.default_permissions, PERMISSIONS)
     _check_positive("keys.cache_size", settings.keys.cache_size)
     _check_positive("keys.invalidation_interval_s", settings.keys.invalidation_interval_s)
+    _check_positive("keys.max_active_per_wallet", settings.keys.max_active_per_wallet)
+    if settings.keys.unknown_key_cache_s < 0:
+        raise ConfigError("keys.unknown_key_cache_s: must be 0 (off) or more")
     if settings.keys.prefix == settings.keys.evm_prefix or not settings.keys.prefix:
         raise ConfigError("keys.prefix: must be non-empty and differ from keys.evm_prefix")
     for name in (f.name for f in dataclasses.fields(RateLimitSettings)):
@@ -333,6 +363,8 @@ def validate(settings: Settings) -> None:
     _check_positive("signatures.max_age_s", settings.signatures.max_age_s)
     _check_positive("signatures.replay_cache_size", settings.signatures.replay_cache_size)
     _check_subset("signatures.chains", settings.signatures.chains, CHAINS)
+    if settings.signatures.stacks_network not in STACKS_NETWORKS:
+        raise ConfigError('signatures.stacks_network: expected "mainnet", "testnet" or "any"')
     if not settings.signatures.chains:
         raise ConfigError("signatures.chains: enable at least one chain")
     _check_positive("limits.max_body_bytes", settings.limits.max_body_bytes)

@@ -47,11 +47,21 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "listen.host": 'Bind address; `"0.0.0.0"` listens on every interface.',
         "listen.port": "TCP port; 0 picks a free one (printed at start-up).",
         "listen.trusted_proxies": "CIDRs of load balancers and ingresses whose forwarding "
-        "headers (`X-Forwarded-For`, `Forwarded`) are believed when finding the client "
-        "address.",
+        "header (`listen.forwarded_header`) is believed when finding the client address.",
+        "listen.forwarded_header": "The header trusted proxies append the client to: "
+        '`"x-forwarded-for"` or `"forwarded"` (RFC 7239 `for=`). All its lines are one list, '
+        "read from the right across trusted proxies; the other header is never believed.",
         "listen.access_log": "Older spelling of `log.access`: either one turns the access line on.",
         "listen.workers": "Processes serving the public port (`SO_REUSEPORT`); 0 = one per "
         "core. More than 1 needs `redis.url`; `--workers N` overrides. See docs/scaling.md.",
+        "listen.head_timeout_s": "A request head (request line and headers) must arrive whole "
+        "within this many seconds, else the connection is closed (slow clients).",
+        "listen.keepalive_timeout_s": "Idle keep-alive connections are closed after this many "
+        "seconds.",
+        "listen.max_connections": "Open client connections in total; more are answered 503 and "
+        "closed. The admin listener has no such cap.",
+        "listen.max_connections_per_ip": "Open connections per client address; more are "
+        "answered 503 and closed. Trusted proxies count only towards the total.",
         "admin.host": "Bind address of the admin listener.",
         "admin.port": "TCP port of the admin listener; 0 picks a free one.",
         "admin.ready_requires_upstream": "`true`: `/readyz` fails while the upstream is "
@@ -86,6 +96,11 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "keys.cache_size": "Key records kept in memory by hash.",
         "keys.invalidation_interval_s": "How often a running gateway picks up revocations "
         "made elsewhere (CLI, other instances); keep it under 1 s.",
+        "keys.max_active_per_wallet": "Active keys one wallet may hold; creating, generating or "
+        "rotating beyond it answers 409 `KEY_LIMIT_REACHED`.",
+        "keys.unknown_key_cache_s": "A well-formed key the store does not know is refused from "
+        "memory for this many seconds (0 = off), so repeated made-up keys stop reaching the "
+        "store.",
         "rate_limits.per_minute": "Per API key, per minute (a key may ask for less when it is "
         "created); also per wallet for signed requests.",
         "rate_limits.per_hour": "Per API key (and per signing wallet), per hour.",
@@ -94,11 +109,19 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "authentication.",
         "rate_limits.management_per_minute": "Key management, per wallet, per minute.",
         "rate_limits.management_per_hour": "Key management, per wallet, per hour.",
+        "rate_limits.ip_signed_per_minute": "Wallet-signed requests per client IP, per minute, "
+        "charged before the signature is checked (wallets are free, addresses are not).",
+        "rate_limits.ip_key_creation_per_minute": "Requests that would create a key, per client "
+        "IP, per minute (service-key callers are exempt).",
+        "rate_limits.ip_key_creation_per_hour": "Requests that would create a key, per client "
+        "IP, per hour.",
         "signatures.max_age_s": "A signed message's timestamp may be this many seconds old "
         "(or ahead).",
         "signatures.chains": 'Wallets accepted: `"stacks"`, `"evm"` or both.',
         "signatures.replay_cache_size": "Signed messages remembered to refuse replays "
         "(in-process set; Redis has no such bound).",
+        "signatures.stacks_network": 'Stacks addresses accepted: `"mainnet"` (SP), `"testnet"` '
+        '(ST) or `"any"`; binds each signed message to the network the gateway serves.',
         "limits.max_body_bytes": "Larger request bodies get 413.",
         "usage.history_days": "Days of hourly usage per key kept (`usageStats.hourly`); "
         "older hours are deleted at a flush.",

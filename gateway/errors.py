@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     API_KEY_EXISTS = "API_KEY_EXISTS"
+    KEY_LIMIT_REACHED = "KEY_LIMIT_REACHED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -60,6 +61,8 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.NOT_FOUND: 404,
         ErrorCode.METHOD_NOT_ALLOWED: 405,
         ErrorCode.API_KEY_EXISTS: 409,
+        # The wallet already holds keys.max_active_per_wallet active keys.
+        ErrorCode.KEY_LIMIT_REACHED: 409,
         ErrorCode.PAYLOAD_TOO_LARGE: 413,
         ErrorCode.RATE_LIMITED: 429,
         ErrorCode.INTERNAL_ERROR: 500,

@@ -115,13 +115,17 @@ def other_stacks_signer() -> StacksSigner:
 
 
 def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
-    """Test settings: ports 0, SQLite in tmp_path, generous management limits."""
+    """Test settings: ports 0, SQLite in tmp_path, generous management and per-IP
+    signing limits (tests that are about those limits set their own)."""
     environ = {
         "WALLETGATE_LISTEN__PORT": "0",
         "WALLETGATE_ADMIN__PORT": "0",
         "WALLETGATE_STORE__URL": f"sqlite:///{tmp_path / 'walletgate.db'}",
         "WALLETGATE_RATE_LIMITS__MANAGEMENT_PER_MINUTE": "1000",
         "WALLETGATE_RATE_LIMITS__MANAGEMENT_PER_HOUR": "10000",
+        "WALLETGATE_RATE_LIMITS__IP_SIGNED_PER_MINUTE": "10000",
+        "WALLETGATE_RATE_LIMITS__IP_KEY_CREATION_PER_MINUTE": "1000",
+        "WALLETGATE_RATE_LIMITS__IP_KEY_CREATION_PER_HOUR": "10000",
         "WALLETGATE_KEYS__INVALIDATION_INTERVAL_S": "0.2",
         "WALLETGATE_USAGE__FLUSH_INTERVAL_S": "0.2",
         # Background probes would show up in what test upstreams received;

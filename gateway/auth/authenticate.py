@@ -8,7 +8,7 @@ never silently downgraded to public access.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -34,6 +34,9 @@ class Identity:
     wallet: str | None = None  # canonical form
     wallet_display: str | None = None
     key: ApiKey | None = None
+    # Authenticated by an order's own signature: it proves authorship of that
+    # order only, so the request is charged to the client IP, never the wallet.
+    order_only: bool = False
 
 
 PUBLIC = Identity(AuthMethod.PUBLIC)
@@ -53,9 +56,13 @@ class Authenticator:
         self.verifier = verifier
 
     async def authenticate(
-        self, matched: RouteMatch, headers: CIMultiDictProxy[str], body: Any
+        self,
+        matched: RouteMatch,
+        headers: CIMultiDictProxy[str],
+        body: Any,
+        before_key_lookup: Callable[[], Awaitable[object]] | None = None,
     ) -> Identity:
-        identity = await self.by_api_key(headers)
+        identity = await self.by_api_key(headers, before_key_lookup)
         if identity is None:
             identity = await self.by_signature(matched, headers, body)
         if identity is not None:
@@ -64,11 +71,15 @@ class Authenticator:
             return PUBLIC
         raise api_key_required()
 
-    async def by_api_key(self, headers: Mapping[str, str]) -> Identity | None:
+    async def by_api_key(
+        self,
+        headers: Mapping[str, str],
+        before_lookup: Callable[[], Awaitable[object]] | None = None,
+    ) -> Identity | None:
         plaintext = headers.get("X-API-Key")
         if plaintext is None:
             return None
-        key = await self.keys.authenticate(plaintext)
+        key = await self.keys.authenticate(plaintext, before_lookup)
         return Identity(AuthMethod.API_KEY, key.wallet, key.wallet_display, key)
 
     async def by_signature(
@@ -83,8 +94,10 @@ class Authenticator:
                 )
                 return wallet_identity(verified.wallet)
         if route.order_signature and isinstance(body, dict) and "signature" in body:
-            # Wallet-only order creation: the order's own signature is the credential.
-            return wallet_identity(self.verify_order(body, headers))
+            # Wallet-only order creation: the order's own signature is the
+            # credential, good for this one order once.
+            wallet = await self.verifier.admit_order(body, headers.get("X-Public-Key"))
+            return Identity(AuthMethod.SIGNATURE, wallet.canonical, wallet.display, order_only=True)
         return None
 
     def verify_order(self, order: dict[str, Any], headers: Mapping[str, str]) -> WalletAddress:

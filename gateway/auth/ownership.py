@@ -1,13 +1,15 @@
 """OwnerResolver: who owns an order, learned from the upstream and cached.
 
 Owners never change, so an answer is kept (bounded LRU) and orders created
-through the gateway are primed from the upstream's 201 answer: executing
-them later costs no extra upstream call.
+through the gateway are primed from the upstream's 201 answer (never from the
+request body): executing them later costs no extra upstream call. An owner,
+once known, is never replaced by a different one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +19,8 @@ from cachetools import LRUCache
 from gateway.errors import ApiError, ErrorCode
 from gateway.upstream.connection import UpstreamUnavailable
 from gateway.upstream.forwarder import Forwarder
+
+log = logging.getLogger(__name__)
 
 ORDER_PATH = "/api/v1/orders/{uuid}"
 
@@ -46,7 +50,27 @@ class OwnerResolver:
         self._on_lookup = on_lookup
 
     def prime(self, uuid: str, owner: str) -> None:
+        self._remember(uuid, owner)
+
+    def _remember(self, uuid: str, owner: str) -> str:
+        """Keep the first owner learned for `uuid`: owners never change, so a
+        different later claim (a duplicate uuid the upstream accepted) is
+        never believed over it. Returns the owner kept."""
+        known = self._owners.get(uuid)
+        if known is not None:
+            if known != owner:
+                log.warning("upstream named a second owner for one order; keeping the first")
+            return known
         self._owners[uuid] = owner
+        return owner
+
+    def prime_from_reply(self, body: Any) -> None:
+        """Learn an owner from an order-creation answer ({data: {uuid, owner}})."""
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(data, dict):
+            uuid, owner = data.get("uuid"), data.get("owner")
+            if isinstance(uuid, str) and isinstance(owner, str):
+                self.prime(uuid, owner)
 
     async def owner_of(self, uuid: str, request_id: str) -> str:
         """The owner as the upstream spells it; 404 ORDER_NOT_FOUND if unknown."""
@@ -71,8 +95,8 @@ class OwnerResolver:
             raise
         finally:
             del self._pending[uuid]
+        owner = self._remember(uuid, owner)
         future.set_result(owner)
-        self._owners[uuid] = owner
         return owner
 
     async def _lookup(self, uuid: str, request_id: str) -> str:

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -206,6 +207,11 @@ async def _start_backend(settings: Settings) -> tuple[asyncio.subprocess.Process
         str(backend.port),
         "--database",
         backend.database,
+        # The child dies with us even after kill -9: it asks the kernel for a
+        # signal when we die, and stops when the stdin pipe we hold closes.
+        "--parent-pid",
+        str(os.getpid()),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         # The child must not die with the terminal's Ctrl-C before we flush.
         start_new_session=True,

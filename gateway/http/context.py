@@ -10,6 +10,7 @@ import ipaddress
 import itertools
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -91,19 +92,45 @@ def request_id_for(request: web.Request, ids: RequestIds) -> str:
     return ids.next()
 
 
-def client_ip(request: web.Request, trusted: Networks) -> str:
-    """The socket peer, or X-Forwarded-For's nearest untrusted hop behind trusted proxies."""
+def client_ip(request: web.Request, trusted: Networks, header: str = "x-forwarded-for") -> str:
+    """The socket peer, or the nearest untrusted hop behind trusted proxies.
+
+    Every field line of the forwarding header is one list (RFC 9110 §5.3): a
+    proxy that appends its own line must not leave a client's first line in
+    charge. The list is walked from the right, across trusted proxies only;
+    the other forwarding header is never believed.
+    """
     peer = request.remote or ""
-    if not trusted or not _is_trusted(peer, trusted):
+    if not trusted or not is_trusted(peer, trusted):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For")
-    if not forwarded:
-        return peer
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    hops = forwarded_hops(request.headers.getall(header, ()), header)
     for hop in reversed(hops):
-        if not _is_trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return hop if _is_ip(hop) else peer
     return hops[0] if hops and _is_ip(hops[0]) else peer
+
+
+def forwarded_hops(lines: Iterable[str], header: str) -> list[str]:
+    """The addresses of all lines of X-Forwarded-For, or the `for=` of Forwarded."""
+    items = [item.strip() for line in lines for item in line.split(",")]
+    if header == "forwarded":
+        items = [_forwarded_for(item) for item in items]
+    return [item for item in items if item]
+
+
+def _forwarded_for(element: str) -> str:
+    # RFC 7239: `for=192.0.2.1;proto=https`, `for="[2001:db8::1]:4711"`.
+    for pair in element.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.strip().lower() != "for":
+            continue
+        value = value.strip().strip('"')
+        if value.startswith("["):
+            return value[1 : value.find("]")] if "]" in value else "-"
+        # An IPv4 address with a port; anything else (obfuscated) stays as is.
+        host, _, port = value.partition(":")
+        return host if port.isdigit() and value.count(":") == 1 else value
+    return "-"
 
 
 def _is_ip(text: str) -> bool:
@@ -114,7 +141,7 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _is_trusted(address: str, trusted: Networks) -> bool:
+def is_trusted(address: str, trusted: Networks) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

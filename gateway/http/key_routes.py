@@ -19,7 +19,7 @@ from gateway.errors import ApiError, ErrorCode, utc_timestamp
 from gateway.http.context import AUTH_LABEL, CLIENT_IP, GATEWAY, KEY_ID, QUOTA, WALLET, Gateway
 from gateway.http.errors import REFUSALS, api_error
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
-from gateway.http.pipeline import parse_json_body, read_body, refuse_unauthenticated
+from gateway.http.pipeline import charge_ip, parse_json_body, read_body, refuse_unauthenticated
 from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
@@ -78,10 +78,21 @@ def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
 
 
 async def verified_wallet(
-    request: web.Request, action: str, bound: dict[str, str] | None = None
+    request: web.Request,
+    action: str,
+    bound: dict[str, str] | None = None,
+    *,
+    creates_key: bool = False,
 ) -> tuple[Gateway, VerifiedMessage]:
-    """The wallet that signed this management request, within its own quota."""
+    """The wallet that signed this management request, within its own quota.
+
+    The client IP pays first, before the signature is checked: its signing
+    ceiling, and for a request that makes a key the tighter creation ceiling.
+    """
     gw = request.app[GATEWAY]
+    await charge_ip(request, gw.quotas.for_signed_ip)
+    if creates_key:
+        await charge_ip(request, gw.quotas.for_key_creation_ip)
     try:
         body = None
         if request.body_exists:
@@ -100,7 +111,7 @@ async def verified_wallet(
 
 
 async def create_api_key(request: web.Request) -> web.Response:
-    gw, verified = await verified_wallet(request, "create_api_key")
+    gw, verified = await verified_wallet(request, "create_api_key", creates_key=True)
     new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
     key, plaintext = await gw.keys.create(new_key, wallet_origin(request))
     return web.json_response(created_json(key, plaintext), status=201)
@@ -131,7 +142,9 @@ async def delete_api_key(request: web.Request) -> web.Response:
 
 async def rotate_api_key(request: web.Request) -> web.Response:
     key_id = request.match_info["keyId"]
-    gw, verified = await verified_wallet(request, "rotate_api_key", {"keyId": key_id})
+    gw, verified = await verified_wallet(
+        request, "rotate_api_key", {"keyId": key_id}, creates_key=True
+    )
     grace = rotation_grace(verified.fields)
     key, plaintext = await gw.keys.rotate_for(
         verified.wallet.canonical, key_id, grace, wallet_origin(request)
@@ -181,9 +194,15 @@ def _header_wallet(gw: Gateway, request: web.Request, required: bool) -> WalletA
 
 
 async def _evm_caller(
-    request: web.Request,
+    request: web.Request, *, creates_key: bool
 ) -> tuple[Gateway, WalletAddress, ApiKey | None, Origin]:
-    """(wallet acted for, the caller's own key or None for a service key, who acts)."""
+    """(wallet acted for, the caller's own key or None for a service key, who acts).
+
+    A wallet's own key is held to everything it is held to on any route: it
+    must be usable, used from its IP allowlist and within its rate limit.
+    A service key is the operator's trusted frontend, whose one address
+    serves every user: it is exempt from the per-IP creation ceiling.
+    """
     gw = request.app[GATEWAY]
     try:
         presented = request.headers.get("X-API-Key")
@@ -196,8 +215,13 @@ async def _evm_caller(
             own_key = None
             origin = Origin(service_actor(service), request[CLIENT_IP])
         else:
-            own_key = await gw.keys.authenticate(presented)
+            if creates_key:
+                await charge_ip(request, gw.quotas.for_key_creation_ip)
+            own_key = await gw.keys.authenticate(
+                presented, lambda: charge_ip(request, gw.quotas.for_ip)
+            )
             wallet = _own_wallet(gw, request, own_key)
+            gw.access.check_key(own_key, None, request[CLIENT_IP])
             origin = Origin(key_actor(own_key.id), request[CLIENT_IP])
     except REFUSALS as exc:
         await refuse_unauthenticated(request, gw, api_error(exc))
@@ -206,6 +230,7 @@ async def _evm_caller(
     request[WALLET] = wallet.display
     if own_key is not None:
         request[KEY_ID] = own_key.id
+        request[QUOTA] = await gw.quotas.for_key(own_key.id, own_key.rate_limit)
     request[QUOTA] = await gw.quotas.for_management(wallet.canonical)
     return gw, wallet, own_key, origin
 
@@ -221,18 +246,38 @@ def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress
     return parse_wallet_address(key.wallet_display, gw.settings.signatures.chains)
 
 
-async def generate_api_key(request: web.Request) -> web.Response:
-    gw, wallet, _, origin = await _evm_caller(request)
+def minted_key(gw: Gateway, wallet: WalletAddress, parent: ApiKey | None) -> NewKey:
+    """What /api-key/generate makes: the defaults for a service key; for a
+    wallet's own key never more than that key has (permissions, allowlist,
+    rate limit) and never longer-lived (its expiry or scheduled revocation)."""
     settings = gw.settings
-    new_key = NewKey(
+    permissions = frozenset(Permission(p) for p in settings.keys.default_permissions)
+    rate_limit = settings.rate_limits.per_minute
+    allowlist: tuple[str, ...] = ()
+    expires_at = None
+    if parent is not None:
+        permissions &= parent.permissions
+        rate_limit = min(rate_limit, parent.rate_limit)
+        allowlist = parent.ip_allowlist
+        ends = [moment for moment in (parent.expires_at, parent.revoke_at) if moment is not None]
+        expires_at = min(ends, default=None)
+    return NewKey(
         wallet=wallet.canonical,
         wallet_display=wallet.display,
         chain=wallet.chain.value,
         dialect=Dialect.EVM,
         name="api-key",
-        permissions=frozenset(Permission(p) for p in settings.keys.default_permissions),
-        rate_limit=settings.rate_limits.per_minute,
+        permissions=permissions,
+        rate_limit=rate_limit,
+        ip_allowlist=allowlist,
+        expires_at=expires_at,
     )
+
+
+async def generate_api_key(request: web.Request) -> web.Response:
+    gw, wallet, parent, origin = await _evm_caller(request, creates_key=True)
+    settings = gw.settings
+    new_key = minted_key(gw, wallet, parent)
     key, plaintext = await gw.keys.create(
         new_key,
         origin,
@@ -251,7 +296,7 @@ async def generate_api_key(request: web.Request) -> web.Response:
 
 
 async def revoke_evm_api_key(request: web.Request) -> web.Response:
-    gw, wallet, own_key, origin = await _evm_caller(request)
+    gw, wallet, own_key, origin = await _evm_caller(request, creates_key=False)
     target = own_key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "No active API key for this wallet")

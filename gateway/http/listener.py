@@ -1,29 +1,156 @@
-"""An AppRunner whose connections answer HTTP-level garbage with the JSON error body.
+"""The public listener's connections: JSON error bodies and slow-client defences.
 
 aiohttp refuses some requests in its parser, before any middleware runs
 (header lines over the size limit, undecodable bytes in the request line);
 its default answer is text/plain and an ERROR log with a traceback. Bad
 input is routine for a public gateway: it gets our JSON error body and a
 debug-level log line instead.
+
+Slow clients (slowloris) are bounded here too, per connection: a request
+head must arrive whole within `listen.head_timeout_s`; an idle keep-alive
+connection closes after `listen.keepalive_timeout_s`; open connections are
+capped in total and per client address (trusted proxies, which carry many
+clients, count only towards the total). The admin listener is a plain
+AppRunner and keeps none of these limits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from gateway.config import ListenSettings
 from gateway.errors import ErrorCode, error_body
+from gateway.http.context import GATEWAY
 
 log = logging.getLogger("walletgate.http")
 SERVER = "walletgate"
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _busy_response() -> bytes:
+    body = json.dumps(
+        error_body(ErrorCode.SERVICE_UNAVAILABLE, "Too many connections", {"retryAfter": 1})
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+@dataclass(slots=True)
+class ConnectionGuard:
+    """Counts open connections by client address; refuses beyond the caps."""
+
+    max_total: int
+    max_per_ip: int
+    head_timeout_s: float
+    trusted: tuple[Network, ...] = ()
+    total: int = 0
+    per_ip: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def from_settings(cls, listen: ListenSettings) -> ConnectionGuard:
+        trusted = tuple(ipaddress.ip_network(c, strict=False) for c in listen.trusted_proxies)
+        return cls(
+            listen.max_connections, listen.max_connections_per_ip, listen.head_timeout_s, trusted
+        )
+
+    def _exempt(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def admit(self, address: str) -> bool:
+        if self.total >= self.max_total:
+            return False
+        if not self._exempt(address) and self.per_ip[address] >= self.max_per_ip:
+            return False
+        self.total += 1
+        self.per_ip[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        self.total -= 1
+        self.per_ip[address] -= 1
+        if self.per_ip[address] <= 0:
+            del self.per_ip[address]
+
+
+BUSY_RESPONSE = _busy_response()
+
 
 class JsonErrorRequestHandler(RequestHandler):
+    def __init__(self, manager: Server, guard: ConnectionGuard | None, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._peer_address: str | None = None  # set once admitted
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    # -- connection caps --------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._guard is not None:
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if peer else ""
+            if not self._guard.admit(address):
+                assert isinstance(transport, asyncio.Transport)
+                transport.write(BUSY_RESPONSE)
+                transport.close()
+                return
+            self._peer_address = address
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._guard is not None:
+            if self._peer_address is None:
+                return  # refused in connection_made: never registered anywhere
+            self._guard.release(self._peer_address)
+            self._peer_address = None
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    # -- request-head timeout ----------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        # Bytes that arrive between requests start a new head: it must be
+        # complete in time. Body bytes (a request in progress) do not.
+        if self._head_timer is None and self._current_request is None and not self._messages:
+            self._arm_head_timer()
+        before = self._request_count
+        super().data_received(data)
+        if self._request_count != before:
+            self._disarm_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        if self._guard is None or self._force_close:
+            return
+        self._head_timer = self._loop.call_later(self._guard.head_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._current_request is None and not self._messages:
+            log.debug("closed a connection whose request head did not arrive in time")
+            self.force_close()
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -56,13 +183,30 @@ class JsonErrorRequestHandler(RequestHandler):
 
 
 class JsonErrorServer(Server):
+    guard: ConnectionGuard | None = None
+
     def __call__(self) -> RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        return JsonErrorRequestHandler(self, self.guard, loop=self._loop, **self._kwargs)
 
 
 class GatewayRunner(web.AppRunner):
+    """The public listener; `listen` settings come from the app's gateway."""
+
+    def __init__(
+        self, app: web.Application, *, listen: ListenSettings | None = None, **kwargs: Any
+    ) -> None:
+        if listen is None:
+            gateway = app.get(GATEWAY)
+            listen = gateway.settings.listen if gateway is not None else None
+        if listen is not None:
+            kwargs.setdefault("keepalive_timeout", listen.keepalive_timeout_s)
+        super().__init__(app, **kwargs)
+        self._guard = ConnectionGuard.from_settings(listen) if listen is not None else None
+
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         # Same state, our handler class for every new connection.
         server.__class__ = JsonErrorServer
+        assert isinstance(server, JsonErrorServer)
+        server.guard = self._guard
         return server

@@ -51,7 +51,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     gw = request.app[GATEWAY]
     started = time.perf_counter()
     request[REQUEST_ID] = request_id_for(request, gw.request_ids)
-    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies)
+    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header)
     try:
         response = await handler(request)
     except Exception as exc:
@@ -85,7 +85,11 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
     A 429 already carries the headers of the scope that refused it (and was
     counted nowhere), so it is neither counted again nor relabelled as IP.
     """
-    if QUOTA not in request and exc.code != ErrorCode.RATE_LIMITED:
+    if exc.code == ErrorCode.RATE_LIMITED:
+        # The refusing scope's headers travel on the error; a quota admitted
+        # earlier in this request (its client IP) must not overwrite them.
+        request.pop(QUOTA, None)
+    elif QUOTA not in request:
         try:
             quota = await gw.quotas.peek_ip(request[CLIENT_IP])
         except LimiterError as limiter_down:

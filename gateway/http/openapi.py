@@ -82,7 +82,7 @@ def _key_management() -> dict[str, Any]:
             "post": {
                 "summary": "Create an API key (signed create_api_key)",
                 "requestBody": signed,
-                "responses": _ok("201", "The new key, shown once") | common,
+                "responses": _ok("201", "The new key, shown once") | common | _errors("409"),
             },
             "get": {
                 "summary": "List the wallet's keys (signed list_api_keys, header form)",
@@ -108,7 +108,7 @@ def _key_management() -> dict[str, Any]:
                 "summary": "Rotate a key (signed rotate_api_key, optional graceSeconds)",
                 "parameters": key_id,
                 "requestBody": signed,
-                "responses": _ok("201", "The new key") | common | _errors("404"),
+                "responses": _ok("201", "The new key") | common | _errors("404", "409"),
             }
         },
         "/api/v1/api-keys/{keyId}/events": {
@@ -125,7 +125,7 @@ def _key_management() -> dict[str, Any]:
                     API_KEY_HEADER,
                     {"name": "X-Wallet-Address", "in": "header", "schema": {"type": "string"}},
                 ],
-                "responses": _ok("200", "The new key") | common | _errors("409"),
+                "responses": _ok("200", "The new key") | common | _errors("403", "409"),
             }
         },
         "/api-key/revoke": {

@@ -1,14 +1,19 @@
-"""The forwarded-route pipeline: route -> authenticate -> limit -> authorise -> forward.
+"""The forwarded-route pipeline: route -> IP -> authenticate -> limit -> authorise -> forward.
 
 Every step is a call into its own module; this handler only sequences them
 and records the outcome (usage counts, owner cache priming).
+
+Work that costs the gateway (a signature recovery, a key-store query) is
+charged to the client IP first: a signed request to the per-IP signing
+ceiling, an uncached key to the public per-IP quota. Throwaway wallets and
+made-up keys are free to invent; the address they come from is not.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,12 +32,18 @@ from gateway.http.context import (
     UPSTREAM_S,
     WALLET,
     Gateway,
+    forwarded_hops,
+    is_trusted,
 )
 from gateway.http.errors import REFUSALS, api_error
 from gateway.ratelimit import Quota
 from gateway.ratelimit.scopes import rate_limited
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream.forwarder import BUFFER_LIMIT, request_headers
+
+# Set once this request has been charged to its client IP, so a failure that
+# follows is not counted against the IP a second time.
+IP_CHARGED = web.RequestKey("ip_charged", bool)
 
 
 def payload_too_large(limit: int) -> ApiError:
@@ -115,12 +126,14 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         else:
             body = stream_body(request, limit)
 
+    if carries_signature(matched, request, parsed):
+        await charge_ip(request, gw.quotas.for_signed_ip)
     identity = await authenticate(request, gw, matched, parsed)
     request[AUTH_LABEL] = identity.method.value
     key = identity.key
     note_identity(request, identity)
     try:
-        request[QUOTA] = await admit(gw, identity, request[CLIENT_IP])
+        request[QUOTA] = await admit(request, gw, identity)
     except ApiError as exc:
         if key is not None and exc.code == ErrorCode.RATE_LIMITED:
             gw.keys.record_rate_limited(key.id)
@@ -138,8 +151,8 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         raise
     if key is not None:
         gw.keys.record_usage(key.id, response.status, route.permission)
-    if route.order_signature and response.status == 201 and isinstance(parsed, dict):
-        gw.owners.prime(str(parsed.get("uuid")), str(parsed.get("owner")))
+    if route.order_signature and response.status == 201:
+        prime_owner(gw, response)
     return response
 
 
@@ -151,12 +164,51 @@ def note_identity(request: web.Request, identity: Identity) -> None:
         request[WALLET] = identity.wallet_display
 
 
+def prime_owner(gw: Gateway, response: web.StreamResponse) -> None:
+    """Learn the new order's owner from the upstream's own answer, never from
+    the request: the upstream may assign its own uuid or accept a duplicate."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return  # streamed: the owner is looked up when first needed
+    try:
+        reply = json.loads(response.body)
+    except (ValueError, RecursionError):
+        return
+    gw.owners.prime_from_reply(reply)
+
+
+def carries_signature(matched: RouteMatch, request: web.Request, parsed: Any) -> bool:
+    """Whether authentication would verify a wallet signature (the costly step)."""
+    route = matched.route
+    if "X-API-Key" in request.headers:
+        return False
+    if route.action is not None and (
+        "X-Message" in request.headers
+        or "X-Signature" in request.headers
+        or (isinstance(parsed, dict) and ("message" in parsed or "signature" in parsed))
+    ):
+        return True
+    return route.order_signature and isinstance(parsed, dict) and "signature" in parsed
+
+
+async def charge_ip(request: web.Request, charge: Callable[[str], Awaitable[Quota]]) -> None:
+    """Charge the client IP before expensive work; 429 once it is over its limit."""
+    request[QUOTA] = await charge(request[CLIENT_IP])
+    request[IP_CHARGED] = True
+
+
 async def authenticate(
     request: web.Request, gw: Gateway, matched: RouteMatch, parsed: Any
 ) -> Identity:
     """Identity, or the auth error, counted against the client IP (never the victim)."""
+
+    async def before_key_lookup() -> None:
+        # An uncached key costs a store query: the IP's public quota decides first.
+        await charge_ip(request, gw.quotas.for_ip)
+
     try:
-        return await gw.authenticator.authenticate(matched, request.headers, parsed)
+        return await gw.authenticator.authenticate(
+            matched, request.headers, parsed, before_key_lookup
+        )
     except REFUSALS as exc:
         await refuse_unauthenticated(request, gw, api_error(exc))
         raise
@@ -166,6 +218,8 @@ async def refuse_unauthenticated(request: web.Request, gw: Gateway, exc: ApiErro
     """Count a failed authentication against the IP; 429 once the IP is over its limit."""
     if exc.status in (401, 400, 403):
         gw.metrics.count_auth_failure(exc.code.value.lower())
+    if request.get(IP_CHARGED):
+        return
     quota = await gw.quotas.peek_ip(request[CLIENT_IP])
     request[QUOTA] = quota
     if not quota.allowed:
@@ -173,12 +227,16 @@ async def refuse_unauthenticated(request: web.Request, gw: Gateway, exc: ApiErro
         raise rate_limited(quota, gw.quotas.clock()) from exc
 
 
-async def admit(gw: Gateway, identity: Identity, ip: str) -> Quota:
+async def admit(request: web.Request, gw: Gateway, identity: Identity) -> Quota:
     if identity.key is not None:
         return await gw.quotas.for_key(identity.key.id, identity.key.rate_limit)
+    if identity.order_only:
+        # A public order signature is no claim on its owner's quota: the IP
+        # that sent it has paid already (charge_ip before verification).
+        return request[QUOTA]
     if identity.method == AuthMethod.SIGNATURE and identity.wallet is not None:
         return await gw.quotas.for_wallet(identity.wallet)
-    return await gw.quotas.for_ip(ip)
+    return await gw.quotas.for_ip(request[CLIENT_IP])
 
 
 async def forward(
@@ -188,9 +246,13 @@ async def forward(
     body: bytes | AsyncIterator[bytes] | None,
 ) -> web.StreamResponse:
     peer = request.remote or ""
-    # Forwarding headers are believed only from a trusted proxy in front of us.
-    trusted = peer != request[CLIENT_IP]
-    prior = request.headers.get("X-Forwarded-For") if trusted else None
+    # Forwarding headers are believed only from a trusted proxy in front of us;
+    # every X-Forwarded-For line is part of the one list.
+    trusted = is_trusted(peer, gw.trusted_proxies)
+    header = gw.settings.listen.forwarded_header
+    prior = None
+    if trusted:
+        prior = ", ".join(forwarded_hops(request.headers.getall(header, ()), header))
     proto = request.headers.get("X-Forwarded-Proto") if trusted else None
     extra = {
         "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,

@@ -31,6 +31,7 @@ from gateway.keys.audit import (
     log_key_event,
     new_event,
 )
+from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
     ApiKey,
@@ -82,6 +83,14 @@ def invalid_api_key() -> ApiError:
     return ApiError(ErrorCode.INVALID_API_KEY, "Invalid API key")
 
 
+def key_limit_reached(limit: int) -> ApiError:
+    return ApiError(
+        ErrorCode.KEY_LIMIT_REACHED,
+        "This wallet already has the most active API keys allowed; revoke one first",
+        {"maxActiveKeys": limit},
+    )
+
+
 def key_not_found() -> ApiError:
     return ApiError(ErrorCode.NOT_FOUND, "API key not found")
 
@@ -108,6 +117,9 @@ class KeyService:
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
         self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
+        self._unknown = UnknownKeys(settings.unknown_key_cache_s)
+        # Count-then-insert for the per-wallet cap runs one at a time per wallet.
+        self._wallet_lock = WalletLocks()
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -150,8 +162,14 @@ class KeyService:
             self._by_hash.pop(key_hash, None)
 
     # -- authentication (hot path) -------------------------------------------
-    async def authenticate(self, plaintext: str) -> ApiKey:
-        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE."""
+    async def authenticate(
+        self, plaintext: str, before_lookup: Callable[[], Awaitable[object]] | None = None
+    ) -> ApiKey:
+        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE.
+
+        `before_lookup` runs only when the store would be asked (the caller's
+        per-IP quota): it may refuse, and then the store is never queried.
+        """
         key_hash = hash_api_key(plaintext)
         key = self._by_hash.get(key_hash)
         if key is None:
@@ -159,13 +177,18 @@ class KeyService:
             # 5 µs of base62/CRC work per request); a miss checks before the store.
             if not check_api_key_format(plaintext, self._prefixes):
                 raise invalid_api_key()
+            if before_lookup is not None:
+                await before_lookup()
             key = await self._load(key_hash)
         self.ensure_usable(key)
         return key
 
     async def _load(self, key_hash: str) -> ApiKey:
+        if key_hash in self._unknown:
+            raise invalid_api_key()
         key = await self.store.get_by_hash(key_hash)
         if key is None:
+            self._unknown.remember(key_hash)
             raise invalid_api_key()
         self._by_hash[key_hash] = key
         return key
@@ -187,9 +210,35 @@ class KeyService:
         exclusive: bool = False,
         kind: EventKind = EventKind.CREATED,
         details: Mapping[str, object] | None = None,
+        replacing: ApiKey | None = None,
     ) -> tuple[ApiKey, str]:
         """A new key and its audit event, committed before it is returned with its
-        only plaintext copy."""
+        only plaintext copy.
+
+        Refused with 409 KEY_LIMIT_REACHED when the wallet already holds
+        keys.max_active_per_wallet active keys; a rotation (`replacing`) swaps
+        one key for another and is refused only above the cap.
+        """
+        async with self._wallet_lock(request.wallet):
+            await self._check_key_cap(request.wallet, replacing)
+            return await self._insert_new(request, origin, exclusive, kind, details)
+
+    async def _check_key_cap(self, wallet: str, replacing: ApiKey | None) -> None:
+        limit = self._settings.max_active_per_wallet
+        active = await self.store.count_active(wallet, self._clock())
+        if replacing is not None:
+            active -= 1
+        if active >= limit:
+            raise key_limit_reached(limit)
+
+    async def _insert_new(
+        self,
+        request: NewKey,
+        origin: Origin,
+        exclusive: bool,
+        kind: EventKind,
+        details: Mapping[str, object] | None,
+    ) -> tuple[ApiKey, str]:
         plaintext = generate_api_key(self.prefix_for(request.dialect))
         key = ApiKey(
             id=generate_key_id(),
@@ -212,6 +261,7 @@ class KeyService:
         if not inserted:
             raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
         log_key_event(event.for_wallet(key.wallet))
+        self._unknown.forget(key.key_hash)
         return key, plaintext
 
     async def list_for(self, wallet: str) -> list[ApiKey]:
@@ -243,8 +293,11 @@ class KeyService:
             raise ApiError(
                 ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
             )
-        # The successor keeps everything the wallet signed for the old key.
-        created = await self.create(NewKey.from_key(old), origin, details={"rotatedFrom": old.id})
+        # The successor keeps everything the wallet signed for the old key:
+        # permissions, allowlist, expiry and rate limit (never widened).
+        created = await self.create(
+            NewKey.from_key(old), origin, details={"rotatedFrom": old.id}, replacing=old
+        )
         now = self._clock()
         event = new_event(
             EventKind.ROTATED,

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -47,14 +48,19 @@ def open_cluster(url: str, *, retries: int = 1) -> RedisCluster:
 
 
 def open_client(url: str) -> Redis | RedisCluster:
-    """A client for the replay guard: no retry, a failure is an answer (503)."""
+    """A client for the replay guard: a failure is an answer (503).
+
+    One immediate retry on a broken connection only (a pooled connection to a
+    Redis that restarted while the replay set sat unused); never on a
+    timeout, where the first SET NX may have landed.
+    """
     if is_cluster_url(url):
         return open_cluster(url, retries=0)
     return Redis.from_url(
         url,
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=SOCKET_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
 
 

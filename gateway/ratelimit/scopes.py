@@ -3,10 +3,13 @@
 The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
 against the client IP. Key management has a scope of its own per wallet.
+Signed requests and key creation are also charged to the client IP before
+their signature is checked: wallets cost nothing to make, addresses do.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -23,6 +26,28 @@ class Scope:
     WALLET = "wallet"
     IP = "ip"
     MANAGEMENT = "management"
+    # Per client IP, charged before a signature is verified (throwaway wallets
+    # are free, IPs are not).
+    IP_SIGNED = "ip_signed"
+    IP_KEY_CREATION = "ip_key_creation"
+
+
+@lru_cache(maxsize=65536)
+def address_bucket(address: str) -> str:
+    """What a per-IP scope counts: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber is routinely given a whole /64, 2^64 addresses: counted
+    one by one, a per-IP ceiling would be none at all.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
 
 
 def rate_limited(quota: Quota, now: float) -> ApiError:
@@ -52,6 +77,11 @@ class QuotaGate:
             Window("minute", 60, settings.management_per_minute),
             Window("hour", 3600, settings.management_per_hour),
         )
+        self._ip_signed_windows = (Window("minute", 60, settings.ip_signed_per_minute),)
+        self._ip_key_creation_windows = (
+            Window("minute", 60, settings.ip_key_creation_per_minute),
+            Window("hour", 3600, settings.ip_key_creation_per_hour),
+        )
         self.key_windows = lru_cache(maxsize=64)(self._per_identity_windows)
 
     def _per_identity_windows(self, per_minute: int) -> tuple[Window, ...]:
@@ -69,14 +99,22 @@ class QuotaGate:
         return await self._admit(Scope.WALLET, wallet, self._wallet_windows)
 
     async def for_ip(self, address: str) -> Quota:
-        return await self._admit(Scope.IP, address, self._ip_windows)
+        return await self._admit(Scope.IP, address_bucket(address), self._ip_windows)
 
     async def for_management(self, wallet: str) -> Quota:
         return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
 
+    async def for_signed_ip(self, address: str) -> Quota:
+        return await self._admit(Scope.IP_SIGNED, address_bucket(address), self._ip_signed_windows)
+
+    async def for_key_creation_ip(self, address: str) -> Quota:
+        return await self._admit(
+            Scope.IP_KEY_CREATION, address_bucket(address), self._ip_key_creation_windows
+        )
+
     async def peek_ip(self, address: str) -> Quota:
         """Count against the IP without refusing: for answers that are errors anyway."""
-        return await self._decide(Scope.IP, address, self._ip_windows)
+        return await self._decide(Scope.IP, address_bucket(address), self._ip_windows)
 
     async def _admit(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
         quota = await self._decide(scope, identity, windows)

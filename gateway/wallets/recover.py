@@ -117,7 +117,7 @@ def _stacks_key_matches(wallet: WalletAddress, key: PublicKey) -> bool:
 
 def _verify_stacks(
     wallet: WalletAddress, message: bytes, signature: bytes, claimed: bytes | None
-) -> None:
+) -> bytes:
     # stacks.js tries the current prefix, then the legacy one.
     for legacy in (False, True):
         digest = stacks.hash_message(message, legacy=legacy)
@@ -127,29 +127,33 @@ def _verify_stacks(
             continue
         if _stacks_key_matches(wallet, key):
             _check_claimed_key(claimed, key)
-            return
+            return key.format(compressed=True)
     raise InvalidSignature("signature does not match the wallet address")
 
 
 def _verify_evm(
     wallet: WalletAddress, message: bytes, signature: bytes, claimed: bytes | None
-) -> None:
+) -> bytes:
     key = recover_public_key(signature, evm.hash_message(message))
     if _evm_address(key.format(compressed=False)) != wallet.canonical:
         raise InvalidSignature("signature does not match the wallet address")
     _check_claimed_key(claimed, key)
+    return key.format(compressed=True)
 
 
 def verify_signature_bytes(
     wallet: WalletAddress, message: bytes, signature_hex: str, public_key_hex: str | None = None
-) -> None:
-    """`verify_message_signature` for a message already encoded as UTF-8."""
+) -> bytes:
+    """`verify_message_signature` for a message already encoded as UTF-8.
+
+    Returns the signer's recovered public key (33 bytes, compressed): one key
+    has several Stacks addresses, so replay entries are keyed by the key.
+    """
     signature = parse_signature(signature_hex)
     claimed = None if public_key_hex is None else parse_public_key(public_key_hex)
     if wallet.chain == Chain.STACKS:
-        _verify_stacks(wallet, message, signature, claimed)
-    else:
-        _verify_evm(wallet, message, signature, claimed)
+        return _verify_stacks(wallet, message, signature, claimed)
+    return _verify_evm(wallet, message, signature, claimed)
 
 
 def verify_message_signature(

@@ -1,7 +1,7 @@
-"""The replay guard: each signed message is accepted once per wallet.
+"""The replay guard: each signed message is accepted once per signing key.
 
-An entry is keyed by what was signed (wallet + message),
-never by signature bytes, so a malleated `(r, n-s)` twin or a re-signed copy
+An entry is keyed by what was signed (signer's public key + message), never
+by signature bytes, so a malleated `(r, n-s)` twin or a re-signed copy
 of a used message is the same entry. Entries live for the age window; after
 that the timestamp check refuses the message anyway.
 """
@@ -41,6 +41,19 @@ def replay_key_of_bytes(wallet: WalletAddress, message_utf8: bytes) -> bytes:
     """`replay_key` for a message the caller has already encoded."""
     data = wallet.canonical.lower().encode("ascii") + b"\x00" + message_utf8
     return hashlib.sha256(data).digest()
+
+
+def replay_key_of_signer(public_key: bytes, message_utf8: bytes) -> bytes:
+    """An entry keyed by the recovering public key (33 bytes, compressed), not the
+    address: a Stacks key signs for four addresses (mainnet/testnet x key form),
+    and a message it signed is accepted once, whichever of them it names."""
+    return hashlib.sha256(b"key\x00" + public_key + b"\x00" + message_utf8).digest()
+
+
+def order_replay_key(wallet: WalletAddress, canonical_order: str) -> bytes:
+    """An entry for a signed order: it authenticates at most one request."""
+    data = b"order\x00" + wallet.canonical.lower().encode("ascii") + b"\x00"
+    return hashlib.sha256(data + canonical_order.encode("utf-8")).digest()
 
 
 class MemoryReplayGuard:

@@ -26,7 +26,7 @@ from gateway.wallets.errors import (
     WalletError,
 )
 from gateway.wallets.recover import verify_message_signature, verify_signature_bytes
-from gateway.wallets.replay import ReplayGuard, replay_key_of_bytes
+from gateway.wallets.replay import ReplayGuard, order_replay_key, replay_key_of_signer
 
 # A signed management message is a small JSON object; refuse anything far
 # larger before parsing it.
@@ -166,9 +166,15 @@ class SignatureVerifier:
         max_age_s: float = 300,
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, str], None] | None = None,
+        stacks_network: str = "any",
     ) -> None:
         if max_age_s <= 0:
             raise ValueError("max_age_s must be positive")
+        if stacks_network not in ("mainnet", "testnet", "any"):
+            raise ValueError('stacks_network must be "mainnet", "testnet" or "any"')
+        # The Stacks network this gateway serves: addresses of the other one are
+        # refused, so a message is bound to one network.
+        self._stacks_network = None if stacks_network == "any" else stacks_network
         self._replay = replay
         self._chains = frozenset(Chain(chain) for chain in chains)
         self._max_age_ms = max_age_s * 1000
@@ -182,10 +188,14 @@ class SignatureVerifier:
 
     def _wallet(self, address: object) -> WalletAddress:
         try:
-            return parse_wallet_address(address, self._chains)
+            wallet = parse_wallet_address(address, self._chains)
+            network = self._stacks_network
+            if network is not None and wallet.chain == Chain.STACKS and wallet.network != network:
+                raise InvalidWalletAddress(f"this gateway accepts Stacks {network} addresses only")
         except InvalidWalletAddress:
             self._report("unknown", Outcome.INVALID_WALLET)
             raise
+        return wallet
 
     async def verify(
         self, signed: SignedMessage, *, action: str, bound: Mapping[str, Any] = _EMPTY
@@ -195,11 +205,11 @@ class SignatureVerifier:
         chain = wallet.chain.value
         try:
             fields, data = self._check_fields(signed.message, action, bound)
-            verify_signature_bytes(wallet, data, signed.signature, signed.public_key)
+            signer = verify_signature_bytes(wallet, data, signed.signature, signed.public_key)
         except WalletError as exc:
             self._report(chain, _outcome_of(exc))
             raise
-        if not await self._replay.first_use(replay_key_of_bytes(wallet, data), self._ttl(fields)):
+        if not await self._replay.first_use(replay_key_of_signer(signer, data), self._ttl(fields)):
             self._report(chain, Outcome.REPLAYED)
             raise SignatureReplayed("message already used")
         self._report(chain, Outcome.VALID)
@@ -238,9 +248,29 @@ class SignatureVerifier:
     ) -> WalletAddress:
         """Check an order's `signature` over its canonical message.
 
-        No timestamp and no replay entry: the order `uuid`, unique at the
-        backend, is what stops a signed order from being used twice.
+        No timestamp: with an API key, the key is the credential and the
+        order `uuid`, unique at the backend, stops the order being used twice.
         """
+        return self._verify_order(order, public_key)[0]
+
+    async def admit_order(
+        self, order: Mapping[str, Any], public_key: str | None = None
+    ) -> WalletAddress:
+        """`verify_order` for an order that is its own credential: accepted once.
+
+        An order's signature is public (anyone can read the order back), so it
+        proves authorship of that one order, never a live request: a re-post
+        is refused as a replay before it costs the owner anything.
+        """
+        wallet, message = self._verify_order(order, public_key)
+        if not await self._replay.first_use(order_replay_key(wallet, message), self._replay_ttl_s):
+            self._report(wallet.chain.value, Outcome.REPLAYED)
+            raise SignatureReplayed("order already used")
+        return wallet
+
+    def _verify_order(
+        self, order: Mapping[str, Any], public_key: str | None
+    ) -> tuple[WalletAddress, str]:
         wallet = self._wallet(order.get("owner"))
         try:
             signature = order.get("signature")
@@ -255,7 +285,7 @@ class SignatureVerifier:
             self._report(wallet.chain.value, _outcome_of(exc))
             raise
         self._report(wallet.chain.value, Outcome.VALID)
-        return wallet
+        return wallet, message
 
 
 def _outcome_of(exc: WalletError) -> Outcome:

@@ -289,6 +289,33 @@ async def test_key_in_rotation_grace_still_blocks_exclusive_insert(store: KeySto
     assert await store.insert(make_key(EVM_WALLET, dialect=Dialect.EVM), exclusive=True) is False
 
 
+async def test_count_active_counts_only_the_wallets_live_unscheduled_keys(store: KeyStore):
+    now = utcnow()
+    counted = [make_key(EVM_WALLET), make_key(EVM_WALLET, dialect=Dialect.EVM)]
+    counted.append(make_key(EVM_WALLET, expires_at=now + timedelta(hours=1)))
+    not_counted = [
+        make_key(EVM_WALLET.replace("5a", "6b")),
+        make_key(EVM_WALLET, status=KeyStatus.REVOKED),
+        make_key(EVM_WALLET, status=KeyStatus.SUSPENDED),
+        make_key(EVM_WALLET, expires_at=now - timedelta(seconds=1)),
+        make_key(EVM_WALLET, revoke_at=now + timedelta(minutes=1)),
+    ]
+    for key in counted + not_counted:
+        assert await store.insert(key) is True
+    assert await store.count_active(EVM_WALLET, now) == len(counted)
+    assert await store.count_active(STACKS_WALLET, now) == 0
+
+
+async def test_operations_counts_what_was_asked_of_the_store(store: KeyStore):
+    key = make_key()
+    before = store.operations.copy()
+    await store.insert(key)
+    for _ in range(3):
+        assert await store.get_by_hash(key.key_hash) is not None
+    assert store.operations["get_by_hash"] - before["get_by_hash"] == 3
+    assert store.operations["insert"] - before["insert"] == 1
+
+
 # -- usage -------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from tests.conftest import (
 )
 from tests.support.rate_limit_support import (
     IP_POLICY,
+    IP_SIGNED_POLICY,
     KEY_POLICY,
     NOON,
     RESET_PREFIX,
@@ -213,15 +214,19 @@ async def test_failed_authentication_never_drains_the_victims_quota(
         for headers in attempts:
             reply = await call(gw.client, "POST", gw.at(execute), headers=headers)
             assert reply.status == 401, reply.body
-            assert_truthful(reply, gw.clock(), IP_POLICY)
+            # A signed attempt is charged to the IP's signing ceiling before its
+            # signature is checked; a bad key to the IP's public quota.
+            signed = "X-Signature" in headers
+            assert_truthful(reply, gw.clock(), IP_SIGNED_POLICY if signed else IP_POLICY)
 
     own = await keyed(gw, victim["apiKey"])
     assert own.status == 200
     assert rate_limit_headers(own.headers).remaining == 2  # 3 - 1: nothing was taken
     by_wallet = await signed_execute(gw, stacks_signer, order["uuid"])
     assert by_wallet.status == 200, by_wallet.body
-    # The wallet's scope holds its own order creation and this execute only.
-    assert assert_truthful(by_wallet, gw.clock(), KEY_POLICY).remaining == 98
+    # The wallet's scope holds this execute only: an order authenticated by its
+    # own signature is charged to the IP that sent it, never to its owner.
+    assert assert_truthful(by_wallet, gw.clock(), KEY_POLICY).remaining == 99
 
 
 async def test_key_management_does_not_consume_order_quota(start_gateway, stacks_signer):
@@ -253,4 +258,6 @@ async def test_key_management_does_not_consume_order_quota(start_gateway, stacks
     order = await create_order(gw, stacks_signer)  # signed by the wallet: its order scope
     by_wallet = await signed_execute(gw, stacks_signer, order["uuid"])
     assert by_wallet.status == 200, by_wallet.body
-    assert assert_truthful(by_wallet, gw.clock(), KEY_POLICY).remaining == 98
+    # The wallet's scope holds this execute only: an order authenticated by its
+    # own signature is charged to the IP that sent it, never to its owner.
+    assert assert_truthful(by_wallet, gw.clock(), KEY_POLICY).remaining == 99

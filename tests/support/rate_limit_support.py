@@ -136,6 +136,8 @@ def policy(*windows: tuple[str, int, int]) -> str:
 
 KEY_POLICY = policy(("minute", 100, 60), ("hour", 1000, 3600), ("day", 10000, 86400))
 IP_POLICY = policy(("minute", 300, 60))
+# The per-IP signing ceiling as the test settings set it (conftest.make_settings).
+IP_SIGNED_POLICY = policy(("minute", 10000, 60))
 
 
 def assert_truthful(reply: Reply, now: float, expected_policy: str) -> Limits:

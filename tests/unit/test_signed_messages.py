@@ -680,3 +680,62 @@ def test_order_public_key_must_be_the_signers(verifier: SignatureVerifier) -> No
     with raises_api_error() as exc_info:
         verifier.verify_order(order, OTHER_STACKS.public_key_hex)
     assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE
+
+
+# -- one message per signing key, bound to one network -------------------------------------------
+
+
+def _as_signed(body: dict[str, str], address: str) -> SignedMessage:
+    return SignedMessage(body["message"], body["signature"], address)
+
+
+async def test_one_message_is_accepted_once_whatever_the_keys_address_form() -> None:
+    verifier = make_verifier(stacks_network="any")
+    key = "44" * 32
+    forms = [
+        StacksSigner(key + "01"),
+        StacksSigner(key),
+        StacksSigner(key + "01", network="testnet"),
+        StacksSigner(key, network="testnet"),
+    ]
+    body = signed_body(forms[0], "list_api_keys", now_ms=NOW_MS)
+    assert {signer.sign(body["message"]) for signer in forms} == {body["signature"]}
+
+    await verifier.verify(_as_signed(body, forms[0].address), action="list_api_keys")
+    for other in forms[1:]:
+        with raises_api_error() as caught:
+            await verifier.verify(_as_signed(body, other.address), action="list_api_keys")
+        assert caught.value.code == ErrorCode.SIGNATURE_REPLAYED
+
+
+@pytest.mark.parametrize(
+    ("network", "accepted", "refused"),
+    [
+        ("mainnet", STACKS, STACKS_UNCOMPRESSED_TESTNET),
+        ("testnet", STACKS_UNCOMPRESSED_TESTNET, STACKS),
+    ],
+)
+async def test_stacks_addresses_of_another_network_are_refused(
+    network: str, accepted: StacksSigner, refused: StacksSigner
+) -> None:
+    verifier = make_verifier(stacks_network=network)
+    ok = signed_body(accepted, "list_api_keys", now_ms=NOW_MS)
+    await verifier.verify(_as_signed(ok, accepted.address), action="list_api_keys")
+    other = signed_body(refused, "list_api_keys", now_ms=NOW_MS)
+    with raises_api_error() as caught:
+        await verifier.verify(_as_signed(other, refused.address), action="list_api_keys")
+    assert caught.value.code == ErrorCode.INVALID_WALLET
+    # EVM wallets have one address per key and no network: unaffected.
+    evm = signed_body(EVM, "list_api_keys", now_ms=NOW_MS)
+    await verifier.verify(_as_signed(evm, EVM.address), action="list_api_keys")
+
+
+async def test_an_order_is_admitted_as_its_own_credential_once() -> None:
+    verifier = make_verifier()
+    order = sign_order(STACKS, {"owner": STACKS.address, "uuid": "u-1", "amountIn": "1"})
+    assert (await verifier.admit_order(order)).canonical == STACKS.address
+    with raises_api_error() as caught:
+        await verifier.admit_order(order)
+    assert caught.value.code == ErrorCode.SIGNATURE_REPLAYED
+    # The sync check (an order sent with its owner's key) stays repeatable.
+    assert verifier.verify_order(order).canonical == STACKS.address

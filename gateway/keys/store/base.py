@@ -7,6 +7,7 @@ round-trips identically through either, and one behaviour suite covers both.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
@@ -60,6 +61,10 @@ KEY_COLUMNS: Final = (
 
 @runtime_checkable
 class KeyStore(Protocol):
+    # Operations asked of the store so far, by name ("get_by_hash", "insert", ...):
+    # how often the request path reaches the store, observable without a profiler.
+    operations: Counter[str]
+
     async def open(self) -> None:
         """Connect and create or migrate the schema."""
 
@@ -126,6 +131,10 @@ class KeyStore(Protocol):
 
     async def count_by_status(self) -> dict[KeyStatus, int]:
         """Keys per effective status, every status present."""
+
+    async def count_active(self, wallet: str, now: datetime) -> int:
+        """The wallet's keys that are active at `now`, not expired and not
+        scheduled for revocation (what the per-wallet cap counts)."""
 
     async def change_cursor(self) -> int:
         """The current position of the change log."""

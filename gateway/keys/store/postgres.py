@@ -11,6 +11,7 @@ processes take transaction-scoped advisory locks:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -121,6 +122,8 @@ class PostgresKeyStore(PostgresTrail):
         connect_timeout_s: float = 5.0,
         command_timeout_s: float = 10.0,
     ) -> None:
+        # The store's own metric: operations asked of it, by name.
+        self.operations: Counter[str] = Counter()
         self._url = url
         self._pool_options: dict[str, Any] = {
             "min_size": min_size,
@@ -182,6 +185,7 @@ class PostgresKeyStore(PostgresTrail):
     async def _connection(
         self, what: str, *, transaction: bool = False
     ) -> AsyncIterator[asyncpg.Connection]:
+        self.operations[what] += 1
         pool = self._pool
         if pool is None:
             raise StoreError("postgresql store is not open")

@@ -26,6 +26,11 @@ from gateway.keys.store.events import (
 # Advisory lock space ("WG"), split by purpose so the locks never collide.
 LOCK_GLOBAL: Final = 0x5747_0000
 _OBJ_EXPIRIES: Final = 2
+# What the per-wallet cap counts: active, unexpired, not scheduled for revocation.
+_COUNT_ACTIVE: Final = """
+    SELECT COUNT(*) FROM api_keys
+    WHERE wallet = $1 AND status = 'active' AND revoke_at IS NULL
+      AND (expires_at IS NULL OR expires_at > $2)"""
 
 
 def effective_status(now_param: str) -> str:
@@ -107,6 +112,10 @@ class PostgresTrail:
         async with self._connection("count_by_status") as conn:
             rows = await conn.fetch(query, datetime.now(UTC))
         return status_counts(rows)
+
+    async def count_active(self, wallet: str, now: datetime) -> int:
+        async with self._connection("count_active") as conn:
+            return int(await conn.fetchval(_COUNT_ACTIVE, wallet, now))
 
     # -- change log --------------------------------------------------------------
 

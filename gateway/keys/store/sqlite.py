@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -107,6 +108,8 @@ class SQLiteKeyStore(SQLiteTrail):
         self._busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # The store's own metric: operations asked of it, by name.
+        self.operations: Counter[str] = Counter()
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteKeyStore:
@@ -173,6 +176,7 @@ class SQLiteKeyStore(SQLiteTrail):
         self, what: str, *, write: bool = False
     ) -> AsyncIterator[aiosqlite.Connection]:
         """The connection to itself, inside `BEGIN IMMEDIATE … COMMIT` when writing."""
+        self.operations[what] += 1
         async with self._lock:
             db = self._db
             if db is None:

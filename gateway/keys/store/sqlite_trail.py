@@ -45,6 +45,13 @@ EFFECTIVE_STATUS: Final = (
 )
 
 
+# What the per-wallet cap counts: active, unexpired, not scheduled for revocation.
+_COUNT_ACTIVE: Final = """
+    SELECT COUNT(*) FROM api_keys
+    WHERE wallet = ? AND status = 'active' AND revoke_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ?)"""
+
+
 class SQLiteTrail:
     """Mixed into SQLiteKeyStore, which provides `_session`."""
 
@@ -111,6 +118,13 @@ class SQLiteTrail:
         async with self._session("count_by_status") as db:
             rows = await db.execute_fetchall(query, {"now": encode_time(datetime.now(UTC))})
         return status_counts(rows)
+
+    async def count_active(self, wallet: str, now: datetime) -> int:
+        async with self._session("count_active") as db:
+            # Read whole: a statement left unfinished would hold a read
+            # transaction open, and the next BEGIN IMMEDIATE would fail.
+            rows = list(await db.execute_fetchall(_COUNT_ACTIVE, (wallet, encode_time(now))))
+        return int(rows[0][0])
 
     # -- change log --------------------------------------------------------------
 

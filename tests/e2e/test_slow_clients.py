@@ -1,0 +1,114 @@
+"""Slowloris and idle connections on the public listener, with raw sockets.
+
+Loopback has a whole /8: slow clients connect from 127.0.0.2, legitimate
+ones from 127.0.0.3, so per-address caps are seen apart. Bounded: every wait
+has a ceiling and none is an assertion on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from tests.support.raw_http import host_port, raw_request, read_reply, request_bytes
+
+SLOW, LEGIT = "127.0.0.2", "127.0.0.3"
+CEILING_S = 10.0
+LISTEN = {
+    "head_timeout_s": 1.0,
+    "keepalive_timeout_s": 1.5,
+    "max_connections_per_ip": 8,
+    "max_connections": 50,
+}
+
+
+async def open_from(url: str, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = host_port(url)
+    return await asyncio.open_connection(host, port, local_addr=(source, 0))
+
+
+async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sent until it closed the connection (bounded)."""
+    return await asyncio.wait_for(reader.read(), CEILING_S)
+
+
+async def test_a_request_head_that_trickles_in_is_cut_off(start_gateway):
+    gw = await start_gateway(listen=LISTEN)
+    reader, writer = await open_from(gw.url, SLOW)
+    stop = asyncio.Event()
+
+    async def trickle() -> None:
+        for byte in b"GET /api/v1/orders HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+            if stop.is_set():
+                return
+            with contextlib.suppress(ConnectionError):
+                writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    dripping = asyncio.create_task(trickle())
+    try:
+        sent = await closed_by_server(reader)
+    finally:
+        stop.set()
+        await dripping
+        writer.close()
+    assert b"200 OK" not in sent
+
+
+async def test_an_idle_keep_alive_connection_is_closed(start_gateway):
+    gw = await start_gateway(listen=LISTEN)
+    reader, writer = await open_from(gw.url, LEGIT)
+    try:
+        writer.write(request_bytes("GET", "/api/v1/orders", []))
+        assert (await read_reply(reader)).status == 200
+        assert await closed_by_server(reader) == b""
+    finally:
+        writer.close()
+
+
+async def test_slow_clients_cannot_starve_legitimate_ones(start_gateway):
+    gw = await start_gateway(listen=LISTEN)
+    held = [await open_from(gw.url, SLOW) for _ in range(12)]
+    try:
+        for _, writer in held:
+            writer.write(b"GET /api/v1/orders HTTP/1.1\r\n")  # and never more
+        # Beyond the per-address cap, connections are answered 503 and closed.
+        refused = [await closed_by_server(reader) for reader, _ in held[8:]]
+        assert all(answer.startswith(b"HTTP/1.1 503 ") for answer in refused)
+        assert all(b"SERVICE_UNAVAILABLE" in answer for answer in refused)
+
+        host, port = host_port(gw.url)
+        served = [
+            await raw_request(host, port, "GET", "/api/v1/orders", [], local_address=LEGIT)
+            for _ in range(6)
+        ]
+        assert [reply.status for reply in served] == [200] * 6
+        # The admin listener keeps no such limits.
+        async with gw.client.get(gw.admin_url + "/healthz") as health:
+            assert health.status == 200
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
+async def test_the_total_connection_cap_refuses_with_503(start_gateway):
+    gw = await start_gateway(listen=LISTEN | {"max_connections": 3, "max_connections_per_ip": 10})
+    held = [await open_from(gw.url, SLOW) for _ in range(3)]
+    try:
+        reader, writer = await open_from(gw.url, LEGIT)
+        answer = await closed_by_server(reader)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503 ")
+    finally:
+        for _, held_writer in held:
+            held_writer.close()
+    # Once they are gone, the slots are free again.
+    host, port = host_port(gw.url)
+    for _ in range(50):  # bounded: the server sees the closes asynchronously
+        reply = None
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            reply = await raw_request(host, port, "GET", "/api/v1/orders", [], local_address=LEGIT)
+        if reply is not None and reply.status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert reply is not None and reply.status == 200
