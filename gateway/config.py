@@ -25,6 +25,7 @@ CHAINS = ("stacks", "evm")
 OWNER_SOURCES = ("order", "body", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
+LISTEN_MODES = ("proxy", "auth")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,9 @@ class ListenSettings:
     trusted_proxies: tuple[str, ...] = ()
     # Older spelling of log.access; either one turns the access line on.
     access_log: bool = False
+    # "proxy": walletgate forwards what it admits; "auth": an ingress forwards
+    # and asks walletgate only for the decision (/_walletgate/auth).
+    mode: str = "proxy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +315,11 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"{section}.port: {port} is not a port number")
     for cidr in settings.listen.trusted_proxies:
         _check_cidr("listen.trusted_proxies", cidr)
+    if settings.listen.mode not in LISTEN_MODES:
+        raise ConfigError('listen.mode: expected "proxy" or "auth"')
+    if settings.listen.mode == "auth" and not settings.listen.trusted_proxies:
+        # The decision endpoint answers trusted proxies only: nobody could use it.
+        raise ConfigError("listen.trusted_proxies: auth mode needs the ingress's address here")
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
     _check_url("redis.url", settings.redis.url, ("redis", "rediss"), allow_empty=True)

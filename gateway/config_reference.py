@@ -50,6 +50,11 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "headers (`X-Forwarded-For`, `Forwarded`) are believed when finding the client "
         "address.",
         "listen.access_log": "Older spelling of `log.access`: either one turns the access line on.",
+        "listen.mode": '`"proxy"`: walletgate forwards what it admits to the upstream. '
+        '`"auth"`: an existing ingress (nginx, Caddy, Traefik, Envoy) forwards and asks '
+        "`/_walletgate/auth` for each decision; walletgate serves only decisions, key "
+        "management, order creation and the portal (see docs/ingress.md). Needs "
+        "`trusted_proxies`.",
         "admin.host": "Bind address of the admin listener.",
         "admin.port": "TCP port of the admin listener; 0 picks a free one.",
         "admin.ready_requires_upstream": "`true`: `/readyz` fails while the upstream is "

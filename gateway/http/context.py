@@ -104,6 +104,13 @@ def client_ip(request: web.Request, trusted: tuple) -> str:
     return hops[0] if hops and _is_ip(hops[0]) else peer
 
 
+def peer_is_trusted(
+    request: web.Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """Whether the socket peer is one of `listen.trusted_proxies`."""
+    return bool(trusted) and _is_trusted(request.remote or "", trusted)
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

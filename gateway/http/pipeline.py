@@ -1,4 +1,8 @@
-"""The forwarded-route pipeline: route -> authenticate -> limit -> authorise -> forward.
+"""The forwarded-route pipeline: route -> authenticate -> limit -> authorise -> end.
+
+One pipeline, two endings: proxy mode forwards what `guard` admits; the
+decision endpoint of auth mode (`decision.py`) runs the same `guard` and
+answers 200 with the identity headers for an ingress to forward instead.
 
 Every step is a call into its own module; this handler only sequences them
 and records the outcome (usage counts, owner cache priming).
@@ -8,10 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from gateway.auth.authenticate import AuthMethod, Identity
 from gateway.auth.policy import RouteMatch
@@ -99,6 +104,13 @@ def wants_parsed_body(matched: RouteMatch, request: web.Request) -> bool:
 async def handle_forwarded(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     matched = gw.routes.match(request.method, request.path)
+    return await forward_matched(request, gw, matched)
+
+
+async def forward_matched(
+    request: web.Request, gw: Gateway, matched: RouteMatch
+) -> web.StreamResponse:
+    """Proxy mode's ending: the shared steps, then the request goes upstream."""
     route = matched.route
     request[ROUTE_LABEL] = route.template
     limit = gw.settings.limits.max_body_bytes
@@ -113,29 +125,13 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         else:
             body = stream_body(request, limit)
 
-    identity = await authenticate(request, gw, matched, parsed)
-    request[AUTH_LABEL] = identity.method.value
-    key = identity.key
-    note_identity(request, identity)
-    try:
-        request[QUOTA] = await admit(gw, identity, request[CLIENT_IP])
-    except ApiError as exc:
-        if key is not None and exc.code == ErrorCode.RATE_LIMITED:
-            gw.keys.record_rate_limited(key.id)
-        raise
-    try:
-        await gw.access.authorize(
-            matched, identity, parsed, request.headers, request[CLIENT_IP], request[REQUEST_ID]
-        )
+    async def forward_admitted(identity: Identity) -> web.StreamResponse:
+        sent = body
         if identity.method == AuthMethod.SIGNATURE and route.action is not None:
-            body = without_signed_fields(parsed, body)
-        response = await forward(request, gw, identity, body)
-    except ApiError as exc:
-        if key is not None:
-            gw.keys.record_usage(key.id, exc.status, route.permission)
-        raise
-    if key is not None:
-        gw.keys.record_usage(key.id, response.status, route.permission)
+            sent = without_signed_fields(parsed, body)
+        return await forward(request, gw, identity, sent)
+
+    response = await guard(request, gw, matched, request.headers, parsed, forward_admitted)
     if route.order_signature and response.status == 201 and isinstance(parsed, dict):
         gw.owners.prime(str(parsed.get("uuid")), str(parsed.get("owner")))
     return response
@@ -149,12 +145,68 @@ def note_identity(request: web.Request, identity: Identity) -> None:
         request[WALLET] = identity.wallet_display
 
 
+Ending = Callable[[Identity], Awaitable[web.StreamResponse]]
+
+
+async def guard(
+    request: web.Request,
+    gw: Gateway,
+    matched: RouteMatch,
+    headers: CIMultiDictProxy[str],
+    parsed: Any,
+    ending: Ending,
+) -> web.StreamResponse:
+    """The steps both modes share; `ending` forwards (proxy) or answers 200 (auth).
+
+    Authenticate (failures charged to the client IP), rate limit the identity's
+    scope, authorise (permission, IP allowlist, ownership), then end; the key's
+    usage is counted with the status the client gets from walletgate.
+    """
+    identity = await authenticate(request, gw, matched, headers, parsed)
+    request[AUTH_LABEL] = identity.method.value
+    key = identity.key
+    note_identity(request, identity)
+    try:
+        request[QUOTA] = await admit(gw, identity, request[CLIENT_IP])
+    except ApiError as exc:
+        if key is not None and exc.code == ErrorCode.RATE_LIMITED:
+            gw.keys.record_rate_limited(key.id)
+        raise
+    permission = matched.route.permission
+    try:
+        await gw.access.authorize(
+            matched, identity, parsed, headers, request[CLIENT_IP], request[REQUEST_ID]
+        )
+        response = await ending(identity)
+    except ApiError as exc:
+        if key is not None:
+            gw.keys.record_usage(key.id, exc.status, permission)
+        raise
+    if key is not None:
+        gw.keys.record_usage(key.id, response.status, permission)
+    return response
+
+
+def identity_headers(identity: Identity) -> dict[str, str]:
+    """The trusted identity headers the upstream receives (set by us, never the client)."""
+    headers = {"X-Gateway-Auth": identity.method.value}
+    if identity.wallet_display is not None:
+        headers["X-Gateway-Wallet"] = identity.wallet_display
+    if identity.key is not None:
+        headers["X-Gateway-Key-Id"] = identity.key.id
+    return headers
+
+
 async def authenticate(
-    request: web.Request, gw: Gateway, matched: RouteMatch, parsed: Any
+    request: web.Request,
+    gw: Gateway,
+    matched: RouteMatch,
+    headers: CIMultiDictProxy[str],
+    parsed: Any,
 ) -> Identity:
     """Identity, or the auth error, counted against the client IP (never the victim)."""
     try:
-        return await gw.authenticator.authenticate(matched, request.headers, parsed)
+        return await gw.authenticator.authenticate(matched, headers, parsed)
     except ApiError as exc:
         await refuse_unauthenticated(request, gw, exc)
         raise
@@ -194,12 +246,8 @@ async def forward(
         "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,
         "X-Forwarded-Proto": proto or request.scheme,
         "X-Request-ID": request[REQUEST_ID],
-        "X-Gateway-Auth": identity.method.value,
+        **identity_headers(identity),
     }
-    if identity.wallet_display is not None:
-        extra["X-Gateway-Wallet"] = identity.wallet_display
-    if identity.key is not None:
-        extra["X-Gateway-Key-Id"] = identity.key.id
     headers = request_headers(request.headers, extra)
     started = time.perf_counter()
     try:
