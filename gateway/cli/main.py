@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.auth.policy import DEFAULT_ROUTES
+from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--database")
 
     add_keys_parser(commands)
+    add_ingress_parser(commands)
 
     sign = commands.add_parser(
         "sign", help="sign a management message with a local private key file"
@@ -192,6 +194,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
         return run_backend(settings, args)
     if args.command == "keys":
         return args.keys_handler(settings, args)
+    if args.command == "ingress":
+        return int(args.ingress_handler(settings, args))
     if args.command == "sign":
         return run_sign(args)
     if args.config_command == "reference":
