@@ -124,8 +124,16 @@ async def decide(request: web.Request, method: str | None, uri: str | None) -> w
 async def forward_auth(request: web.Request) -> web.StreamResponse:
     """nginx auth_request, Traefik forwardAuth, Caddy forward_auth."""
     headers = request.headers
-    if "X-Original-URI" in headers:
-        return await decide(request, headers.get("X-Original-Method"), headers["X-Original-URI"])
+    nginx = "X-Original-URI" in headers or "X-Original-Method" in headers
+    others = "X-Forwarded-Uri" in headers or "X-Forwarded-Method" in headers
+    if nginx and others:
+        # An ingress sets one convention and removes the other; a request with
+        # both carries one a client chose (docs/ingress.md): believe neither.
+        raise decision_error("the original request is named twice")
+    if nginx:
+        return await decide(
+            request, headers.get("X-Original-Method"), headers.get("X-Original-URI")
+        )
     return await decide(request, headers.get("X-Forwarded-Method"), headers.get("X-Forwarded-Uri"))
 
 

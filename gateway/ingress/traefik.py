@@ -58,7 +58,13 @@ def dynamic_config(plan: IngressPlan) -> dict[str, Any]:
                     "rule": "PathPrefix(`/`)",
                     "priority": 1,
                     "service": "exchange",
-                    "middlewares": ["walletgate-decision", "walletgate-no-credentials"],
+                    # Client-sent decision headers go first: only Traefik names the
+                    # original request to walletgate.
+                    "middlewares": [
+                        "walletgate-no-decision-headers",
+                        "walletgate-decision",
+                        "walletgate-no-credentials",
+                    ],
                 },
             },
             "middlewares": {

@@ -169,6 +169,13 @@ async def test_untrusted_peers_get_no_decision(start_gateway, stacks_signer):
         {"X-Original-Method": "GET", "X-Original-URI": "api/v1/orders"},
         {"X-Original-Method": "G E T", "X-Original-URI": "/api/v1/orders"},
         {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "http://evil/api/v1/orders"},
+        # A client's forged X-Original-* beside the ingress's X-Forwarded-*.
+        {
+            "X-Original-Method": "GET",
+            "X-Original-URI": "/api/v1/orders",
+            "X-Forwarded-Method": "POST",
+            "X-Forwarded-Uri": "/api/v1/orders/x/execute",
+        },
     ],
 )
 async def test_malformed_decision_requests_are_400(start_gateway, headers):

@@ -122,6 +122,10 @@ async def test_denials_reach_the_client_as_walletgate_made_them(ingress, stacks_
     inactive = await call(gw, "POST", path, headers={"X-API-Key": owner_key["apiKey"]})
     assert_error(inactive, 401, "API_KEY_INACTIVE")
 
+    # A client naming another original request gets the decision for its own.
+    forged = {"X-Original-Method": "GET", "X-Original-URI": "/api/v1/orders"}
+    forged |= {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v1/orders"}
+    assert_error(await call(gw, "POST", path, headers=forged), 401, "UNAUTHORIZED")
     assert_error(await call(gw, "GET", "/not/a/route"), 404, "NOT_FOUND")
     assert_error(await call(gw, "GET", "/_walletgate/auth"), 404, "NOT_FOUND")
     bad = await call(gw, "POST", path, headers=_bad_wallet_headers(gw, stacks_signer, order))

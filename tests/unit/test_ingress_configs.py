@@ -25,6 +25,7 @@ from gateway.http.decision import EXT_AUTHZ_PREFIX
 from gateway.ingress import RENDERERS, build_plan
 from gateway.ingress.plan import (
     CREDENTIAL_HEADERS,
+    DECISION_HEADERS,
     IDENTITY_HEADERS,
     WALLETGATE_EXACT,
     WALLETGATE_PREFIXES,
@@ -82,7 +83,10 @@ def test_traefik_routers_reference_existing_parts():
         assert set(router["middlewares"]) <= set(http["middlewares"]), name
     walletgate, exchange = http["routers"]["walletgate"], http["routers"]["exchange"]
     assert walletgate["priority"] > exchange["priority"]
-    assert exchange["middlewares"][0] == "walletgate-decision"
+    assert exchange["middlewares"][:2] == ["walletgate-no-decision-headers", "walletgate-decision"]
+    stripped = http["middlewares"]["walletgate-no-decision-headers"]["headers"]
+    assert set(stripped["customRequestHeaders"]) == set(DECISION_HEADERS)
+    assert set(stripped["customRequestHeaders"].values()) == {""}
     servers = {n: s["loadBalancer"]["servers"][0]["url"] for n, s in http["services"].items()}
     assert servers == {"walletgate": "http://walletgate:8080", "exchange": "http://10.0.0.5:8000"}
 
