@@ -106,7 +106,8 @@ def render(plan: IngressPlan) -> str:
         "\tauto_https off",
         "}",
         "",
-        f"http://{plan.listen.authority} {{",
+        # Any Host header: a host in the site address would match only that name.
+        f"http://:{plan.listen.port} {{",
         f"\tbind {plan.listen.host}",
         *_walletgate_matcher(plan),
         *_to_walletgate(plan, "@walletgate"),

@@ -81,7 +81,10 @@ async def test_keys_orders_and_executions_go_through_the_ingress(ingress, stacks
     assert saw["x-gateway-wallet"] == stacks_signer.address
     assert not {"x-signature", "x-message", "x-wallet-address", "x-gateway-key-id"} & set(saw)
 
-    public = await call(gw, "GET", f"/api/v1/orders/{order['uuid']}")
+    # Any Host name reaches the configuration (clients use the public name).
+    public = await call(
+        gw, "GET", f"/api/v1/orders/{order['uuid']}", headers={"Host": "api.example.test"}
+    )
     assert public.status == 200 and public.body["data"]["uuid"] == order["uuid"]
     assert upstream_saw(gw, f"/api/v1/orders/{order['uuid']}")["x-gateway-auth"] == "public"
     assert_rate_limit_headers(public)
