@@ -41,7 +41,7 @@ def generated_config(kind: str, listen_port: int, upstream: str, walletgate: str
     return RENDERERS[kind](plan)
 
 
-def _private_nginx_paths(config: str, root: Path) -> str:
+def private_nginx_paths(config: str, root: Path) -> str:
     """The generated file, plus temp paths under `root` (Debian compiles in /var/lib/nginx)."""
     temps = "".join(
         f"    {name}_temp_path {root / name};\n"
@@ -54,7 +54,7 @@ def _private_nginx_paths(config: str, root: Path) -> str:
 def _command(kind: str, config: str, root: Path) -> list[str]:
     path = root / ("nginx.conf" if kind == "nginx" else "Caddyfile")
     if kind == "nginx":
-        path.write_text(_private_nginx_paths(config, root), encoding="utf-8")
+        path.write_text(private_nginx_paths(config, root), encoding="utf-8")
         main = f"daemon off; pid {root / 'nginx.pid'};"
         if os.geteuid() == 0:
             main += " user root;"  # workers write temp files into the private root

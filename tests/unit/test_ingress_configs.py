@@ -9,6 +9,7 @@ nginx and Caddy run for real in tests/system/test_ingress_real.py.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from gateway.ingress.plan import (
 )
 from gateway.upstream.forwarder import CREDENTIALS
 from tests.conftest import make_settings
+from tests.support.ingress_support import binary, private_nginx_paths
 
 EXTRA_ROUTE = RouteSettings(
     "POST", "/api/v1/orders/{uuid}/amend", owner="body", order_signature=True
@@ -217,3 +219,30 @@ def test_cli_refuses_bad_addresses_in_one_line(flag: str, value: str):
     assert done.returncode == 1
     assert flag in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("kind", ["nginx", "caddy"])
+def test_real_binaries_accept_configurations_with_templated_body_routes(kind, tmp_path: Path):
+    """The regex forms (a `{uuid}` body route) parse in the real nginx and Caddy."""
+    # Addresses, not names: nginx resolves upstream names when it loads.
+    routes = RouteTable((*DEFAULT_ROUTES, EXTRA_ROUTE))
+    text = RENDERERS[kind](
+        build_plan("127.0.0.1:8088", "http://127.0.0.1:8000", "http://127.0.0.1:8080", routes)
+    )
+    assert "/amend" in text
+    if kind == "nginx":
+        command = nginx_test_command(binary("nginx"), text, tmp_path)
+    else:
+        config = tmp_path / "Caddyfile"
+        config.write_text(text, encoding="utf-8")
+        command = [binary("caddy"), "validate", "--config", str(config), "--adapter", "caddyfile"]
+    environ = os.environ | {"XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environ)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def nginx_test_command(nginx: str, text: str, root: Path) -> list[str]:
+    config = root / "nginx.conf"
+    config.write_text(private_nginx_paths(text, root), encoding="utf-8")
+    main = f"pid {root / 'nginx.pid'};"
+    return [nginx, "-t", "-q", "-p", str(root), "-c", str(config), "-e", "stderr", "-g", main]
