@@ -24,6 +24,7 @@ from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
 from gateway.http.context import GATEWAY, Gateway
+from gateway.http.decision import add_decision_routes, auth_mode_handler
 from gateway.http.health import health_context
 from gateway.http.key_routes import add_key_routes
 from gateway.http.middleware import add_response_headers, gateway_middleware
@@ -147,7 +148,10 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
     add_portal_routes(app)
-    app.router.add_route("*", "/{tail:.*}", handle_forwarded)
+    add_decision_routes(app)
+    # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
+    forwarded = auth_mode_handler if settings.listen.mode == "auth" else handle_forwarded
+    app.router.add_route("*", "/{tail:.*}", forwarded)
     return app
 
 

@@ -28,6 +28,7 @@ LOG_FORMATS = ("text", "json")
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 STACKS_NETWORKS = ("mainnet", "testnet", "any")
+LISTEN_MODES = ("proxy", "auth")
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,9 @@ class ListenSettings:
     keepalive_timeout_s: float = 75.0
     max_connections: int = 10_000
     max_connections_per_ip: int = 256
+    # "proxy": walletgate forwards what it admits; "auth": an ingress forwards
+    # and asks walletgate only for the decision (/_walletgate/auth).
+    mode: str = "proxy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +346,11 @@ def validate(settings: Settings) -> None:
     for name in ("head_timeout_s", "keepalive_timeout_s", "max_connections"):
         _check_positive(f"listen.{name}", getattr(settings.listen, name))
     _check_positive("listen.max_connections_per_ip", settings.listen.max_connections_per_ip)
+    if settings.listen.mode not in LISTEN_MODES:
+        raise ConfigError('listen.mode: expected "proxy" or "auth"')
+    if settings.listen.mode == "auth" and not settings.listen.trusted_proxies:
+        # The decision endpoint answers trusted proxies only: nobody could use it.
+        raise ConfigError("listen.trusted_proxies: auth mode needs the ingress's address here")
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
     _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)

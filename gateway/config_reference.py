@@ -62,6 +62,11 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "closed. The admin listener has no such cap.",
         "listen.max_connections_per_ip": "Open connections per client address; more are "
         "answered 503 and closed. Trusted proxies count only towards the total.",
+        "listen.mode": '`"proxy"`: walletgate forwards what it admits to the upstream. '
+        '`"auth"`: an existing ingress (nginx, Caddy, Traefik, Envoy) forwards and asks '
+        "`/_walletgate/auth` for each decision; walletgate serves only decisions, key "
+        "management, order creation and the portal (see docs/ingress.md). Needs "
+        "`trusted_proxies`.",
         "admin.host": "Bind address of the admin listener.",
         "admin.port": "TCP port of the admin listener; 0 picks a free one.",
         "admin.ready_requires_upstream": "`true`: `/readyz` fails while the upstream is "

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     UPSTREAM_TIMEOUT = "UPSTREAM_TIMEOUT"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    UNTRUSTED_PROXY = "UNTRUSTED_PROXY"
 
 
 STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
@@ -57,6 +58,7 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.WALLET_MISMATCH: 403,
         ErrorCode.PERMISSION_DENIED: 403,
         ErrorCode.IP_NOT_ALLOWED: 403,
+        ErrorCode.UNTRUSTED_PROXY: 403,
         ErrorCode.ORDER_NOT_FOUND: 404,
         ErrorCode.NOT_FOUND: 404,
         ErrorCode.METHOD_NOT_ALLOWED: 405,

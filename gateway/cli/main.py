@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway import __version__
 from gateway.auth.policy import DEFAULT_ROUTES
+from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--database")
 
     add_keys_parser(commands)
+    add_ingress_parser(commands)
 
     sign = commands.add_parser(
         "sign", help="sign a management message with a local private key file"
@@ -224,6 +226,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
     if args.command == "keys":
         handler: KeysHandler = args.keys_handler
         return handler(settings, args)
+    if args.command == "ingress":
+        return int(args.ingress_handler(settings, args))
     if args.command == "sign":
         return run_sign(args)
     if args.config_command == "reference":

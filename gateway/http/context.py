@@ -133,6 +133,13 @@ def _forwarded_for(element: str) -> str:
     return "-"
 
 
+def peer_is_trusted(
+    request: web.Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """Whether the socket peer is one of `listen.trusted_proxies`."""
+    return bool(trusted) and is_trusted(request.remote or "", trusted)
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

@@ -1,4 +1,8 @@
-"""The forwarded-route pipeline: route -> IP -> authenticate -> limit -> authorise -> forward.
+"""The forwarded-route pipeline: route -> IP -> authenticate -> limit -> authorise -> end.
+
+One pipeline, two endings: proxy mode forwards what `guard` admits; the
+decision endpoint of auth mode (`decision.py`) runs the same `guard` and
+answers 200 with the identity headers for an ingress to forward instead.
 
 Every step is a call into its own module; this handler only sequences them
 and records the outcome (usage counts, owner cache priming).
@@ -17,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from gateway.auth.authenticate import AuthMethod, Identity
 from gateway.auth.policy import RouteMatch
@@ -112,6 +117,13 @@ def wants_parsed_body(matched: RouteMatch, request: web.Request) -> bool:
 async def handle_forwarded(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     matched = gw.routes.match(request.method, request.path)
+    return await forward_matched(request, gw, matched)
+
+
+async def forward_matched(
+    request: web.Request, gw: Gateway, matched: RouteMatch
+) -> web.StreamResponse:
+    """Proxy mode's ending: the shared steps, then the request goes upstream."""
     route = matched.route
     request[ROUTE_LABEL] = route.template
     limit = gw.settings.limits.max_body_bytes
@@ -126,31 +138,13 @@ async def handle_forwarded(request: web.Request) -> web.StreamResponse:
         else:
             body = stream_body(request, limit)
 
-    if carries_signature(matched, request, parsed):
-        await charge_ip(request, gw.quotas.for_signed_ip)
-    identity = await authenticate(request, gw, matched, parsed)
-    request[AUTH_LABEL] = identity.method.value
-    key = identity.key
-    note_identity(request, identity)
-    try:
-        request[QUOTA] = await admit(request, gw, identity)
-    except ApiError as exc:
-        if key is not None and exc.code == ErrorCode.RATE_LIMITED:
-            gw.keys.record_rate_limited(key.id)
-        raise
-    try:
-        await gw.access.authorize(
-            matched, identity, parsed, request.headers, request[CLIENT_IP], request[REQUEST_ID]
-        )
+    async def forward_admitted(identity: Identity) -> web.StreamResponse:
+        sent = body
         if identity.method == AuthMethod.SIGNATURE and route.action is not None:
-            body = without_signed_fields(parsed, body)
-        response = await forward(request, gw, identity, body)
-    except REFUSALS as exc:
-        if key is not None:
-            gw.keys.record_usage(key.id, api_error(exc).status, route.permission)
-        raise
-    if key is not None:
-        gw.keys.record_usage(key.id, response.status, route.permission)
+            sent = without_signed_fields(parsed, body)
+        return await forward(request, gw, identity, sent)
+
+    response = await guard(request, gw, matched, request.headers, parsed, forward_admitted)
     if route.order_signature and response.status == 201:
         prime_owner(gw, response)
     return response
@@ -176,14 +170,14 @@ def prime_owner(gw: Gateway, response: web.StreamResponse) -> None:
     gw.owners.prime_from_reply(reply)
 
 
-def carries_signature(matched: RouteMatch, request: web.Request, parsed: Any) -> bool:
+def carries_signature(matched: RouteMatch, headers: CIMultiDictProxy[str], parsed: Any) -> bool:
     """Whether authentication would verify a wallet signature (the costly step)."""
     route = matched.route
-    if "X-API-Key" in request.headers:
+    if "X-API-Key" in headers:
         return False
     if route.action is not None and (
-        "X-Message" in request.headers
-        or "X-Signature" in request.headers
+        "X-Message" in headers
+        or "X-Signature" in headers
         or (isinstance(parsed, dict) and ("message" in parsed or "signature" in parsed))
     ):
         return True
@@ -196,8 +190,66 @@ async def charge_ip(request: web.Request, charge: Callable[[str], Awaitable[Quot
     request[IP_CHARGED] = True
 
 
+Ending = Callable[[Identity], Awaitable[web.StreamResponse]]
+
+
+async def guard(
+    request: web.Request,
+    gw: Gateway,
+    matched: RouteMatch,
+    headers: CIMultiDictProxy[str],
+    parsed: Any,
+    ending: Ending,
+) -> web.StreamResponse:
+    """The steps both modes share; `ending` forwards (proxy) or answers 200 (auth).
+
+    Authenticate (failures charged to the client IP), rate limit the identity's
+    scope, authorise (permission, IP allowlist, ownership), then end; the key's
+    usage is counted with the status the client gets from walletgate.
+    """
+    if carries_signature(matched, headers, parsed):
+        await charge_ip(request, gw.quotas.for_signed_ip)
+    identity = await authenticate(request, gw, matched, headers, parsed)
+    request[AUTH_LABEL] = identity.method.value
+    key = identity.key
+    note_identity(request, identity)
+    try:
+        request[QUOTA] = await admit(request, gw, identity)
+    except ApiError as exc:
+        if key is not None and exc.code == ErrorCode.RATE_LIMITED:
+            gw.keys.record_rate_limited(key.id)
+        raise
+    permission = matched.route.permission
+    try:
+        await gw.access.authorize(
+            matched, identity, parsed, headers, request[CLIENT_IP], request[REQUEST_ID]
+        )
+        response = await ending(identity)
+    except REFUSALS as exc:
+        if key is not None:
+            gw.keys.record_usage(key.id, api_error(exc).status, permission)
+        raise
+    if key is not None:
+        gw.keys.record_usage(key.id, response.status, permission)
+    return response
+
+
+def identity_headers(identity: Identity) -> dict[str, str]:
+    """The trusted identity headers the upstream receives (set by us, never the client)."""
+    headers = {"X-Gateway-Auth": identity.method.value}
+    if identity.wallet_display is not None:
+        headers["X-Gateway-Wallet"] = identity.wallet_display
+    if identity.key is not None:
+        headers["X-Gateway-Key-Id"] = identity.key.id
+    return headers
+
+
 async def authenticate(
-    request: web.Request, gw: Gateway, matched: RouteMatch, parsed: Any
+    request: web.Request,
+    gw: Gateway,
+    matched: RouteMatch,
+    headers: CIMultiDictProxy[str],
+    parsed: Any,
 ) -> Identity:
     """Identity, or the auth error, counted against the client IP (never the victim)."""
 
@@ -206,9 +258,7 @@ async def authenticate(
         await charge_ip(request, gw.quotas.for_ip)
 
     try:
-        return await gw.authenticator.authenticate(
-            matched, request.headers, parsed, before_key_lookup
-        )
+        return await gw.authenticator.authenticate(matched, headers, parsed, before_key_lookup)
     except REFUSALS as exc:
         await refuse_unauthenticated(request, gw, api_error(exc))
         raise
@@ -258,12 +308,8 @@ async def forward(
         "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,
         "X-Forwarded-Proto": proto or request.scheme,
         "X-Request-ID": request[REQUEST_ID],
-        "X-Gateway-Auth": identity.method.value,
+        **identity_headers(identity),
     }
-    if identity.wallet_display is not None:
-        extra["X-Gateway-Wallet"] = identity.wallet_display
-    if identity.key is not None:
-        extra["X-Gateway-Key-Id"] = identity.key.id
     headers = request_headers(request.headers, extra)
     started = time.perf_counter()
     try:

@@ -31,7 +31,13 @@ DASHBOARD = ROOT / "config" / "grafana-dashboard.json"
 PROMETHEUS = ROOT / "config" / "prometheus.yml"
 EXECUTE = "/api/v1/orders/{uuid}/execute"
 ORDER = "/api/v1/orders/{uuid}"
-METRIC_NAME = re.compile(r"\bwalletgate_[a-z0-9_]+\b")
+METRIC_NAME = re.compile(r"\b(?:walletgate|process)_[a-z0-9_]+\b")
+# A metric selector: the name and its label matchers, if any.
+SELECTOR = re.compile(r"\b((?:walletgate|process)_[a-z0-9_]+)(\{[^}]*\})?")
+GROUPING = r"(?:\s+(?:by|without)\s*\([^)]*\))?\s*"
+GAUGES = ("walletgate_api_keys", "process_resident_memory_bytes")
+# Panels of things that are usually zero: they must show 0, not "No data".
+ERROR_PANELS = ("Auth failures by reason", "429s by scope", "Upstream and limiter errors")
 WALLET_LIKE = re.compile(r"0x[0-9a-fA-F]{40}|S[PTMN][0-9A-Z]{20,}")
 
 
@@ -190,9 +196,13 @@ def test_no_label_value_is_a_key_wallet_ip_or_raw_path(scrape: Scrape):
     assert all(route.startswith("/") or route == "unmatched" for route in routes)
 
 
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return loaded
+
+
 def dashboard_exprs() -> list[str]:
-    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    return [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    return [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
 
 
 def test_dashboard_is_a_grafana_dashboard_with_the_promised_panels():
@@ -214,9 +224,37 @@ def test_dashboard_is_a_grafana_dashboard_with_the_promised_panels():
         "sum by (reason) (rate(walletgate_auth_failures_total",
         "sum by (scope) (rate(walletgate_rate_limited_total",
         "sum by (chain, result) (rate(walletgate_signature_verifications_total",
-        "sum by (status) (walletgate_api_keys)",
+        "max by (status) (walletgate_api_keys{",
     ):
         assert needed in exprs, needed
+
+
+def test_dashboard_selects_instances_through_a_variable():
+    variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+    instance = variables["instance"]
+    assert instance["type"] == "query"
+    assert "label_values(walletgate_requests_total, instance)" in json.dumps(instance["query"])
+    assert instance["includeAll"] and instance["multi"] and instance["allValue"] == ".*"
+    for expr in dashboard_exprs():
+        for name, labels in SELECTOR.findall(expr):
+            assert 'instance=~"$instance"' in labels, (expr, name)
+
+
+def test_dashboard_never_adds_up_a_gauge_across_instances():
+    """Every instance reports the same key store: a sum would count each key N times."""
+    for expr in dashboard_exprs():
+        for gauge in GAUGES:
+            if gauge in expr:
+                assert not re.search(rf"\bsum{GROUPING}\(\s*{gauge}\b", expr), expr
+                assert re.search(rf"\b(max|min|avg){GROUPING}\(\s*{gauge}\b", expr), expr
+    assert any("by (instance)" in expr for expr in dashboard_exprs())
+
+
+def test_error_panels_show_zero_instead_of_no_data():
+    panels = {p["title"]: p for p in dashboard()["panels"]}
+    for title in (*ERROR_PANELS, "5xx ratio"):
+        for target in panels[title]["targets"]:
+            assert target["expr"].rstrip().endswith("or vector(0)"), title
 
 
 def test_dashboard_queries_only_metrics_that_metrics_exposes(scrape: Scrape):

@@ -1,0 +1,185 @@
+"""Decision endpoints for an existing ingress (auth mode, docs/ingress.md).
+
+`/_walletgate/auth` answers nginx `auth_request` (original request in
+`X-Original-Method` / `X-Original-URI`) and Traefik `forwardAuth` / Caddy
+`forward_auth` (`X-Forwarded-Method` / `X-Forwarded-Uri`);
+`/_walletgate/ext_authz/<original path>` answers Envoy's HTTP `ext_authz`
+(original method, path after the prefix). The decision is the pipeline's
+`guard`, the same steps proxy mode runs, with a different ending: allow is a
+200 carrying the identity and rate-limit headers, deny is the very status,
+JSON body and headers proxy mode would send.
+
+These endpoints name a request on someone else's behalf, so they answer the
+peers in `listen.trusted_proxies` only (403 `UNTRUSTED_PROXY` otherwise).
+
+nginx's `auth_request` passes only 2xx/401/403 and never the body. Its
+configuration therefore sends a random `X-Walletgate-Decision-Id`; a denial
+made under that id is kept for a short while and `GET /_walletgate/denial`
+returns it once, exactly as decided (nothing is counted a second time).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aiohttp import web
+from cachetools import TTLCache
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.auth.authenticate import Identity
+from gateway.errors import ApiError, ErrorCode, bad_request
+from gateway.http.context import GATEWAY, REQUEST_ID, ROUTE_LABEL, Gateway, peer_is_trusted
+from gateway.http.pipeline import forward_matched, guard, identity_headers
+
+AUTH_PATH = "/_walletgate/auth"
+EXT_AUTHZ_PREFIX = "/_walletgate/ext_authz"
+DENIAL_PATH = "/_walletgate/denial"
+DECISION_ID_HEADER = "X-Walletgate-Decision-Id"
+# Long enough for an ingress to come back for the body, short enough to stay small.
+DENIAL_TTL_S = 30.0
+DENIAL_CACHE_SIZE = 10_000
+
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+_DECISION_ID = re.compile(r"[A-Za-z0-9._-]{8,128}")
+_MAX_URI = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+
+class DenialCache:
+    """Denials by decision id, each returned once, forgotten after `DENIAL_TTL_S`."""
+
+    def __init__(self) -> None:
+        self._kept: TTLCache[str, Denial] = TTLCache(DENIAL_CACHE_SIZE, DENIAL_TTL_S)
+
+    def keep(self, decision_id: str, denial: Denial) -> None:
+        self._kept[decision_id] = denial
+
+    def take(self, decision_id: str) -> Denial | None:
+        return self._kept.pop(decision_id, None)
+
+
+DENIALS = web.AppKey("denials", DenialCache)
+DECISION_ID = web.RequestKey("decision_id", str)
+
+
+def decision_error(reason: str) -> ApiError:
+    return bad_request("Invalid decision request", reason=reason)
+
+
+def require_trusted(request: web.Request, gw: Gateway) -> None:
+    if not peer_is_trusted(request, gw.trusted_proxies):
+        raise ApiError(
+            ErrorCode.UNTRUSTED_PROXY,
+            "Decision requests are answered for trusted proxies only",
+            {"setting": "listen.trusted_proxies"},
+        )
+
+
+def original_path(uri: str) -> str:
+    """The path of an original request-target, decoded as aiohttp decodes its own."""
+    if not uri.startswith("/") or len(uri) > _MAX_URI:
+        raise decision_error("the original URI must be an origin-form request-target")
+    path, _, query = uri.partition("?")
+    try:
+        return URL.build(path=path, query_string=query, encoded=True).path
+    except (ValueError, TypeError):
+        raise decision_error("the original URI is malformed") from None
+
+
+def original_method(method: str | None) -> str:
+    if method is None or not _METHOD.fullmatch(method):
+        raise decision_error("the original method is missing or malformed")
+    return method
+
+
+async def allow(identity: Identity) -> web.StreamResponse:
+    # The rate-limit headers and X-Request-ID are added as every response is prepared.
+    return web.Response(status=200, headers=identity_headers(identity))
+
+
+async def decide(request: web.Request, method: str | None, uri: str | None) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    require_trusted(request, gw)
+    decision_id = request.headers.get(DECISION_ID_HEADER)
+    if decision_id is not None and _DECISION_ID.fullmatch(decision_id):
+        request[DECISION_ID] = decision_id
+    if uri is None:
+        raise decision_error("the original URI is missing")
+    matched = gw.routes.match(original_method(method), original_path(uri))
+    request[ROUTE_LABEL] = matched.route.template
+    if matched.route.order_signature:
+        # Its credential is the body, which a decision never sees.
+        raise decision_error("this route is authenticated by its body: route it to walletgate")
+    return await guard(request, gw, matched, request.headers, None, allow)
+
+
+async def forward_auth(request: web.Request) -> web.StreamResponse:
+    """nginx auth_request, Traefik forwardAuth, Caddy forward_auth."""
+    headers = request.headers
+    nginx = "X-Original-URI" in headers or "X-Original-Method" in headers
+    others = "X-Forwarded-Uri" in headers or "X-Forwarded-Method" in headers
+    if nginx and others:
+        # An ingress sets one convention and removes the other; a request with
+        # both carries one a client chose (docs/ingress.md): believe neither.
+        raise decision_error("the original request is named twice")
+    if nginx:
+        return await decide(
+            request, headers.get("X-Original-Method"), headers.get("X-Original-URI")
+        )
+    return await decide(request, headers.get("X-Forwarded-Method"), headers.get("X-Forwarded-Uri"))
+
+
+async def ext_authz(request: web.Request) -> web.StreamResponse:
+    """Envoy HTTP ext_authz: the original path follows the prefix, the method is its own."""
+    uri = request.raw_path[len(EXT_AUTHZ_PREFIX) :] or "/"
+    return await decide(request, request.method, uri)
+
+
+async def denial(request: web.Request) -> web.StreamResponse:
+    """The denial a decision made under this id, once (nginx's error_page asks)."""
+    require_trusted(request, request.app[GATEWAY])
+    decision_id = request.headers.get(DECISION_ID_HEADER, "")
+    kept = request.app[DENIALS].take(decision_id) if _DECISION_ID.fullmatch(decision_id) else None
+    if kept is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "Not found", {"reason": "no such decision"})
+    headers = CIMultiDict(kept.headers)
+    request[REQUEST_ID] = headers.get("X-Request-ID", request[REQUEST_ID])
+    return web.Response(status=kept.status, body=kept.body, headers=headers)
+
+
+async def remember_denial(request: web.Request, response: web.StreamResponse) -> None:
+    """Keep a refused decision's response for `denial` (runs after the headers are final)."""
+    decision_id = request.get(DECISION_ID)
+    if decision_id is None or response.status < 300 or not isinstance(response, web.Response):
+        return
+    body = response.body if isinstance(response.body, bytes) else b""
+    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() != "content-length")
+    request.app[DENIALS].keep(decision_id, Denial(response.status, body, headers))
+
+
+def add_decision_routes(app: web.Application) -> None:
+    """Register after the handler that adds rate-limit headers, so denials keep them."""
+    app[DENIALS] = DenialCache()
+    app.on_response_prepare.append(remember_denial)
+    app.router.add_route("*", AUTH_PATH, forward_auth)
+    app.router.add_get(DENIAL_PATH, denial, allow_head=False)
+    app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", ext_authz)
+
+
+async def auth_mode_handler(request: web.Request) -> web.StreamResponse:
+    """Auth mode's catch-all: only routes authenticated by their body are forwarded here."""
+    gw = request.app[GATEWAY]
+    matched = gw.routes.match(request.method, request.path)
+    if not matched.route.order_signature:
+        raise ApiError(
+            ErrorCode.NOT_FOUND, "Not found", {"reason": "auth mode: the ingress serves this route"}
+        )
+    return await forward_matched(request, gw, matched)
