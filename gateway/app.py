@@ -42,15 +42,18 @@ from gateway.http.context import (
 from gateway.http.health import health_context
 from gateway.http.key_routes import add_key_routes
 from gateway.http.openapi import openapi_document
+from gateway.http.order_schemes import add_order_scheme_routes, scheme_documents
 from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
 from gateway.metrics import Metrics
+from gateway.order_schemes_config import compile_route_schemes
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.scopes import QuotaGate, rate_limited
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
+from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 
 log = logging.getLogger("walletgate")
@@ -79,7 +82,15 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         clock=clock,
         observe=metrics.count_signature,
     )
-    authenticator = Authenticator(keys, verifier)
+    routes = settings.routes or DEFAULT_ROUTES
+    orders = OrderVerifier(
+        compile_route_schemes(settings, routes),
+        replay=replay,
+        replay_ttl_s=settings.signatures.max_age_s,
+        chains=settings.signatures.chains,
+        observe=metrics.count_signature,
+    )
+    authenticator = Authenticator(keys, verifier, orders)
     forwarder = Forwarder(
         settings.upstream.url or "http://127.0.0.1:0",
         timeout_s=settings.upstream.timeout_s,
@@ -110,7 +121,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         forwarder=forwarder,
         owners=owners,
         access=AccessControl(owners, authenticator),
-        routes=RouteTable(settings.routes or DEFAULT_ROUTES),
+        routes=RouteTable(routes),
         trusted_proxies=tuple(
             ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
         ),
@@ -147,6 +158,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
     add_portal_routes(app)
+    add_order_scheme_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle_forwarded)
     return app
 
@@ -257,4 +269,4 @@ async def _add_response_headers(request: web.Request, response: web.StreamRespon
 async def serve_openapi(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
-    return web.json_response(openapi_document(gw.routes))
+    return web.json_response(openapi_document(gw.routes, scheme_documents(gw)))

@@ -23,6 +23,7 @@ from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
+from gateway.order_schemes_config import unsigned_warnings
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
@@ -161,9 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load()
     except ConfigError as exc:
-        print(f"walletgate: configuration error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"walletgate: configuration error: {line}", file=sys.stderr)
         return 2
     logging_control = configure_logging(settings.log)
+    # Start-up and `config check` name every unsigned order field.
+    for warning in (
+        unsigned_warnings(settings) if args.command in ("run", "gateway", "config") else ()
+    ):
+        print(f"walletgate: warning: {warning}", file=sys.stderr)
     try:
         return _dispatch(settings, args, load, logging_control)
     except (ValueError, OSError) as exc:

@@ -43,6 +43,13 @@ def replay_key_of_bytes(wallet: WalletAddress, message_utf8: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def order_replay_key(scheme: str, owner: WalletAddress, uuid: str) -> bytes:
+    """One signed order per (scheme, owner, uuid): the uuid is signed, the
+    signature bytes are not an identity (a malleated twin is the same order)."""
+    data = b"\x00".join((b"order", scheme.encode("utf-8"), owner.canonical.lower().encode("ascii")))
+    return hashlib.sha256(data + b"\x00" + uuid.encode("utf-8", "surrogatepass")).digest()
+
+
 def replay_store_unavailable() -> ApiError:
     return ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable")
 
