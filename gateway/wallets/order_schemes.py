@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.wallets import eip712, sip018
 from gateway.wallets.address import Chain
-from gateway.wallets.order_spec import SchemeKind, SchemeSpec
+from gateway.wallets.order_spec import SchemeKind, SchemeSpec, spec_from_document
 from gateway.wallets.sip018 import FieldError, config_value
 
 # Never part of what an order signs: the signature itself and the key that made it.
@@ -212,3 +212,11 @@ def covered_fields(scheme: OrderScheme) -> frozenset[str] | None:
 
 def document_json(scheme: OrderScheme) -> str:
     return json.dumps(scheme.document(), separators=(",", ":"))
+
+
+def scheme_from_document(document: Mapping[str, Any]) -> OrderScheme:
+    """Compile a published scheme document (what clients sign with)."""
+    try:
+        return compile_scheme(spec_from_document(document))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemeError("document", f"not a scheme document: {exc}") from None

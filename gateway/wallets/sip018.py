@@ -24,7 +24,7 @@ _VERSIONS = {
     "mainnet": frozenset({stacks.MAINNET_SINGLESIG, stacks.MAINNET_MULTISIG}),
     "testnet": frozenset({stacks.TESTNET_SINGLESIG, stacks.TESTNET_MULTISIG}),
 }
-_TYPE = re.compile(r"(optional )?(uint|int|bool|principal|string-ascii|string-utf8|buff)")
+_TYPE = re.compile(r"(optional )?(list )?(uint|int|bool|principal|string-ascii|string-utf8|buff)")
 _UNSIGNED = re.compile(r"0|[1-9][0-9]*")
 _SIGNED = re.compile(r"0|-?[1-9][0-9]*")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -99,9 +99,9 @@ def converter(type_text: str, network: str) -> Convert:
     found = _TYPE.fullmatch(type_text)
     if found is None:
         raise ConversionError(
-            f"unknown type {type_text!r} (one of {', '.join(TYPES)}, or optional X)"
+            f"unknown type {type_text!r} (one of {', '.join(TYPES)}, or optional X, list X)"
         )
-    optional, base = found.groups()
+    optional, is_list, base = found.groups()
     plain: Convert = {
         "uint": _uint,
         "int": _int,
@@ -110,9 +110,20 @@ def converter(type_text: str, network: str) -> Convert:
         "string-utf8": _string_utf8,
         "buff": _buff,
     }.get(base) or _principal(network)
+    if is_list:
+        plain = _list_of(plain)
     if not optional:
         return plain
     return lambda value: clarity.NONE if value is None else clarity.some(plain(value))
+
+
+def _list_of(item: Convert) -> Convert:
+    def convert(value: Any) -> bytes:
+        if not isinstance(value, list):
+            raise ConversionError("list must be a JSON array")
+        return clarity.list_(item(v) for v in value)
+
+    return convert
 
 
 def config_value(value: Any) -> Any:
