@@ -24,7 +24,9 @@ SIP018_ORDERS = [v for v in SIP018 if v["message"]["type"] == "tuple"]
 
 
 def verifier_for(spec: Any) -> OrderVerifier:
-    return OrderVerifier({"vector": compile_scheme(spec)}, replay=MemoryReplayGuard(), replay_ttl_s=60)
+    return OrderVerifier(
+        {"vector": compile_scheme(spec)}, replay=MemoryReplayGuard(), replay_ttl_s=60
+    )
 
 
 async def refused(verifier: OrderVerifier, body: dict[str, Any]) -> ApiError:
