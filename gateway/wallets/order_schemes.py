@@ -115,7 +115,12 @@ class Eip712Scheme:
         both = set(spec.fields) & set(spec.constants)
         if both:
             raise SchemeError(f"constants.{sorted(both)[0]}", "is also mapped in fields")
-        self.constants = {m: _constants(v) for m, v in spec.constants.items()}
+        kinds = dict(self.schema.primary.members)
+        # TOML integers stand for decimal strings where the member holds numbers.
+        self.constants = {
+            m: v if isinstance(v, int) and "int" not in kinds.get(m, "") else _constants(v)
+            for m, v in spec.constants.items()
+        }
         # member -> body field, for every member that is not a constant.
         self.sources = {m: spec.fields.get(m, m) for m in members if m not in self.constants}
         self.mapped_fields = frozenset(self.sources.values())

@@ -178,8 +178,11 @@ class Sip018Message:
             raise ConversionError(f"message.{entry.key}: give exactly one of field or const")
         if entry.field is not None:
             return name, entry.field, convert, b""
+        # TOML integers stand for decimal strings only where an integer is meant.
+        numeric = entry.type.rsplit(" ", 1)[-1] in ("uint", "int")
+        const = config_value(entry.const) if numeric else entry.const
         try:
-            return name, None, None, convert(config_value(entry.const))
+            return name, None, None, convert(const)
         except ConversionError as exc:
             raise ConversionError(f"message.{entry.key}.const: {exc}") from None
 
