@@ -7,14 +7,19 @@ no request reached it and its store has no such order.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 from typing import Any
 
 import pytest
 
+from gateway.client import WalletGateClient
 from gateway.wallets.order_schemes import OrderScheme, scheme_from_document
 from gateway.wallets.recover import SECP256K1_N
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order_with_scheme
-from tests.conftest import RunningGateway, create_api_key
+from tests.conftest import EVM_KEY, RunningGateway, create_api_key
 from tests.support.order_scheme_routes import (
     BLAZE_UNSIGNED,
     SCHEMES,
@@ -288,3 +293,48 @@ async def test_sip018_tuple_template_is_published_in_byte_order(start_gateway):
     }
     assert document["domain"] == {"name": "BLAZE_PROTOCOL", "version": "v1.0", "chain-id": 1}
     assert document["ownerBoundBySignature"] is True
+
+
+@ALL
+async def test_client_signs_orders_with_the_scheme_the_gateway_publishes(
+    start_gateway, stacks_signer, evm_signer, scheme
+):
+    gw = await start(start_gateway, scheme)
+    signer = signer_for(scheme, stacks_signer, evm_signer)
+    order = order_for(scheme, signer)
+    del order["owner"]
+    async with WalletGateClient(gw.url, signer=signer) as client:
+        created = await client.create_order(order)
+    assert created["uuid"] == order["uuid"]
+    assert created["owner"] == signer.address
+    assert (await backend_order(gw, order["uuid"]))[0] == 200
+
+
+async def test_sign_command_fetches_the_scheme_from_the_gateway(
+    start_gateway, evm_signer, tmp_path
+):
+    gw = await start(start_gateway, "evm-order")
+    (tmp_path / "order.json").write_text(json.dumps(order_for("evm-order", evm_signer)))
+    (tmp_path / "key").write_text(EVM_KEY)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WALLETGATE_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "sign",
+        "--order",
+        str(tmp_path / "order.json"),
+        "--scheme",
+        "evm-order",
+        "--gateway",
+        gw.url,
+        "--key-file",
+        str(tmp_path / "key"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    status, answer = await post(gw, json.loads(out))
+    assert status == 201, answer
