@@ -160,7 +160,8 @@ class Eip712Scheme:
         return {
             "name": self.spec.name,
             "kind": self.spec.kind.value,
-            "domain": _constants(dict(self.spec.domain)),
+            # As configured: wallets want chainId as a JSON number.
+            "domain": dict(self.spec.domain),
             "primaryType": self.spec.primary_type,
             "types": self.schema.types_document(),
             "fields": dict(self.sources),

@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.order_schemes_config import parse_order_schemes
 from gateway.wallets import clarity, stacks
 from gateway.wallets.order_schemes import compile_scheme
 from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.recover import parse_signature, recover_public_key
 from gateway.wallets.replay import MemoryReplayGuard
+from gateway.wallets.signing import StacksSigner, sign_order_with_scheme
 from gateway.wallets.sip018 import structured_digest
+from tests.support.order_scheme_routes import SCHEMES
 from tests.support.order_scheme_support import VECTORS, cv, eip712_case, sip018_case
 
 CLARITY = VECTORS["clarity_serialization"]
@@ -170,3 +173,20 @@ async def test_a_field_nobody_signed_is_refused_by_name(vector):
     error = await refused(verifier_for(spec), {**body, "extra": "1"})
     assert error.code == ErrorCode.INVALID_MESSAGE
     assert error.details == {"field": "extra"}
+
+
+async def test_blaze_scheme_as_configured_signs_exactly_the_stacks_js_intent():
+    vector = next(v for v in SIP018_ORDERS if v["name"].startswith("Blaze TRANSFER"))
+    [spec] = [s for s in parse_order_schemes(SCHEMES) if s.name == "blaze"]
+    intent = vector["message"]["value"]
+    order = {
+        "owner": vector["address"],
+        "inputToken": intent["contract"]["value"],
+        "amountIn": intent["amount"]["value"]["value"],
+        "recipient": intent["target"]["value"]["value"],
+        "uuid": intent["uuid"]["value"],
+        "targetPrice": "1.5",
+    }
+    signer = StacksSigner(vector["private_key"])
+    signed = sign_order_with_scheme(signer, compile_scheme(spec), order)
+    assert signed["signature"] == vector["signature_rsv"]
