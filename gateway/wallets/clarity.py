@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from enum import IntEnum
+from functools import lru_cache
 
 from gateway.wallets import stacks
 
@@ -153,8 +154,17 @@ def parse_principal(text: str) -> tuple[int, bytes, str | None]:
 
 def principal(text: str) -> bytes:
     """A standard (`SP…`) or contract (`SP….name`) principal."""
+    return versioned_principal(text)[1]
+
+
+# Orders repeat their principals (tokens, owners, oracles): each is decoded and
+# checksummed once. Failures raise and are never cached.
+@lru_cache(maxsize=16384)
+def versioned_principal(text: str) -> tuple[int, bytes]:
+    """(address version, serialization) of a canonical principal."""
     version, hash160, name = parse_principal(text)
     if name is None:
-        return bytes((TypeId.STANDARD_PRINCIPAL, version)) + hash160
+        return version, bytes((TypeId.STANDARD_PRINCIPAL, version)) + hash160
     encoded = name.encode("ascii")
-    return bytes((TypeId.CONTRACT_PRINCIPAL, version)) + hash160 + bytes((len(encoded),)) + encoded
+    prefix = bytes((TypeId.CONTRACT_PRINCIPAL, version))
+    return version, prefix + hash160 + bytes((len(encoded),)) + encoded

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gateway.wallets import evm
@@ -81,10 +82,22 @@ def _bool(value: Any, path: str) -> bytes:
 
 def address_bytes(value: Any, path: str) -> bytes:
     """`0x` + 40 hex; a mixed-case address must carry a valid EIP-55 checksum."""
-    if not isinstance(value, str) or not evm.is_address(value):
+    if not isinstance(value, str):
         raise Eip712Error(path, "address must be 0x followed by 40 hex digits")
+    try:
+        return _checked_address(value)
+    except Eip712Error as exc:
+        raise Eip712Error(path, exc.reason) from None
+
+
+# Orders repeat their addresses (owner, tokens): the EIP-55 Keccak runs once per
+# address. Failures raise and are never cached.
+@lru_cache(maxsize=16384)
+def _checked_address(value: str) -> bytes:
+    if not evm.is_address(value):
+        raise Eip712Error("", "address must be 0x followed by 40 hex digits")
     if not evm.has_valid_checksum(value):
-        raise Eip712Error(path, "bad EIP-55 checksum")
+        raise Eip712Error("", "bad EIP-55 checksum")
     return bytes.fromhex(value[2:])
 
 
@@ -114,9 +127,20 @@ def _string(value: Any, path: str) -> bytes:
     if not isinstance(value, str):
         raise Eip712Error(path, "string must be a JSON string")
     try:
+        if len(value) <= _SHORT_STRING:
+            return _short_string_hash(value)
         return keccak256(value.encode("utf-8"))
     except UnicodeEncodeError:
         raise Eip712Error(path, "string is not valid Unicode") from None
+
+
+# Short strings repeat across orders (sides, prices, symbols): hashed once each.
+_SHORT_STRING = 64
+
+
+@lru_cache(maxsize=16384)
+def _short_string_hash(value: str) -> bytes:
+    return keccak256(value.encode("utf-8"))
 
 
 def atomic_encoder(kind: str) -> Encoder | None:

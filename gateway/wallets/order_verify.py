@@ -16,7 +16,6 @@ from coincurve import PublicKey
 from gateway import errors
 from gateway.errors import ApiError, ErrorCode
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
-from gateway.wallets.evm import address_from_public_key
 from gateway.wallets.order_schemes import (
     CanonicalJsonScheme,
     Eip712Scheme,
@@ -26,15 +25,16 @@ from gateway.wallets.order_schemes import (
 )
 from gateway.wallets.recover import (
     SECP256K1_N,
+    evm_address_of,
     parse_public_key,
     parse_signature,
     recover_public_key,
     verify_message_signature,
 )
+from gateway.wallets.recover import stacks_key_hash160 as hash160
 from gateway.wallets.replay import ReplayGuard, order_replay_key
 from gateway.wallets.signed import Outcome, canonical_order_message, signature_replayed
 from gateway.wallets.sip018 import FieldError
-from gateway.wallets.stacks import hash160
 
 _HALF_N = SECP256K1_N // 2
 _STACKS_V = frozenset({0, 1})
@@ -185,4 +185,4 @@ def _stacks_matches(wallet: WalletAddress, key: PublicKey, *, compressed_only: b
 
 
 def _evm_matches(wallet: WalletAddress, key: PublicKey) -> bool:
-    return address_from_public_key(key.format(compressed=False)) == wallet.canonical
+    return evm_address_of(key) == wallet.canonical

@@ -86,10 +86,10 @@ def _principal(network: str) -> Convert:
     def convert(value: Any) -> bytes:
         if not isinstance(value, str):
             raise ConversionError("principal must be a JSON string")
-        version = _clarity(lambda text: clarity.parse_principal(text)[0], value)
+        version, serialized = _clarity(clarity.versioned_principal, value)
         if version not in versions:
             raise ConversionError(f"principal is not a {network} address")
-        return _clarity(clarity.principal, value)
+        return serialized
 
     return convert
 
