@@ -176,7 +176,7 @@ def schema_keys() -> Iterator[KeyReference]:
     sections = get_type_hints(Settings)
     for section_field in dataclasses.fields(Settings):
         section = section_field.name
-        cls = OrderSchemeTable if section == ORDER_SCHEMES else None
+        cls: Any = OrderSchemeTable if section == ORDER_SCHEMES else None
         cls = cls or TABLE_LISTS.get(section) or sections[section]
         hints = get_type_hints(cls)
         for key_field in dataclasses.fields(cls):

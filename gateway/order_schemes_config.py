@@ -112,7 +112,7 @@ def _parse_one(name: str, table: Any) -> SchemeSpec:
     if unknown:
         raise SchemeError(unknown[0], "unknown key")
     try:
-        kind = SchemeKind(table.get("kind"))
+        kind = SchemeKind(str(table.get("kind")))
     except ValueError:
         raise SchemeError("kind", 'expected "canonical_json", "sip018" or "eip712"') from None
     misplaced = sorted(set(table) - _KIND_KEYS[kind])

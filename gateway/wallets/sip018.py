@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.wallets import clarity, stacks
 from gateway.wallets.order_spec import MessageEntry
@@ -31,6 +31,7 @@ _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 TYPES = ("uint", "int", "bool", "principal", "string-ascii", "string-utf8", "buff")
 
 Convert = Callable[[Any], bytes]
+T = TypeVar("T")
 
 
 class ConversionError(ValueError):
@@ -73,7 +74,7 @@ def _buff(value: Any) -> bytes:
     return clarity.buff(bytes.fromhex(value[2:]))
 
 
-def _clarity(encode: Callable[[Any], bytes], value: Any) -> bytes:
+def _clarity(encode: Callable[[Any], T], value: Any) -> T:
     try:
         return encode(value)
     except clarity.ClarityError as exc:
