@@ -34,8 +34,9 @@ DOMAIN_FIELDS = (
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 _ARRAY = re.compile(r"(.+)\[([0-9]*)\]")
-_UNSIGNED = re.compile(r"0|[1-9][0-9]*")
-_SIGNED = re.compile(r"0|-?[1-9][0-9]*")
+# 256-bit values have at most 78 digits; the bound also keeps int() off huge strings.
+_UNSIGNED = re.compile(r"0|[1-9][0-9]{0,77}")
+_SIGNED = re.compile(r"0|-?[1-9][0-9]{0,77}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _ATOMIC_INT = re.compile(r"(u?)int([0-9]+)")
 _FIXED_BYTES = re.compile(r"bytes([0-9]+)")

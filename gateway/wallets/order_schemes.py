@@ -149,6 +149,9 @@ class Eip712Scheme:
             return self.schema.digest(message)
         except eip712.Eip712Error as exc:
             raise FieldError(self._body_path(exc.path), exc.reason) from None
+        except RecursionError:
+            # Only a self-referencing struct type nests without bound.
+            raise FieldError(self.spec.primary_type, "nested too deeply") from None
 
     def _body_path(self, path: str) -> str:
         root, sep, rest = path.partition(".")

@@ -25,8 +25,9 @@ _VERSIONS = {
     "testnet": frozenset({stacks.TESTNET_SINGLESIG, stacks.TESTNET_MULTISIG}),
 }
 _TYPE = re.compile(r"(optional )?(list )?(uint|int|bool|principal|string-ascii|string-utf8|buff)")
-_UNSIGNED = re.compile(r"0|[1-9][0-9]*")
-_SIGNED = re.compile(r"0|-?[1-9][0-9]*")
+# 128-bit values have at most 39 digits; the bound also keeps int() off huge strings.
+_UNSIGNED = re.compile(r"0|[1-9][0-9]{0,38}")
+_SIGNED = re.compile(r"0|-?[1-9][0-9]{0,38}")
 _HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 TYPES = ("uint", "int", "bool", "principal", "string-ascii", "string-utf8", "buff")
 
