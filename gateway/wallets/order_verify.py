@@ -83,12 +83,17 @@ class OrderVerifier:
         chains: Collection[str] = (Chain.STACKS, Chain.EVM),
         observe: Callable[[str, str], None] | None = None,
     ) -> None:
-        self.schemes = dict(schemes)
-        self._covered = {name: covered_fields(s) for name, s in self.schemes.items()}
+        self.use_schemes(schemes)
         self._replay = replay
         self._ttl = replay_ttl_s
         self._chains = tuple(chains)
         self._observe = observe
+
+    def use_schemes(self, schemes: Mapping[str, OrderScheme]) -> None:
+        """Verify under these compiled schemes from now on (start-up, SIGHUP reload)."""
+        covered = {name: covered_fields(s) for name, s in schemes.items()}
+        # Both in one step of the event loop: no request sees one without the other.
+        self.schemes, self._covered = dict(schemes), covered
 
     def _report(self, chain: str, outcome: Outcome) -> None:
         if self._observe is not None:
@@ -97,7 +102,10 @@ class OrderVerifier:
     async def verify(
         self, scheme_name: str, order: Any, public_key: str | None = None
     ) -> WalletAddress:
-        scheme = self.schemes[scheme_name]
+        scheme = self.schemes.get(scheme_name)
+        if scheme is None:
+            # Only a request that matched its route just before a reload gets here.
+            raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "Order scheme reloaded; retry")
         if not isinstance(order, dict):
             raise errors.bad_request("Invalid request body", reason="an order is a JSON object")
         self._check_coverage(scheme_name, order)

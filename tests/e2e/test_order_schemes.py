@@ -8,6 +8,7 @@ no request reached it and its store has no such order.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gateway.cli.reload import reload
 from gateway.client import WalletGateClient
 from gateway.wallets.order_schemes import OrderScheme, scheme_from_document
 from gateway.wallets.recover import SECP256K1_N
@@ -338,3 +340,18 @@ async def test_sign_command_fetches_the_scheme_from_the_gateway(
     assert process.returncode == 0, err.decode()
     status, answer = await post(gw, json.loads(out))
     assert status == 201, answer
+
+
+async def test_a_reload_that_names_another_scheme_verifies_orders_under_it(
+    start_gateway, stacks_signer
+):
+    gw = await start(start_gateway, "stacks-order")
+    new = dataclasses.replace(gw.gw.settings, routes=tuple(order_routes("blaze")))
+    result = reload(gw.app, new)
+    assert "routes" in result.applied
+    scheme = await published(gw, "blaze")
+    order = sign_order_with_scheme(stacks_signer, scheme, order_for("blaze", stacks_signer))
+    status, answer = await post(gw, order)
+    assert status == 201, answer
+    async with gw.client.get(gw.at("/api/v1/order-schemes/stacks-order")) as response:
+        assert response.status == 404
