@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.procs import PYTHON, Children, cpu_seconds, pick_cores
 from gateway.order_schemes_config import parse_order_schemes
+from gateway.order_spec import CANONICAL_JSON_SPEC
 from gateway.wallets.order_schemes import OrderScheme, compile_scheme
-from gateway.wallets.order_spec import CANONICAL_JSON_SPEC
 from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import EvmSigner, Signer, StacksSigner, sign_order_with_scheme

@@ -48,11 +48,11 @@ from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
 from gateway.metrics import Metrics
-from gateway.order_schemes_config import compile_route_schemes
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.scopes import QuotaGate, rate_limited
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
+from gateway.wallets.order_checks import check_settings, compile_route_schemes
 from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 
@@ -82,6 +82,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         clock=clock,
         observe=metrics.count_signature,
     )
+    check_settings(settings)
     routes = settings.routes or DEFAULT_ROUTES
     orders = OrderVerifier(
         compile_route_schemes(settings, routes),

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import aiohttp
 
+from gateway.order_spec import CANONICAL_JSON
 from gateway.wallets import signing
 from gateway.wallets.order_schemes import OrderScheme, scheme_from_document
-from gateway.wallets.order_spec import CANONICAL_JSON
 from gateway.wallets.signing import EvmSigner, Signer, StacksSigner
 
 __all__ = ["EvmSigner", "StacksSigner", "WalletGateClient", "WalletGateError"]

@@ -1,24 +1,24 @@
 """`[order_schemes.NAME]` tables and the routes that name them.
 
 Parsed into `SchemeSpec`s (the record clients rebuild from the published
-document), then checked against the routes: every mistake is one line naming
-its key, all of them reported at once, and every `unsigned` field is named in
-a warning (anyone who re-posts a public signed order may change it).
+document). Compiling them and checking them against the routes needs the
+encoders, so it lives in `gateway.wallets.order_checks`, one wing up; every
+`unsigned` field is named in a warning here (anyone who re-posts a public
+signed order may change it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from gateway.wallets.order_schemes import OrderScheme, SchemeError, compile_scheme
-from gateway.wallets.order_spec import (
+from gateway.order_spec import (
     CANONICAL_JSON,
-    CANONICAL_JSON_SPEC,
     MessageEntry,
+    SchemeError,
     SchemeKind,
     SchemeSpec,
 )
@@ -188,59 +188,6 @@ def route_order_fields(route: RouteSettings) -> tuple[str, ...] | None:
     return None
 
 
-def compile_route_schemes(
-    settings: Settings, routes: Iterable[RouteSettings]
-) -> dict[str, OrderScheme]:
-    """The compiled scheme of every order route (config already checked)."""
-    specs = {spec.name: spec for spec in settings.order_schemes}
-    specs[CANONICAL_JSON] = CANONICAL_JSON_SPEC
-    names = {route_scheme(r.order_signature) for r in routes}
-    return {name: compile_scheme(specs[name]) for name in sorted(n for n in names if n)}
-
-
-def check_order_schemes(settings: Settings) -> list[str]:
-    """Every mistake of the order schemes and the routes naming them, one line each."""
-    problems: list[str] = []
-    compiled: dict[str, OrderScheme] = {CANONICAL_JSON: compile_scheme(CANONICAL_JSON_SPEC)}
-    for spec in settings.order_schemes:
-        try:
-            compiled[spec.name] = compile_scheme(spec)
-        except SchemeError as exc:
-            problems.append(f"{SECTION}.{spec.name}.{exc.key}: {exc.reason}")
-    defined = {spec.name for spec in settings.order_schemes} | {CANONICAL_JSON}
-    for i, route in enumerate(settings.routes):
-        name = route_scheme(route.order_signature)
-        if name is None:
-            continue
-        if name not in defined:
-            problems.append(f"routes[{i}].order_signature: unknown scheme {name!r}")
-        elif name in compiled:
-            problems += _coverage(f"routes[{i}]", route, compiled[name])
-    return problems
-
-
-def _coverage(where: str, route: RouteSettings, scheme: OrderScheme) -> list[str]:
-    order_fields = route_order_fields(route)
-    mapped = scheme.mapped_fields
-    if order_fields is None or mapped is None:
-        return []
-    name = scheme.spec.name
-    covered = mapped | set(scheme.spec.unsigned)
-    if scheme.owner_bound_by_signature:
-        covered |= {"owner"}
-    problems = [
-        f"{where}.order_fields: {field!r} is neither signed by scheme {name!r} nor listed in "
-        f"{SECTION}.{name}.unsigned"
-        for field in order_fields
-        if field not in covered
-    ]
-    problems += [
-        f"{SECTION}.{name}: signs {field!r}, which is not one of {where}.order_fields"
-        for field in sorted(covered - set(order_fields))
-    ]
-    return problems
-
-
 def unsigned_warnings(settings: Settings) -> list[str]:
     """One line per scheme with `unsigned` fields, naming every one of them."""
     return [
@@ -249,8 +196,3 @@ def unsigned_warnings(settings: Settings) -> list[str]:
         for spec in settings.order_schemes
         if spec.unsigned
     ]
-
-
-def scheme_documents(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Each configured scheme as clients see it (for `config check`)."""
-    return {spec.name: compile_scheme(spec).document() for spec in settings.order_schemes}

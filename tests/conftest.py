@@ -30,6 +30,7 @@ from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.listener import GatewayRunner
 from gateway.order_schemes_config import parse_order_schemes
+from gateway.wallets.order_checks import check_settings
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order, signed_body
 from tests.support.services import PrivateRedis, free_port
 
@@ -133,6 +134,7 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
             settings = settings.replace(section, **values)
     if "order_schemes" in sections:
         validate(settings)
+        check_settings(settings)
     return settings
 
 

@@ -19,8 +19,8 @@ from gateway.auth.policy import Route, RouteMatch
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import ApiKey
 from gateway.keys.service import KeyService
+from gateway.order_spec import CANONICAL_JSON
 from gateway.wallets import SignatureVerifier, WalletAddress, read_signed_message
-from gateway.wallets.order_spec import CANONICAL_JSON
 from gateway.wallets.order_verify import OrderVerifier
 
 

@@ -24,6 +24,7 @@ from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
 from gateway.order_schemes_config import unsigned_warnings
+from gateway.wallets.order_checks import check_settings
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 
@@ -154,7 +155,9 @@ def settings_loader(args: argparse.Namespace) -> Any:
     path = getattr(args, "sign_config", None) or args.config
 
     def load() -> Settings:
-        return _apply_flags(load_settings(path), args)
+        settings = _apply_flags(load_settings(path), args)
+        check_settings(settings)
+        return settings
 
     return load
 

@@ -27,8 +27,8 @@ from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import ConfigError, Settings
 from gateway.http.context import GATEWAY
 from gateway.logs import LogControl, log_event
-from gateway.order_schemes_config import compile_route_schemes
 from gateway.ratelimit.scopes import QuotaGate
+from gateway.wallets.order_checks import compile_route_schemes
 
 log = logging.getLogger("walletgate.reload")
 

@@ -14,22 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.order_spec import SchemeError, SchemeKind, SchemeSpec, spec_from_document
 from gateway.wallets import eip712, sip018
 from gateway.wallets.address import Chain
-from gateway.wallets.order_spec import SchemeKind, SchemeSpec, spec_from_document
 from gateway.wallets.sip018 import FieldError, config_value
 
 # Never part of what an order signs: the signature itself and the key that made it.
 CREDENTIAL_FIELDS = frozenset({"signature", "publicKey"})
-
-
-class SchemeError(ValueError):
-    """A scheme spec that cannot be compiled; `key` is relative to the scheme table."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
-        self.key = key
-        self.reason = reason
 
 
 def _constants(value: Any) -> Any:

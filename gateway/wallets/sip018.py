@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from gateway.order_spec import MessageEntry
 from gateway.wallets import clarity, stacks
-from gateway.wallets.order_spec import MessageEntry
 
 SIP018_PREFIX = b"SIP018"
 MAINNET_CHAIN_ID = 1

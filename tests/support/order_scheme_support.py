@@ -13,8 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from gateway.order_spec import MessageEntry, SchemeKind, SchemeSpec
 from gateway.wallets import clarity
-from gateway.wallets.order_spec import MessageEntry, SchemeKind, SchemeSpec
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "order-signatures.json").read_text()

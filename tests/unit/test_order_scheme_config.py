@@ -13,6 +13,7 @@ import pytest
 
 from gateway.config import ConfigError, load_settings
 from gateway.order_schemes_config import unsigned_warnings
+from gateway.wallets.order_checks import check_settings
 from gateway.wallets.order_schemes import compile_scheme
 from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard
@@ -61,7 +62,10 @@ types.Order = [{ name = "owner", type = "address" }, { name = "uuid", type = "st
 def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None):
     path = tmp_path / "walletgate.toml"
     path.write_text(text, encoding="utf-8")
-    return load_settings(path, environ or {})
+    # As the CLI loads it: parsed and validated, then the schemes compiled and checked.
+    settings = load_settings(path, environ or {})
+    check_settings(settings)
+    return settings
 
 
 def mistakes(tmp_path: Path, text: str) -> list[str]:

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.order_spec import MessageEntry, SchemeKind, SchemeSpec
 from gateway.wallets import evm, stacks
 from gateway.wallets.order_schemes import Eip712Scheme, compile_scheme
-from gateway.wallets.order_spec import MessageEntry, SchemeKind, SchemeSpec
 from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order_with_scheme

@@ -19,6 +19,15 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 CANONICAL_JSON = "canonical_json"
 
 
+class SchemeError(ValueError):
+    """A scheme spec that cannot be used; `key` is relative to its `[order_schemes.NAME]`."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
 class SchemeKind(StrEnum):
     CANONICAL_JSON = "canonical_json"
     SIP018 = "sip018"
@@ -94,3 +103,26 @@ def spec_from_document(document: Mapping[str, Any]) -> SchemeSpec:
         fields=MappingProxyType(dict(document.get("fields", {}))),
         constants=MappingProxyType(dict(document.get("constants", {}))),
     )
+
+
+def spec_table(spec: SchemeSpec) -> dict[str, Any]:
+    """A spec as plain data, as configured (for `config check`)."""
+    table: dict[str, Any] = {"kind": spec.kind.value}
+    if spec.kind == SchemeKind.CANONICAL_JSON:
+        return table
+    table |= {"domain": dict(spec.domain), "unsigned": list(spec.unsigned)}
+    if spec.kind == SchemeKind.SIP018:
+        table["message"] = {
+            e.key: {"type": e.type}
+            | ({"field": e.field} if e.field is not None else {})
+            | ({"const": e.const} if e.has_const else {})
+            for e in spec.message
+        }
+        table["onchain"] = spec.onchain
+        return table
+    return table | {
+        "primary_type": spec.primary_type,
+        "types": {name: [dict(m) for m in members] for name, members in spec.types.items()},
+        "fields": dict(spec.fields),
+        "constants": dict(spec.constants),
+    }
