@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings
-from gateway.order_spec import CANONICAL_JSON, CANONICAL_JSON_SPEC
-from gateway.wallets.order_schemes import (
-    OrderScheme,
-    SchemeError,
-    compile_scheme,
-    scheme_from_document,
-)
+from gateway.order_spec import CANONICAL_JSON, CANONICAL_JSON_SPEC, SchemeError
+from gateway.wallets.order_schemes import OrderScheme, compile_scheme, scheme_from_document
 from gateway.wallets.signing import sign_order_with_scheme, signer_for_scheme
 
 SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
