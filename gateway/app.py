@@ -29,6 +29,7 @@ from gateway.http.health import health_context
 from gateway.http.key_routes import add_key_routes
 from gateway.http.middleware import add_response_headers, gateway_middleware
 from gateway.http.openapi import serve_openapi
+from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
 from gateway.keys.service import KeyService
@@ -40,6 +41,8 @@ from gateway.ratelimit.clients import open_client as open_redis_client
 from gateway.ratelimit.scopes import QuotaGate
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
+from gateway.wallets.order_checks import check_settings, compile_route_schemes
+from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard
 
 log = logging.getLogger("walletgate")
@@ -81,7 +84,16 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         observe=metrics.count_signature,
         stacks_network=settings.signatures.stacks_network,
     )
-    authenticator = Authenticator(keys, verifier)
+    check_settings(settings)
+    routes = settings.routes or DEFAULT_ROUTES
+    orders = OrderVerifier(
+        compile_route_schemes(settings, routes),
+        replay=replay,
+        replay_ttl_s=settings.signatures.max_age_s,
+        chains=settings.signatures.chains,
+        observe=metrics.count_signature,
+    )
+    authenticator = Authenticator(keys, verifier, orders)
     forwarder = Forwarder(
         settings.upstream.url or "http://127.0.0.1:0",
         timeout_s=settings.upstream.timeout_s,
@@ -113,7 +125,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         forwarder=forwarder,
         owners=owners,
         access=AccessControl(owners, authenticator),
-        routes=RouteTable(settings.routes or DEFAULT_ROUTES),
+        routes=RouteTable(routes),
         trusted_proxies=tuple(
             ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
         ),
@@ -148,6 +160,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
     add_portal_routes(app)
+    add_order_scheme_routes(app)
     add_decision_routes(app)
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
     forwarded = auth_mode_handler if settings.listen.mode == "auth" else handle_forwarded

@@ -17,11 +17,14 @@ from urllib.parse import quote
 
 import aiohttp
 
+from gateway.order_spec import CANONICAL_JSON
 from gateway.wallets import signing
+from gateway.wallets.order_schemes import OrderScheme, scheme_from_document
 from gateway.wallets.signing import EvmSigner, Signer, StacksSigner
 
 __all__ = ["EvmSigner", "StacksSigner", "WalletGateClient", "WalletGateError"]
 
+ORDERS_NEW = "/api/v1/orders/new"
 # Headers and JSON body of one attempt: signed afresh per attempt (a retry's first was spent).
 Build = Callable[[], tuple[dict[str, str], Any]]
 
@@ -76,6 +79,14 @@ def _object(body: Any) -> dict[str, Any]:
     return cast(dict[str, Any], body)
 
 
+def _creation_scheme(listed: Any) -> str:
+    """The scheme of `POST /api/v1/orders/new` in an order-schemes listing."""
+    for scheme in listed.get("schemes", []) if isinstance(listed, dict) else []:
+        if {"method": "POST", "path": ORDERS_NEW} in scheme.get("routes", []):
+            return str(scheme["name"])
+    return CANONICAL_JSON
+
+
 def _error(status: int, body: Any) -> WalletGateError:
     body = body if isinstance(body, dict) else {}
     details = body.get("details") if isinstance(body.get("details"), dict) else {}
@@ -114,6 +125,7 @@ class WalletGateClient:
         self._sleep = sleep
         self._clock = clock
         self._last_ms = 0
+        self._schemes: dict[str, OrderScheme] = {}
 
     async def __aenter__(self) -> WalletGateClient:
         return self
@@ -153,15 +165,32 @@ class WalletGateClient:
         return _object(await self._signed("POST", path, "rotate_api_key", fields))
 
     # -- orders (forwarded to the exchange) ------------------------------------------
-    async def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
-        """Create an order, signed by `signer` unless it carries its own `signature`."""
+    async def create_order(
+        self, order: Mapping[str, Any], *, scheme: str | None = None
+    ) -> dict[str, Any]:
+        """Create an order, signed by `signer` unless it carries its own `signature`.
+
+        It is signed under the scheme the gateway publishes for order creation
+        (or the named `scheme`): canonical JSON, SIP-018 or EIP-712.
+        """
         payload = dict(order)
         if "signature" not in payload:
             signer = self._require_signer()
-            payload.setdefault("owner", signer.address)
-            payload = signing.sign_order(signer, payload)
-        body = await self._request("POST", "/api/v1/orders/new", self._key_only(payload))
+            compiled = await self.order_scheme(scheme)
+            payload = signing.sign_order_with_scheme(signer, compiled, payload)
+        body = await self._request("POST", ORDERS_NEW, self._key_only(payload))
         return dict(body["data"])
+
+    async def order_scheme(self, name: str | None = None) -> OrderScheme:
+        """The compiled scheme orders are signed with (fetched once per name)."""
+        if name is None:
+            listed = await self._request("GET", "/api/v1/order-schemes", self._key_only())
+            name = _creation_scheme(listed)
+        if name not in self._schemes:
+            path = _path("/api/v1/order-schemes/{}", name)
+            document = await self._request("GET", path, self._key_only())
+            self._schemes[name] = scheme_from_document(document)
+        return self._schemes[name]
 
     async def execute_order(self, uuid: str) -> str:
         """Execute an own order; returns the transaction id."""

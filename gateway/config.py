@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
+from gateway import order_schemes_config
+from gateway.order_spec import SchemeSpec, spec_table
+
 ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
@@ -180,8 +183,11 @@ class RouteSettings:
     owner: str = "none"
     action: str = ""
     public: bool = False
-    # The body is an order that must carry its owner's signature.
-    order_signature: bool = False
+    # The body is an order that must carry its owner's signature, under the
+    # named scheme (order_schemes_config.py); true = "canonical_json".
+    order_signature: bool | str = False
+    # The fields this route's orders carry; each must be signed or `unsigned`.
+    order_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +207,9 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     service_keys: tuple[ServiceKeySettings, ...] = ()
     routes: tuple[RouteSettings, ...] = ()
+    # `[order_schemes.NAME]` tables, parsed by order_schemes_config; compiled and
+    # checked against the routes by wallets.order_checks (it needs the encoders).
+    order_schemes: tuple[SchemeSpec, ...] = ()
 
     def replace(self, section: str, **values: Any) -> Settings:
         """A copy with some keys of one section changed (CLI flags, tests)."""
@@ -239,7 +248,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section in TABLE_LISTS:
+        if section in TABLE_LISTS or section == order_schemes_config.SECTION:
             # Arrays of tables come as JSON, e.g. WALLETGATE_SERVICE_KEYS__JSON='[...]'.
             raw[section] = _parse_json(f"{section} ({name})", value)
             continue
@@ -263,7 +272,12 @@ def _build(raw: Mapping[str, Any]) -> Settings:
     for name, value in raw.items():
         if name not in hints:
             raise ConfigError(f"{name}: unknown section")
-        if name in TABLE_LISTS:
+        if name == order_schemes_config.SECTION:
+            try:
+                sections[name] = order_schemes_config.parse_order_schemes(value)
+            except order_schemes_config.SchemeConfigErrors as exc:
+                raise ConfigError(str(exc)) from None
+        elif name in TABLE_LISTS:
             if not isinstance(value, list):
                 raise ConfigError(f"{name}: expected a list of tables")
             sections[name] = tuple(
@@ -294,6 +308,15 @@ def _build_section(name: str, cls: type, values: Any) -> Any:
 
 def _coerce(key: str, kind: Any, value: Any) -> Any:
     from_env = isinstance(value, _EnvText)
+    if kind == bool | str:
+        # A route's order_signature: true, false, or a scheme name.
+        if isinstance(value, bool):
+            return value
+        if from_env and str(value).strip().lower() in ("true", "false"):
+            return str(value).strip().lower() == "true"
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected true, false or a scheme name")
+        return str(value)
     if get_origin(kind) is tuple:
         if from_env:
             text = str(value).strip()
@@ -453,7 +476,8 @@ def _check_subset(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data with secrets hidden, for `config check`."""
-    data = dataclasses.asdict(settings)
+    data = dataclasses.asdict(dataclasses.replace(settings, order_schemes=()))
+    data["order_schemes"] = {spec.name: spec_table(spec) for spec in settings.order_schemes}
     for section, key in SECRET_KEYS:
         value = data[section][key]
         if value:

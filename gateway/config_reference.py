@@ -15,6 +15,8 @@ from types import MappingProxyType
 from typing import Any, Final, get_args, get_origin, get_type_hints
 
 from gateway.config import ENV_PREFIX, TABLE_LISTS, Settings
+from gateway.order_schemes_config import SECTION as ORDER_SCHEMES
+from gateway.order_schemes_config import OrderSchemeTable
 
 SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -39,6 +41,9 @@ SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
         "routes": "`[[routes]]`: the route policy table. Without any entry the built-in "
         "table is in force; a request that matches no route is answered 404 and never "
         "forwarded.",
+        "order_schemes": "`[order_schemes.NAME]`: how orders are signed on the routes whose "
+        "`order_signature` names the scheme (see docs/order-signing.md). `true` means the "
+        'built-in `"canonical_json"`.',
     }
 )
 
@@ -154,7 +159,29 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "routes.action": "Signed-message action accepted instead of a key (e.g. "
         "`execute_order`); empty = keys only.",
         "routes.public": "Served without credentials (per-IP rate limit); a key may still be sent.",
-        "routes.order_signature": "The body is an order that must carry its owner's signature.",
+        "routes.order_signature": "The body is an order that must carry its owner's signature: "
+        '`true` (`"canonical_json"`), the name of an `[order_schemes.NAME]` table, or '
+        "`false`.",
+        "routes.order_fields": "Fields this route's orders carry; each must be signed by the "
+        "scheme or listed in its `unsigned`. Default for `POST /api/v1/orders/new`: the "
+        "bundled backend's order fields.",
+        "order_schemes.kind": '`"canonical_json"`, `"sip018"` (Stacks structured data) or '
+        '`"eip712"` (EVM typed data).',
+        "order_schemes.domain": "SIP-018: `{ name, version, chain-id }` (1 mainnet, "
+        "2147483648 testnet); EIP-712: any of `name`, `version`, `chainId`, "
+        "`verifyingContract`, `salt`.",
+        "order_schemes.unsigned": "Body fields deliberately left unsigned (a warning names "
+        "them at start-up).",
+        "order_schemes.message": "SIP-018 tuple: `key = { type, field }` or "
+        "`{ type, const }`; types `uint`, `int`, `bool`, `principal`, `string-ascii`, "
+        "`string-utf8`, `buff`, each optionally `optional X`, and `none`.",
+        "order_schemes.onchain": "SIP-018: accept only the compressed key's address, as "
+        "Clarity's `secp256k1-recover?` returns it.",
+        "order_schemes.primary_type": "EIP-712: the struct an order is signed as.",
+        "order_schemes.types": "EIP-712: struct declarations, `Name = [{ name, type }, ...]` "
+        "(EIP712Domain is built from `domain`).",
+        "order_schemes.fields": "EIP-712: member = body field, where the names differ.",
+        "order_schemes.constants": "EIP-712: member = constant value the body does not carry.",
     }
 )
 
@@ -169,7 +196,7 @@ class KeyReference:
 
     @property
     def env(self) -> str:
-        if self.section in TABLE_LISTS:
+        if self.section in TABLE_LISTS or self.section == ORDER_SCHEMES:
             return f"{ENV_PREFIX}{self.section.upper()}__JSON"
         return f"{ENV_PREFIX}{self.section.upper()}__{self.key.upper()}"
 
@@ -179,7 +206,8 @@ def schema_keys() -> Iterator[KeyReference]:
     sections = get_type_hints(Settings)
     for section_field in dataclasses.fields(Settings):
         section = section_field.name
-        cls = TABLE_LISTS.get(section) or sections[section]
+        cls: Any = OrderSchemeTable if section == ORDER_SCHEMES else None
+        cls = cls or TABLE_LISTS.get(section) or sections[section]
         hints = get_type_hints(cls)
         for key_field in dataclasses.fields(cls):
             yield KeyReference(
@@ -231,6 +259,7 @@ def reference_markdown() -> str:
         if ref.section != current:
             current = ref.section
             title = f"[[{current}]]" if current in TABLE_LISTS else f"[{current}]"
+            title = f"[{current}.NAME]" if current == ORDER_SCHEMES else title
             lines += ["", f"## `{title}`", "", SECTIONS.get(current, ""), ""]
             lines += [
                 "| key | type | default | environment | meaning |",

@@ -32,10 +32,12 @@ from aiohttp.test_utils import TestServer
 
 from backend.app import create_app as create_backend_app
 from gateway.app import build_app
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, load_settings, validate
 from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.listener import GatewayRunner
+from gateway.order_schemes_config import parse_order_schemes
+from gateway.wallets.order_checks import check_settings
 from gateway.wallets.signing import EvmSigner, StacksSigner, sign_order, signed_body
 from tests.support.services import PrivateRedis, PrivateRedisCluster, free_port
 
@@ -136,8 +138,14 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     for section, values in sections.items():
         if section in ("service_keys", "routes"):
             settings = _with_tables(settings, section, values)
+        elif section == "order_schemes":
+            # Raw TOML tables, parsed as `[order_schemes.*]` in a file would be.
+            settings = _with_tables(settings, section, parse_order_schemes(values))
         else:
             settings = settings.replace(section, **values)
+    if "order_schemes" in sections:
+        validate(settings)
+        check_settings(settings)
     return settings
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from gateway.auth.policy import RouteMatch
+from gateway.auth.policy import Route, RouteMatch
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import ApiKey
 from gateway.keys.service import KeyService
+from gateway.order_spec import CANONICAL_JSON
 from gateway.wallets import SignatureVerifier, WalletAddress, read_signed_message
+from gateway.wallets.order_verify import OrderVerifier
 
 
 class AuthMethod(StrEnum):
@@ -51,9 +53,12 @@ def wallet_identity(wallet: WalletAddress) -> Identity:
 
 
 class Authenticator:
-    def __init__(self, keys: KeyService, verifier: SignatureVerifier) -> None:
+    def __init__(
+        self, keys: KeyService, verifier: SignatureVerifier, orders: OrderVerifier
+    ) -> None:
         self.keys = keys
         self.verifier = verifier
+        self.orders = orders
 
     async def authenticate(
         self,
@@ -95,10 +100,14 @@ class Authenticator:
                 return wallet_identity(verified.wallet)
         if route.order_signature and isinstance(body, dict) and "signature" in body:
             # Wallet-only order creation: the order's own signature is the
-            # credential, good for this one order once.
-            wallet = await self.verifier.admit_order(body, headers.get("X-Public-Key"))
+            # credential, good for this one order once (its scheme, owner and uuid).
+            wallet = await self.verify_order(route, body, headers)
             return Identity(AuthMethod.SIGNATURE, wallet.canonical, wallet.display, order_only=True)
         return None
 
-    def verify_order(self, order: dict[str, Any], headers: Mapping[str, str]) -> WalletAddress:
-        return self.verifier.verify_order(order, headers.get("X-Public-Key"))
+    async def verify_order(
+        self, route: Route, order: dict[str, Any], headers: Mapping[str, str]
+    ) -> WalletAddress:
+        """The order's signature under the route's scheme; its (scheme, owner, uuid) once."""
+        scheme = route.order_scheme or CANONICAL_JSON
+        return await self.orders.verify(scheme, order, headers.get("X-Public-Key"))

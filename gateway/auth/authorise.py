@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway.auth.authenticate import Authenticator, AuthMethod, Identity
 from gateway.auth.ownership import OwnerResolver
-from gateway.auth.policy import RouteMatch
+from gateway.auth.policy import Route, RouteMatch
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.keys.model import ApiKey, Permission
 from gateway.wallets import parse_wallet_address
@@ -82,20 +82,22 @@ class AccessControl:
         if identity.method == AuthMethod.PUBLIC or route.owner == "none":
             return
         if route.owner == "body":
-            await self._authorize_body_owner(identity, body, headers)
+            await self._authorize_body_owner(route, identity, body, headers)
             return
         uuid = matched.params["uuid"]
         owner = await self._owners.owner_of(uuid, request_id)
         _check_owner(identity, owner, uuid)
 
-    async def _authorize_body_owner(self, identity: Identity, body: Any, headers: Any) -> None:
+    async def _authorize_body_owner(
+        self, route: Route, identity: Identity, body: Any, headers: Any
+    ) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("owner"), str):
             raise bad_request("Invalid request body", field="owner")
         owner = body["owner"]
         _check_owner(identity, owner, body.get("uuid"))
         if identity.method == AuthMethod.API_KEY:
             # With a key, the owner's signature over the order is still required.
-            self._authenticator.verify_order(body, headers)
+            await self._authenticator.verify_order(route, body, headers)
 
 
 def _check_owner(identity: Identity, owner: str, uuid: Any) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.config import RouteSettings
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import Permission
+from gateway.order_schemes_config import route_scheme
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A path parameter is one segment of URL-safe characters; anything else
@@ -29,6 +30,8 @@ class Route:
     action: str | None  # signed-message action accepted here, if any
     public: bool
     order_signature: bool
+    # The order-signature scheme's name when `order_signature` (true = canonical_json).
+    order_scheme: str | None = None
 
 
 DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
@@ -62,7 +65,8 @@ def build_route(settings: RouteSettings) -> Route:
         owner=settings.owner,
         action=settings.action or None,
         public=settings.public,
-        order_signature=settings.order_signature,
+        order_signature=route_scheme(settings.order_signature) is not None,
+        order_scheme=route_scheme(settings.order_signature),
     )
 
 

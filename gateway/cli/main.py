@@ -13,7 +13,6 @@ import json
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from pathlib import Path
 from typing import Any
 
 from gateway import __version__
@@ -21,13 +20,14 @@ from gateway.auth.policy import DEFAULT_ROUTES
 from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
+from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, run_sign_order
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
+from gateway.order_schemes_config import unsigned_warnings
 from gateway.ratelimit.clients import check_cluster, is_cluster_url
+from gateway.wallets.order_checks import check_settings
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
-
-SIGNING_KEY_ENV = "WALLETGATE_SIGNING_KEY"
 
 
 def _listen_flags(parser: argparse.ArgumentParser) -> None:
@@ -65,14 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_ingress_parser(commands)
 
     sign = commands.add_parser(
-        "sign", help="sign a management message with a local private key file"
+        "sign", help="sign a management message or an order with a local private key file"
     )
     sign.add_argument(
         "--key-file", help=f"file holding the hex private key (or ${SIGNING_KEY_ENV})"
     )
     sign.add_argument("--chain", choices=("stacks", "evm"), default="stacks")
     sign.add_argument("--network", choices=("mainnet", "testnet"), default="mainnet")
-    sign.add_argument("--action", required=True, help="e.g. create_api_key, list_api_keys")
+    sign.add_argument("--action", help="e.g. create_api_key, list_api_keys")
+    sign.add_argument("--order", metavar="FILE", help="order JSON to sign; prints the body")
+    sign.add_argument("--scheme", help="order scheme name (default canonical_json)")
+    sign.add_argument(
+        "--gateway", metavar="URL", help="fetch the scheme from this gateway (else the config)"
+    )
+    sign.add_argument(
+        "--config", dest="sign_config", metavar="PATH", help="read the scheme from this config"
+    )
     sign.add_argument(
         "--field",
         action="append",
@@ -129,18 +137,12 @@ def _parse_field(text: str) -> tuple[str, Any]:
         return name, value
 
 
-def _read_private_key(key_file: str | None) -> str:
-    # Never from an argument: command lines are visible to every local user.
-    if key_file:
-        return Path(key_file).read_text(encoding="utf-8").strip()
-    secret = os.environ.get(SIGNING_KEY_ENV, "").strip()
-    if not secret:
-        raise ValueError(f"give --key-file or set {SIGNING_KEY_ENV}")
-    return secret
-
-
-def run_sign(args: argparse.Namespace) -> int:
-    signer = load_signer(_read_private_key(args.key_file), chain=args.chain, network=args.network)
+def run_sign(settings: Settings, args: argparse.Namespace) -> int:
+    if args.order:
+        return run_sign_order(settings, args)
+    if not args.action:
+        raise ValueError("give --action (a management message) or --order FILE")
+    signer = load_signer(read_private_key(args.key_file), chain=args.chain, network=args.network)
     fields = dict(_parse_field(f) for f in args.field)
     make = signed_headers if args.headers else signed_body
     print(json.dumps(make(signer, args.action, fields)))
@@ -172,7 +174,11 @@ class SettingsLoader:
     args: argparse.Namespace
 
     def __call__(self) -> Settings:
-        return _apply_flags(load_settings(self.args.config), self.args)
+        # `walletgate sign --config PATH` names the file after the subcommand.
+        path = getattr(self.args, "sign_config", None) or self.args.config
+        settings = _apply_flags(load_settings(path), self.args)
+        check_settings(settings)
+        return settings
 
 
 def settings_loader(args: argparse.Namespace) -> SettingsLoader:
@@ -188,9 +194,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load()
     except ConfigError as exc:
-        print(f"walletgate: configuration error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"walletgate: configuration error: {line}", file=sys.stderr)
         return 2
     logging_control = configure_logging(settings.log)
+    # Start-up and `config check` name every unsigned order field.
+    for warning in (
+        unsigned_warnings(settings) if args.command in ("run", "gateway", "config") else ()
+    ):
+        print(f"walletgate: warning: {warning}", file=sys.stderr)
     try:
         return _dispatch(settings, args, load, logging_control)
     except (ValueError, OSError) as exc:
@@ -229,7 +241,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
     if args.command == "ingress":
         return int(args.ingress_handler(settings, args))
     if args.command == "sign":
-        return run_sign(args)
+        return run_sign(settings, args)
     if args.config_command == "reference":
         print(reference_markdown(), end="")
         return 0

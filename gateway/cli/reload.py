@@ -28,6 +28,7 @@ from gateway.config import ConfigError, Settings
 from gateway.http.context import GATEWAY
 from gateway.logs import LogControl, log_event
 from gateway.ratelimit.scopes import QuotaGate
+from gateway.wallets.order_checks import compile_route_schemes
 
 log = logging.getLogger("walletgate.reload")
 
@@ -77,7 +78,10 @@ def reload(app: web.Application, new: Settings) -> ReloadResult:
         gw.settings, **{s: getattr(new, s) for s in RELOADABLE if s in _sections(new)}
     )
     # Each assignment is one step of the event loop: no request sees half of it.
-    gw.routes = RouteTable(settings.routes or DEFAULT_ROUTES)
+    routes = settings.routes or DEFAULT_ROUTES
+    # Schemes before routes: a new route must never name a scheme not compiled yet.
+    gw.authenticator.orders.use_schemes(compile_route_schemes(settings, routes))
+    gw.routes = RouteTable(routes)
     gw.service_key_hashes = {s.sha256.lower(): s.name for s in settings.service_keys}
     if "rate_limits" in result.applied:
         gw.quotas = QuotaGate(

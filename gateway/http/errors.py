@@ -20,13 +20,17 @@ from gateway.keys.store import StoreError
 from gateway.ratelimit import LimiterError
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
 from gateway.wallets.errors import (
+    InvalidOrder,
+    InvalidOrderField,
     InvalidSignature,
     InvalidSignedMessage,
     InvalidWalletAddress,
+    OrderSchemeReloaded,
     ReplayCacheFull,
     ReplayGuardUnavailable,
     SignatureExpired,
     SignatureReplayed,
+    UncoveredOrderField,
     WalletError,
 )
 
@@ -54,6 +58,22 @@ def _invalid_signature(exc: Exception) -> ApiError:
     return ApiError(ErrorCode.INVALID_SIGNATURE, "Invalid signature", details)
 
 
+def _invalid_order(exc: Exception) -> ApiError:
+    return ApiError(ErrorCode.BAD_REQUEST, "Invalid request body", {"reason": str(exc)})
+
+
+def _invalid_order_field(exc: Exception) -> ApiError:
+    assert isinstance(exc, InvalidOrderField)
+    details = {"field": exc.field, "reason": exc.reason}
+    return ApiError(ErrorCode.INVALID_MESSAGE, "Invalid order field", details)
+
+
+def _uncovered_order_field(exc: Exception) -> ApiError:
+    assert isinstance(exc, InvalidOrderField)
+    details = {"field": exc.field}
+    return ApiError(ErrorCode.INVALID_MESSAGE, "field not covered by the order signature", details)
+
+
 # Looked up along the exception's MRO, so a subclass may have a row of its own
 # (ReplayCacheFull) or fall back to its base's (any other WalletError).
 TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
@@ -61,6 +81,10 @@ TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
         InvalidWalletAddress: _invalid_wallet,
         InvalidSignedMessage: _invalid_message,
         InvalidSignature: _invalid_signature,
+        InvalidOrder: _invalid_order,
+        InvalidOrderField: _invalid_order_field,
+        UncoveredOrderField: _uncovered_order_field,
+        OrderSchemeReloaded: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Order scheme reloaded; retry"),
         SignatureExpired: _fixed(ErrorCode.SIGNATURE_EXPIRED, "Signature expired"),
         SignatureReplayed: _fixed(ErrorCode.SIGNATURE_REPLAYED, "Signature already used"),
         ReplayCacheFull: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full"),

@@ -7,12 +7,14 @@ as they are configured.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from gateway.auth.policy import RouteTable
 from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA
+from gateway.http.order_schemes import scheme_documents
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SIGNED_BODY = {"$ref": "#/components/schemas/SignedBody"}
@@ -160,15 +162,39 @@ def _forwarded(routes: RouteTable) -> dict[str, Any]:
             operation["requestBody"] = {
                 "content": {"application/json": {"schema": {"type": "object"}}}
             }
+            operation["x-walletgate-order-scheme"] = route.order_scheme
         paths.setdefault(route.template, {})[route.method.lower()] = operation
     return paths
 
 
-def openapi_document(routes: RouteTable) -> dict[str, Any]:
+def _order_schemes() -> dict[str, Any]:
+    name = _path_params("{name}")
+    return {
+        "/api/v1/order-schemes": {
+            "get": {
+                "summary": "The order-signature schemes of the order routes (public)",
+                "responses": _ok("200", "{schemes: [{name, kind, routes}]}") | _errors("429"),
+            }
+        },
+        "/api/v1/order-schemes/{name}": {
+            "get": {
+                "summary": "Everything a client needs to sign an order under this scheme",
+                "parameters": name,
+                "responses": _ok("200", "The scheme document") | _errors("404", "429"),
+            }
+        },
+    }
+
+
+def openapi_document(
+    routes: RouteTable, order_schemes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`order_schemes`: name -> published scheme document (x-walletgate-order-schemes)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "walletgate", "version": "0.1.0"},
-        "paths": _key_management() | _forwarded(routes),
+        "x-walletgate-order-schemes": dict(order_schemes or {}),
+        "paths": _key_management() | _order_schemes() | _forwarded(routes),
         "components": {
             "schemas": {
                 "Error": {
@@ -201,4 +227,4 @@ async def serve_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: public, counted against the client IP."""
     gw = request.app[GATEWAY]
     request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
-    return web.json_response(openapi_document(gw.routes))
+    return web.json_response(openapi_document(gw.routes, scheme_documents(gw)))

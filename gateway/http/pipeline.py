@@ -80,10 +80,24 @@ async def stream_body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def parse_json_body(raw: bytes) -> Any:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise ValueError("duplicate key")
+    return fields
+
+
+# A signed order is forwarded as sent: a key given twice would be read one way
+# here and maybe the other way upstream, so such a body is refused.
+_ORDER_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+
+
+def parse_json_body(raw: bytes, *, unique_keys: bool = False) -> Any:
     if not raw:
         return None
     try:
+        if unique_keys:
+            return _ORDER_DECODER.decode(raw.decode("utf-8"))
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise bad_request("Invalid request body", reason="body is not valid JSON") from None
@@ -134,7 +148,7 @@ async def forward_matched(
         declared = request.content_length
         if parse or (declared is not None and declared <= BUFFER_LIMIT):
             body = await read_body(request, limit)
-            parsed = parse_json_body(body) if parse else None
+            parsed = parse_json_body(body, unique_keys=route.order_signature) if parse else None
         else:
             body = stream_body(request, limit)
 

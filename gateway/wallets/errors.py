@@ -53,3 +53,28 @@ class ReplayGuardUnavailable(WalletError):
 
 class ReplayCacheFull(ReplayGuardUnavailable):
     """The in-process replay guard is full of live entries and will not forget one."""
+
+
+class InvalidOrder(WalletError):
+    """An order body that is not a JSON object."""
+
+
+class InvalidOrderField(WalletError):
+    """One field of a signed order is not what its scheme signs (named, with why)."""
+
+    reason: str
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+class UncoveredOrderField(InvalidOrderField):
+    """A body field the order's scheme neither signs nor lists as unsigned."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "field not covered by the order signature")
+
+
+class OrderSchemeReloaded(WalletError):
+    """The route's scheme left the configuration between matching and verifying."""

@@ -100,6 +100,16 @@ def _evm_address(uncompressed_key: bytes) -> str:
     return evm.address_from_public_key(uncompressed_key)
 
 
+def stacks_key_hash160(public_key: bytes) -> bytes:
+    """hash160 of a serialized key (cached per key)."""
+    return _key_hash160(public_key)
+
+
+def evm_address_of(key: PublicKey) -> str:
+    """The lower-case EVM address of a recovered key (cached per key)."""
+    return _evm_address(key.format(compressed=False))
+
+
 def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
     # A parsed claimed key is 33 or 65 bytes: compare it with that form only.
     if claimed is not None and claimed != key.format(

@@ -50,10 +50,11 @@ def replay_key_of_signer(public_key: bytes, message_utf8: bytes) -> bytes:
     return hashlib.sha256(b"key\x00" + public_key + b"\x00" + message_utf8).digest()
 
 
-def order_replay_key(wallet: WalletAddress, canonical_order: str) -> bytes:
-    """An entry for a signed order: it authenticates at most one request."""
-    data = b"order\x00" + wallet.canonical.lower().encode("ascii") + b"\x00"
-    return hashlib.sha256(data + canonical_order.encode("utf-8")).digest()
+def order_replay_key(scheme: str, owner: WalletAddress, uuid: str) -> bytes:
+    """One signed order per (scheme, owner, uuid): the uuid is signed, the
+    signature bytes are not an identity (a malleated twin is the same order)."""
+    data = b"\x00".join((b"order", scheme.encode("utf-8"), owner.canonical.lower().encode("ascii")))
+    return hashlib.sha256(data + b"\x00" + uuid.encode("utf-8", "surrogatepass")).digest()
 
 
 class MemoryReplayGuard:

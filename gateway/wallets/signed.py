@@ -25,8 +25,8 @@ from gateway.wallets.errors import (
     SignatureReplayed,
     WalletError,
 )
-from gateway.wallets.recover import verify_message_signature, verify_signature_bytes
-from gateway.wallets.replay import ReplayGuard, order_replay_key, replay_key_of_signer
+from gateway.wallets.recover import verify_signature_bytes
+from gateway.wallets.replay import ReplayGuard, replay_key_of_signer
 
 # A signed management message is a small JSON object; refuse anything far
 # larger before parsing it.
@@ -242,50 +242,6 @@ class SignatureVerifier:
             if not _same(expected, fields.get(name)):
                 raise InvalidSignature(f"{name} does not match the request")
         return fields, data
-
-    def verify_order(
-        self, order: Mapping[str, Any], public_key: str | None = None
-    ) -> WalletAddress:
-        """Check an order's `signature` over its canonical message.
-
-        No timestamp: with an API key, the key is the credential and the
-        order `uuid`, unique at the backend, stops the order being used twice.
-        """
-        return self._verify_order(order, public_key)[0]
-
-    async def admit_order(
-        self, order: Mapping[str, Any], public_key: str | None = None
-    ) -> WalletAddress:
-        """`verify_order` for an order that is its own credential: accepted once.
-
-        An order's signature is public (anyone can read the order back), so it
-        proves authorship of that one order, never a live request: a re-post
-        is refused as a replay before it costs the owner anything.
-        """
-        wallet, message = self._verify_order(order, public_key)
-        if not await self._replay.first_use(order_replay_key(wallet, message), self._replay_ttl_s):
-            self._report(wallet.chain.value, Outcome.REPLAYED)
-            raise SignatureReplayed("order already used")
-        return wallet
-
-    def _verify_order(
-        self, order: Mapping[str, Any], public_key: str | None
-    ) -> tuple[WalletAddress, str]:
-        wallet = self._wallet(order.get("owner"))
-        try:
-            signature = order.get("signature")
-            if not isinstance(signature, str):
-                raise InvalidSignature("order signature is required")
-            try:
-                message = canonical_order_message(order)
-            except (TypeError, ValueError):
-                raise InvalidSignature("order cannot be serialised") from None
-            verify_message_signature(wallet, message, signature, public_key)
-        except WalletError as exc:
-            self._report(wallet.chain.value, _outcome_of(exc))
-            raise
-        self._report(wallet.chain.value, Outcome.VALID)
-        return wallet, message
 
 
 def _outcome_of(exc: WalletError) -> Outcome:

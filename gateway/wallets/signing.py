@@ -15,7 +15,14 @@ from coincurve import PrivateKey
 
 from gateway.wallets import evm, stacks
 from gateway.wallets.address import Chain
+from gateway.wallets.order_schemes import (
+    CanonicalJsonScheme,
+    Eip712Scheme,
+    OrderScheme,
+    Sip018Scheme,
+)
 from gateway.wallets.signed import canonical_order_message
+from gateway.wallets.sip018 import FieldError
 
 
 def _key_bytes(private_key_hex: str) -> bytes:
@@ -60,7 +67,10 @@ class StacksSigner:
         )
 
     def sign(self, message: str) -> str:
-        digest = stacks.hash_message(message.encode("utf-8"))
+        return self.sign_digest(stacks.hash_message(message.encode("utf-8")))
+
+    def sign_digest(self, digest: bytes) -> str:
+        """stacks.js `signMessageHashRsv`: r || s || recovery id, hex without 0x."""
         return self._key.sign_recoverable(digest, hasher=None).hex()
 
 
@@ -80,7 +90,10 @@ class EvmSigner:
         self.address: str = evm.to_checksum_address(evm.address_from_public_key(public_key))
 
     def sign(self, message: str) -> str:
-        digest = evm.hash_message(message.encode("utf-8"))
+        return self.sign_digest(evm.hash_message(message.encode("utf-8")))
+
+    def sign_digest(self, digest: bytes) -> str:
+        """ethers `SigningKey.sign(digest).serialized`: 0x + r || s || v (27/28)."""
         signature = self._key.sign_recoverable(digest, hasher=None)
         return "0x" + (signature[:64] + bytes([signature[64] + 27])).hex()
 
@@ -133,3 +146,35 @@ def signed_headers(
 def sign_order(signer: Signer, order: Mapping[str, Any]) -> dict[str, Any]:
     """The order with its `signature` over the canonical order message."""
     return {**order, "signature": signer.sign(canonical_order_message(order))}
+
+
+def signer_for_scheme(
+    private_key_hex: str, scheme: OrderScheme, *, chain: str, network: str
+) -> Signer:
+    """The signer a scheme needs: its chain, and for SIP-018 the domain's network."""
+    if isinstance(scheme, Sip018Scheme):
+        return StacksSigner(private_key_hex, network=scheme.network)
+    if isinstance(scheme, Eip712Scheme):
+        return EvmSigner(private_key_hex)
+    return load_signer(private_key_hex, chain=chain, network=network)
+
+
+def sign_order_with_scheme(
+    signer: Signer, scheme: OrderScheme, order: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The order with its `signature` under `scheme` (what the gateway verifies).
+
+    The owner defaults to the signer. A value that does not convert raises
+    ValueError naming the field, as the gateway would refuse it.
+    """
+    body = {"owner": signer.address, **order}
+    body.pop("signature", None)
+    if isinstance(scheme, CanonicalJsonScheme):
+        return sign_order(signer, body)
+    if scheme.chain != signer.chain:
+        raise ValueError(f"scheme {scheme.spec.name!r} is signed by {scheme.chain} wallets")
+    try:
+        digest = scheme.digest(body)
+    except FieldError as exc:
+        raise ValueError(f"order field {exc.field}: {exc.reason}") from None
+    return {**body, "signature": signer.sign_digest(digest)}

@@ -15,6 +15,7 @@ from multidict import CIMultiDict
 
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.errors import REFUSALS, api_error
+from gateway.order_spec import CANONICAL_JSON, CANONICAL_JSON_SPEC
 from gateway.wallets import (
     SignatureVerifier,
     SignedMessage,
@@ -24,6 +25,8 @@ from gateway.wallets import (
     verify_message_signature,
 )
 from gateway.wallets.address import parse_wallet_address
+from gateway.wallets.order_schemes import compile_scheme
+from gateway.wallets.order_verify import OrderVerifier
 from gateway.wallets.recover import SECP256K1_N
 from gateway.wallets.replay import MemoryReplayGuard
 from gateway.wallets.signing import (
@@ -626,11 +629,17 @@ ORDER = {
 }
 
 
+def canonical_orders() -> OrderVerifier:
+    """The order verifier as the gateway builds it, with the canonical JSON scheme."""
+    schemes = {CANONICAL_JSON: compile_scheme(CANONICAL_JSON_SPEC)}
+    return OrderVerifier(schemes, replay=MemoryReplayGuard(maxsize=100), replay_ttl_s=300)
+
+
 @each_signer
-def test_signed_order_verifies_for_its_owner(verifier: SignatureVerifier, signer: Signer) -> None:
+async def test_signed_order_verifies_for_its_owner(signer: Signer) -> None:
     order = sign_order(signer, ORDER | {"owner": signer.address})
-    assert verifier.verify_order(order) == parse_wallet_address(signer.address)
-    assert verifier.verify_order(order) == parse_wallet_address(signer.address)
+    owner = await canonical_orders().verify(CANONICAL_JSON, order)
+    assert owner == parse_wallet_address(signer.address)
 
 
 def test_canonical_order_message_is_sorted_compact_utf8_without_signature() -> None:
@@ -640,8 +649,9 @@ def test_canonical_order_message_is_sorted_compact_utf8_without_signature() -> N
 
 
 @each_signer
-def test_changed_order_is_refused(verifier: SignatureVerifier, signer: Signer) -> None:
+async def test_changed_order_is_refused(signer: Signer) -> None:
     order = sign_order(signer, ORDER | {"owner": signer.address})
+    orders = canonical_orders()
     for changed in (
         order | {"amount": 11},
         order | {"owner": OTHER_STACKS.address},
@@ -650,7 +660,7 @@ def test_changed_order_is_refused(verifier: SignatureVerifier, signer: Signer) -
         order | {"signature": "00" * 65},
     ):
         with raises_api_error() as exc_info:
-            verifier.verify_order(changed)
+            await orders.verify(CANONICAL_JSON, changed)
         assert (exc_info.value.status, exc_info.value.code) == (401, ErrorCode.INVALID_SIGNATURE)
 
 
@@ -666,19 +676,18 @@ def test_changed_order_is_refused(verifier: SignatureVerifier, signer: Signer) -
     ],
     ids=["no-signature", "signature-not-string", "bad-hex", "no-owner", "owner-int", "bad-owner"],
 )
-def test_malformed_order_signature_is_refused(
-    verifier: SignatureVerifier, order: dict[str, Any], code: ErrorCode
-) -> None:
+async def test_malformed_order_signature_is_refused(order: dict[str, Any], code: ErrorCode) -> None:
     with raises_api_error() as exc_info:
-        verifier.verify_order(order)
+        await canonical_orders().verify(CANONICAL_JSON, order)
     assert exc_info.value.code == code
 
 
-def test_order_public_key_must_be_the_signers(verifier: SignatureVerifier) -> None:
+async def test_order_public_key_must_be_the_signers() -> None:
     order = sign_order(STACKS, ORDER | {"owner": STACKS.address})
-    assert verifier.verify_order(order, STACKS.public_key_hex).canonical == STACKS.address
+    owner = await canonical_orders().verify(CANONICAL_JSON, order, STACKS.public_key_hex)
+    assert owner.canonical == STACKS.address
     with raises_api_error() as exc_info:
-        verifier.verify_order(order, OTHER_STACKS.public_key_hex)
+        await canonical_orders().verify(CANONICAL_JSON, order, OTHER_STACKS.public_key_hex)
     assert exc_info.value.code == ErrorCode.INVALID_SIGNATURE
 
 
@@ -730,12 +739,10 @@ async def test_stacks_addresses_of_another_network_are_refused(
     await verifier.verify(_as_signed(evm, EVM.address), action="list_api_keys")
 
 
-async def test_an_order_is_admitted_as_its_own_credential_once() -> None:
-    verifier = make_verifier()
+async def test_an_order_is_accepted_once_per_scheme_owner_and_uuid() -> None:
+    orders = canonical_orders()
     order = sign_order(STACKS, {"owner": STACKS.address, "uuid": "u-1", "amountIn": "1"})
-    assert (await verifier.admit_order(order)).canonical == STACKS.address
+    assert (await orders.verify(CANONICAL_JSON, order)).canonical == STACKS.address
     with raises_api_error() as caught:
-        await verifier.admit_order(order)
+        await orders.verify(CANONICAL_JSON, order)
     assert caught.value.code == ErrorCode.SIGNATURE_REPLAYED
-    # The sync check (an order sent with its owner's key) stays repeatable.
-    assert verifier.verify_order(order).canonical == STACKS.address

@@ -1,0 +1,62 @@
+"""Publishing the order-signature schemes: what a client must sign, byte for byte.
+
+`GET /api/v1/order-schemes` lists the schemes of the order routes;
+`GET /api/v1/order-schemes/{name}` returns one scheme's document (kind,
+domain, SIP-018 tuple template or EIP-712 types and primaryType, unsigned
+fields). Public routes: charged to the client IP like every public request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import ApiError, ErrorCode
+from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA, ROUTE_LABEL, Gateway
+
+LIST_PATH = "/api/v1/order-schemes"
+ONE_PATH = "/api/v1/order-schemes/{name}"
+
+
+def scheme_documents(gw: Gateway) -> dict[str, dict[str, Any]]:
+    return {name: s.document() for name, s in gw.authenticator.orders.schemes.items()}
+
+
+def _routes_of(gw: Gateway, name: str) -> list[dict[str, str]]:
+    return [
+        {"method": route.method, "path": route.template}
+        for route in gw.routes.routes
+        if route.order_scheme == name
+    ]
+
+
+async def _admit(request: web.Request, template: str) -> Gateway:
+    gw = request.app[GATEWAY]
+    request[ROUTE_LABEL] = template
+    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    return gw
+
+
+async def list_schemes(request: web.Request) -> web.Response:
+    gw = await _admit(request, LIST_PATH)
+    schemes = [
+        {"name": name, "kind": s.spec.kind.value, "routes": _routes_of(gw, name)}
+        for name, s in gw.authenticator.orders.schemes.items()
+    ]
+    return web.json_response({"schemes": schemes})
+
+
+async def get_scheme(request: web.Request) -> web.Response:
+    gw = await _admit(request, ONE_PATH)
+    scheme = gw.authenticator.orders.schemes.get(request.match_info["name"])
+    if scheme is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "Order scheme not found")
+    document = scheme.document()
+    document["routes"] = _routes_of(gw, scheme.spec.name)
+    return web.json_response(document)
+
+
+def add_order_scheme_routes(app: web.Application) -> None:
+    app.router.add_get(LIST_PATH, list_schemes, allow_head=False)
+    app.router.add_get(ONE_PATH, get_scheme, allow_head=False)
