@@ -27,7 +27,7 @@ type:
 contracts:
 	$(BIN)lint-imports
 
-# Several minutes; writes bench/RESULTS.md (method in bench/README.md).
+# Several minutes; writes bench/RESULTS.md (method in docs/benchmarks.md).
 bench:
 	$(PYTHON) bench/signatures.py
 	$(PYTHON) bench/load.py

@@ -95,7 +95,7 @@ def request_id_for(request: web.Request, ids: RequestIds) -> str:
 def client_ip(request: web.Request, trusted: Networks, header: str = "x-forwarded-for") -> str:
     """The socket peer, or the nearest untrusted hop behind trusted proxies.
 
-    Every field line of the forwarding header is one list (RFC 9110 §5.3): a
+    Every field line of the forwarding header is one list (RFC 9110, section 5.3): a
     proxy that appends its own line must not leave a client's first line in
     charge. The list is walked from the right, across trusted proxies only;
     the other forwarding header is never believed.
