@@ -417,3 +417,26 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
         yield cluster
     finally:
         cluster.stop()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never let a leaked SQLite worker thread hang the interpreter at exit.
+
+    aiosqlite runs each connection on a non-daemon thread that only stops when
+    the connection is closed; one left open (a connect cancelled under heavy
+    load) would keep the test process alive after the last test, so a green
+    run would never end. Such a thread is told to stop and named on stderr.
+    """
+    import sys
+    import threading
+
+    from aiosqlite import core as aiosqlite_core
+
+    for thread in threading.enumerate():
+        target = getattr(thread, "_target", None)
+        if target is aiosqlite_core._connection_worker_thread and thread.is_alive():
+            print(
+                f"walletgate tests: stopping a leaked SQLite thread {thread.name}", file=sys.stderr
+            )
+            queue = thread._args[0]  # type: ignore[attr-defined]
+            queue.put_nowait((None, lambda: aiosqlite_core._STOP_RUNNING_SENTINEL))

@@ -9,6 +9,7 @@ across workers and across separate gateways sharing Redis and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
@@ -223,34 +224,57 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-@pytest.fixture
-async def slow_upstream() -> AsyncIterator[str]:
-    """Answers every request after 1 s: requests are in flight when SIGTERM comes."""
+@dataclasses.dataclass
+class HeldUpstream:
+    """An upstream that holds every order request until released, so a test
+    knows each one is in flight (arrived, unanswered) when it signals."""
 
-    async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(1.0)
+    url: str = ""
+    arrived: int = 0
+    release: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def wait_for(self, count: int) -> None:
+        for _ in range(600):  # bounded: 30 s
+            if self.arrived >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"only {self.arrived} of {count} requests reached the upstream")
+
+
+@pytest.fixture
+async def held_upstream() -> AsyncIterator[HeldUpstream]:
+    held = HeldUpstream()
+
+    async def hold(request: web.Request) -> web.Response:
+        if request.path == ORDERS:
+            held.arrived += 1
+            await asyncio.wait_for(held.release.wait(), 60)
         return web.json_response({"success": True, "data": []})
 
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", slow)
+    app.router.add_route("*", "/{tail:.*}", hold)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
+    held.url = str(server.make_url("")).rstrip("/")
+    yield held
+    held.release.set()
     await server.close()
 
 
 async def test_sigterm_drains_every_worker(
-    started, shared_environ, slow_upstream, tmp_path, stacks_signer
+    started, shared_environ, held_upstream, tmp_path, stacks_signer
 ):
-    gateway = await start(started, shared_environ, slow_upstream, tmp_path, workers=2)
+    gateway = await start(started, shared_environ, held_upstream.url, tmp_path, workers=2)
     api_key = (await create_key(gateway.url, stacks_signer))["apiKey"]
     headers = {"X-API-Key": api_key}
     async with fresh_connections() as client:
         in_flight = [
             asyncio.ensure_future(get(client, gateway.url + ORDERS, headers)) for _ in range(20)
         ]
-        await asyncio.sleep(0.5)  # sent, and waiting on the slow upstream
+        await held_upstream.wait_for(20)  # every one is waiting on the upstream
         gateway.child.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)  # the workers are draining
+        held_upstream.release.set()
         replies = await asyncio.gather(*in_flight)
     await asyncio.wait_for(gateway.child.communicate(), STOP_TIMEOUT_S)
     assert gateway.child.returncode == 0
