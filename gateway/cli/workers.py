@@ -137,7 +137,7 @@ class Workers:
         assert process.stdout is not None
         # Drained so a chatty worker never blocks on a full pipe.
         while await process.stdout.read(65536):
-            pass
+            continue
         code = await process.wait()
         # Its gauges go; its counters stay in the sum, which never goes back.
         mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@ status counts and the change log (schema version 2 and the change log of 1)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -44,13 +45,14 @@ def decode_moment(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
-class PostgresTrail:
+class PostgresTrail(ABC):
     """Mixed into PostgresKeyStore, which provides `_connection`."""
 
+    @abstractmethod
     def _connection(
         self, what: str, *, transaction: bool = False
     ) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        raise NotImplementedError
+        """A pooled connection for `what` (in a transaction when asked)."""
 
     async def hourly_usage(
         self, key_ids: Sequence[str], since: datetime

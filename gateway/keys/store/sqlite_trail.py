@@ -3,6 +3,7 @@ status counts and the change log; and the time codec both halves share."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -52,13 +53,14 @@ _COUNT_ACTIVE: Final = """
       AND (expires_at IS NULL OR expires_at > ?)"""
 
 
-class SQLiteTrail:
+class SQLiteTrail(ABC):
     """Mixed into SQLiteKeyStore, which provides `_session`."""
 
+    @abstractmethod
     def _session(
         self, what: str, *, write: bool = False
     ) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        raise NotImplementedError
+        """The store's connection for `what` (in a write transaction when asked)."""
 
     async def hourly_usage(
         self, key_ids: Sequence[str], since: datetime
