@@ -39,6 +39,7 @@ from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.clients import open_client as open_redis_client
 from gateway.ratelimit.scopes import QuotaGate
+from gateway.upstream.connection import HeadLimits
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.order_checks import check_settings, compile_route_schemes
@@ -98,6 +99,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         settings.upstream.url or "http://127.0.0.1:0",
         timeout_s=settings.upstream.timeout_s,
         max_connections=settings.upstream.max_connections,
+        head_limits=HeadLimits(settings.upstream.max_head_bytes, settings.upstream.max_headers),
     )
     owners = OwnerResolver(
         forwarder,
@@ -146,7 +148,13 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app = web.Application(
         middlewares=[gateway_middleware],
         client_max_size=settings.limits.max_body_bytes + 1024,
-        handler_args={"max_field_size": 16384, "max_line_size": 16384},
+        # Request bodies pass through as sent, Content-Encoding and all: never
+        # decoded here, so bytes and label reaching the upstream agree.
+        handler_args={
+            "max_field_size": 16384,
+            "max_line_size": 16384,
+            "auto_decompress": False,
+        },
     )
     app[GATEWAY] = build_gateway(settings, clock)
     app[SHUTDOWN] = ShutdownReport()

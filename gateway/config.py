@@ -77,6 +77,9 @@ class UpstreamSettings:
     url: str = ""
     timeout_s: float = 10.0
     max_connections: int = 100
+    # Bounds on an upstream answer's head (status line and header fields); larger is a 502.
+    max_head_bytes: int = 65536
+    max_headers: int = 100
     # Where an exchange's `GET /api/v1/orders/{uuid}` answer keeps the owner.
     owner_field: str = "data.owner"
     owner_cache_size: int = 100_000
@@ -381,6 +384,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError('redis.on_error: expected "closed" or "open"')
     _check_positive("upstream.timeout_s", settings.upstream.timeout_s)
     _check_positive("upstream.max_connections", settings.upstream.max_connections)
+    _check_positive("upstream.max_head_bytes", settings.upstream.max_head_bytes)
+    _check_positive("upstream.max_headers", settings.upstream.max_headers)
     _check_positive("upstream.owner_cache_size", settings.upstream.owner_cache_size)
     _check_subset("keys.default_permissions", settings.keys.default_permissions, PERMISSIONS)
     _check_positive("keys.cache_size", settings.keys.cache_size)

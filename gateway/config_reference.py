@@ -83,6 +83,13 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "with `walletgate run` = the bundled backend.",
         "upstream.timeout_s": "Connect and read timeout in seconds; slower answers get 504.",
         "upstream.max_connections": "Size of the one shared upstream connection pool.",
+        "upstream.max_head_bytes": (
+            "Largest upstream answer head (status line and header fields) in bytes; "
+            "a larger one is a 502 and its connection is closed."
+        ),
+        "upstream.max_headers": (
+            "Most header fields in an upstream answer; more is a 502 and its connection is closed."
+        ),
         "upstream.owner_field": "Dotted path of the owner in the upstream's "
         "`GET /api/v1/orders/{uuid}` answer.",
         "upstream.owner_cache_size": "Order owners remembered (owners never change).",

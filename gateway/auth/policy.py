@@ -1,7 +1,8 @@
 """The route policy table: which forwarded routes exist, what they require.
 
-A request that matches no route is refused with 404 and never forwarded, so
-the upstream only ever sees the routes the operator meant to expose.
+A request that matches no route is refused and never forwarded, so the
+upstream only ever sees the routes the operator meant to expose: 405 with
+`Allow` when the path is a route's but the method is not, else 404.
 """
 
 from __future__ import annotations
@@ -100,7 +101,21 @@ class RouteTable:
                 found = pattern.fullmatch(path)
                 if found:
                     return RouteMatch(route, found.groupdict())
+        allowed = self.allowed_methods(path)
+        if allowed:
+            raise ApiError(
+                ErrorCode.METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                {"allowed": allowed},
+                {"Allow": ", ".join(allowed)},
+            )
         raise ApiError(ErrorCode.NOT_FOUND, "Not found")
+
+    def allowed_methods(self, path: str) -> list[str]:
+        """The methods some route accepts on `path` (only asked when the method matched none)."""
+        methods = {method for method, template in self._static if template == path}
+        methods.update(m for m, pattern, _ in self._templated if pattern.fullmatch(path))
+        return sorted(methods)
 
 
 def _compile(template: str) -> re.Pattern[str]:

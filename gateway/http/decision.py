@@ -32,6 +32,7 @@ from gateway.auth.authenticate import Identity
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.http.context import GATEWAY, REQUEST_ID, ROUTE_LABEL, Gateway, peer_is_trusted
 from gateway.http.pipeline import forward_matched, guard, identity_headers
+from gateway.http.target import request_target
 
 AUTH_PATH = "/_walletgate/auth"
 EXT_AUTHZ_PREFIX = "/_walletgate/ext_authz"
@@ -177,9 +178,10 @@ def add_decision_routes(app: web.Application) -> None:
 async def auth_mode_handler(request: web.Request) -> web.StreamResponse:
     """Auth mode's catch-all: only routes authenticated by their body are forwarded here."""
     gw = request.app[GATEWAY]
-    matched = gw.routes.match(request.method, request.path)
+    target = request_target(request.raw_path)
+    matched = gw.routes.match(request.method, target.path)
     if not matched.route.order_signature:
         raise ApiError(
             ErrorCode.NOT_FOUND, "Not found", {"reason": "auth mode: the ingress serves this route"}
         )
-    return await forward_matched(request, gw, matched)
+    return await forward_matched(request, gw, matched, target)

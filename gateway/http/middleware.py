@@ -33,6 +33,7 @@ from gateway.http.context import (
 from gateway.http.errors import api_error
 from gateway.ratelimit import LimiterError
 from gateway.ratelimit.scopes import rate_limited
+from gateway.upstream.forwarder import relayed_status
 
 log = logging.getLogger("walletgate")
 
@@ -63,11 +64,10 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
     route = request.get(ROUTE_LABEL) or _route_label(request)
     elapsed = time.perf_counter() - started
-    gw.metrics.observe_request(
-        route, method, response.status, request.get(AUTH_LABEL, "none"), elapsed
-    )
+    status = relayed_status(response)  # a relayed body that broke off counts as 502/504
+    gw.metrics.observe_request(route, method, status, request.get(AUTH_LABEL, "none"), elapsed)
     if access_enabled(request.app):
-        write_access_line(request, method, route, response.status, elapsed)
+        write_access_line(request, method, route, status, elapsed)
     return response
 
 

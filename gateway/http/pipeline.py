@@ -41,10 +41,21 @@ from gateway.http.context import (
     is_trusted,
 )
 from gateway.http.errors import REFUSALS, api_error
+from gateway.http.target import (
+    Target,
+    refuse_encoded_body,
+    refuse_unforwardable_body,
+    request_target,
+)
 from gateway.ratelimit import Quota
 from gateway.ratelimit.scopes import rate_limited
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
-from gateway.upstream.forwarder import BUFFER_LIMIT, request_headers
+from gateway.upstream.forwarder import (
+    BUFFER_LIMIT,
+    relayed_status,
+    request_headers,
+    upstream_failure,
+)
 
 # Set once this request has been charged to its client IP, so a failure that
 # follows is not counted against the IP a second time.
@@ -130,18 +141,24 @@ def wants_parsed_body(matched: RouteMatch, request: web.Request) -> bool:
 
 async def handle_forwarded(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    matched = gw.routes.match(request.method, request.path)
-    return await forward_matched(request, gw, matched)
+    target = request_target(request.raw_path)
+    matched = gw.routes.match(request.method, target.path)
+    return await forward_matched(request, gw, matched, target)
 
 
 async def forward_matched(
-    request: web.Request, gw: Gateway, matched: RouteMatch
+    request: web.Request, gw: Gateway, matched: RouteMatch, target: Target | None = None
 ) -> web.StreamResponse:
     """Proxy mode's ending: the shared steps, then the request goes upstream."""
+    if target is None:
+        target = request_target(request.raw_path)
     route = matched.route
     request[ROUTE_LABEL] = route.template
+    refuse_unforwardable_body(request.method, request.body_exists)
     limit = gw.settings.limits.max_body_bytes
     parse = wants_parsed_body(matched, request)
+    if parse:
+        refuse_encoded_body(request.headers)
     body: bytes | AsyncIterator[bytes] | None = None
     parsed: Any = None
     if request.body_exists:
@@ -156,7 +173,7 @@ async def forward_matched(
         sent = body
         if identity.method == AuthMethod.SIGNATURE and route.action is not None:
             sent = without_signed_fields(parsed, body)
-        return await forward(request, gw, identity, sent)
+        return await forward(request, gw, identity, target.origin_form, sent)
 
     response = await guard(request, gw, matched, request.headers, parsed, forward_admitted)
     if route.order_signature and response.status == 201:
@@ -244,7 +261,7 @@ async def guard(
             gw.keys.record_usage(key.id, api_error(exc).status, permission)
         raise
     if key is not None:
-        gw.keys.record_usage(key.id, response.status, permission)
+        gw.keys.record_usage(key.id, relayed_status(response), permission)
     return response
 
 
@@ -307,6 +324,7 @@ async def forward(
     request: web.Request,
     gw: Gateway,
     identity: Identity,
+    target: str,
     body: bytes | AsyncIterator[bytes] | None,
 ) -> web.StreamResponse:
     peer = request.remote or ""
@@ -327,7 +345,7 @@ async def forward(
     headers = request_headers(request.headers, extra)
     started = time.perf_counter()
     try:
-        return await gw.forwarder.forward(request, body, headers)
+        response = await gw.forwarder.forward(request, target, body, headers)
     except UpstreamTimeout:
         gw.metrics.count_upstream_error("timeout")
         raise
@@ -337,3 +355,7 @@ async def forward(
     finally:
         request[UPSTREAM_S] = elapsed = time.perf_counter() - started
         gw.metrics.observe_upstream(request[ROUTE_LABEL], elapsed)
+    failure = upstream_failure(response)
+    if failure is not None:  # the body broke off after its head was relayed
+        gw.metrics.count_upstream_error(failure)
+    return response

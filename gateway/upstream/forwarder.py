@@ -4,7 +4,7 @@ A failure is the pool's own `UpstreamUnavailable` or `UpstreamTimeout`;
 `gateway.http.errors` answers them (502/504).
 
 One shared pool of keep-alive connections, bounded at
-`upstream.max_connections` (gateway/upstream.py: leaner than aiohttp's
+`upstream.max_connections` (gateway/upstream/pool.py: leaner than aiohttp's
 ClientSession). Bodies pass through as bytes, never decoded, so a
 Content-Encoding stays true to its body.
 """
@@ -20,6 +20,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.upstream.pool import (
+    HeadLimits,
     UpstreamPool,
     UpstreamResponse,
     UpstreamTimeout,
@@ -46,6 +47,28 @@ HOP_BY_HOP = frozenset(
 CREDENTIALS = frozenset(
     {"x-api-key", "x-message", "x-signature", "x-wallet-address", "x-public-key"}
 )
+# Claims a client could make to steer the upstream past what the gateway checked:
+# who the client is (the gateway sends its own X-Forwarded-For) and which
+# method or path the request "really" has (frameworks honour these overrides).
+CLAIMS = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "true-client-ip",
+        "client-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-originating-ip",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-url",
+        "x-original-uri",
+        "x-rewrite-url",
+    }
+)
 # The gateway answers these itself on every response.
 OWN_RESPONSE_HEADERS = frozenset(
     {
@@ -62,6 +85,10 @@ OWN_RESPONSE_HEADERS = frozenset(
 BUFFER_LIMIT = 256 * 1024
 # The gateway's own lookups read at most this much; beyond it the body is not parsed.
 OWN_READ_LIMIT = 4 * BUFFER_LIMIT
+# Set on a relayed response whose upstream body broke off after its head was
+# sent ("timeout" or "unavailable"): the client saw a cut connection, and the
+# request counts as an upstream error, not as the status its head carried.
+UPSTREAM_FAILURE = web.ResponseKey("upstream_failure", str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +107,7 @@ def _connection_listed(headers: Mapping[str, str]) -> frozenset[str]:
 
 
 def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -> CIMultiDict[str]:
-    """Client headers minus hop-by-hop, credentials and spoofed X-Gateway-*."""
+    """Client headers minus hop-by-hop, credentials, identity/override claims and X-Gateway-*."""
     dropped = _connection_listed(incoming)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in incoming.items():
@@ -88,6 +115,7 @@ def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -
         if (
             lowered in HOP_BY_HOP
             or lowered in CREDENTIALS
+            or lowered in CLAIMS
             or lowered in dropped
             or lowered.startswith("x-gateway-")
             or lowered.startswith("x-forwarded-")
@@ -119,12 +147,20 @@ def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str
 
 
 class Forwarder:
-    """The gateway's upstream: one bounded keep-alive pool (gateway/upstream.py)."""
+    """The gateway's upstream: one bounded keep-alive pool (gateway/upstream/pool.py)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float,
+        max_connections: int,
+        head_limits: HeadLimits | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout_s = timeout_s
         self._max_connections = max_connections
+        self._head_limits = head_limits or HeadLimits()
         self._pool: UpstreamPool | None = None
 
     async def start(self) -> None:
@@ -133,6 +169,7 @@ class Forwarder:
             timeout_s=self._timeout_s,
             max_connections=self._max_connections,
             buffer_limit=BUFFER_LIMIT,
+            head_limits=self._head_limits,
         )
 
     async def close(self) -> None:
@@ -149,11 +186,12 @@ class Forwarder:
     async def forward(
         self,
         request: web.Request,
+        target: str,
         body: bytes | AsyncIterator[bytes] | None,
         headers: CIMultiDict[str],
     ) -> web.StreamResponse:
-        """Send the request upstream; return its answer, streamed when large."""
-        reply = await self.pool.request(request.method, request.raw_path, headers, body)
+        """Send the request upstream to `target` (origin-form); its answer, streamed when large."""
+        reply = await self.pool.request(request.method, target, headers, body)
         if reply.body is not None:
             return web.Response(
                 status=reply.status, headers=response_headers(reply.headers), body=reply.body
@@ -171,9 +209,12 @@ class Forwarder:
         try:
             while chunk := await reply.next_chunk():
                 await response.write(chunk)
-        except (UpstreamTimeout, UpstreamUnavailable):
+        except (UpstreamTimeout, UpstreamUnavailable) as exc:
             # Headers are gone already: the only honest signal left is to cut
             # the connection so the client sees a truncated answer.
+            response[UPSTREAM_FAILURE] = (
+                "timeout" if isinstance(exc, UpstreamTimeout) else "unavailable"
+            )
             if request.transport is not None:
                 request.transport.close()
             return response
@@ -209,3 +250,18 @@ class Forwarder:
         finally:
             reply.release()
         return reply.status, b"".join(chunks)
+
+
+def upstream_failure(response: web.StreamResponse) -> str | None:
+    """ "timeout" or "unavailable" when a relayed body broke off, else None."""
+    # An empty response mapping (the usual case) is answered without the
+    # KeyError that Mapping.get raises and catches inside (about 1 µs).
+    return response.get(UPSTREAM_FAILURE) if len(response) else None
+
+
+def relayed_status(response: web.StreamResponse) -> int:
+    """The status a relayed answer counts as: 502/504 when its body broke off."""
+    failure = upstream_failure(response)
+    if failure is None:
+        return response.status
+    return 504 if failure == "timeout" else 502

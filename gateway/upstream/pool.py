@@ -5,6 +5,9 @@ Here a request is one `transport.write`, answers are parsed by httptools
 (llhttp, C), and a request creates one future and no task; its read timeout
 is one timer per connection that is moved, not re-created, per request.
 Large or unsized answers are streamed with read flow control.
+
+The pool owns places and the idle list; each connection owns its state
+(gateway/upstream/connection.py) and is driven only through its methods.
 """
 
 from __future__ import annotations
@@ -18,9 +21,17 @@ from typing import Final
 
 from yarl import URL
 
-from gateway.upstream.connection import Connection, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream.connection import OPEN, Connection, HeadLimits
+from gateway.upstream.exchange import BODY, DONE, FAILED, UpstreamTimeout, UpstreamUnavailable
+from gateway.upstream.response import UpstreamResponse
 
-__all__ = ["UpstreamPool", "UpstreamResponse", "UpstreamTimeout", "UpstreamUnavailable"]
+__all__ = [
+    "HeadLimits",
+    "UpstreamPool",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+]
 
 # Methods safe to send twice: retried once when a kept-alive connection died unseen.
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -31,60 +42,17 @@ SENDS_BODY: Final = frozenset({"POST", "PUT", "PATCH"})
 IDLE_S: Final = 4.0
 
 
-class UpstreamResponse:
-    """An upstream answer: `body` when read whole, else streamed by `next_chunk`."""
-
-    __slots__ = ("_conn", "_pool", "body", "headers", "length", "status")
-
-    def __init__(
-        self,
-        status: int,
-        headers: list[tuple[str, str]],
-        length: int | None,
-        body: bytes | None,
-        conn: Connection | None,
-        pool: UpstreamPool,
-    ) -> None:
-        self.status = status
-        self.headers = headers  # as received, names in their case, hop-by-hop included
-        self.length = length  # the declared Content-Length, if any
-        self.body = body
-        self._conn = conn
-        self._pool = pool
-
-    @property
-    def buffered(self) -> int:
-        """Bytes received from the upstream and not yet taken by `next_chunk`."""
-        return self._conn.buffered if self._conn is not None else 0
-
-    async def next_chunk(self) -> bytes:
-        """The next piece of a streamed body; b"" once it has all been read."""
-        conn = self._conn
-        if conn is None:
-            return b""
-        while not conn.chunks:
-            if conn.complete:
-                return b""
-            conn.raise_error()
-            await conn.wait()
-        return conn.take()
-
-    def release(self) -> None:
-        """Hand the connection back: kept alive only after a complete answer."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if conn.complete:
-            self._pool.release(conn)
-        else:
-            conn.abort()
-
-
 class UpstreamPool:
     """Connections to one upstream: at most `max_connections`, FIFO waits, LIFO reuse."""
 
     def __init__(
-        self, url: str, *, timeout_s: float, max_connections: int, buffer_limit: int
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        max_connections: int,
+        buffer_limit: int,
+        head_limits: HeadLimits | None = None,
     ) -> None:
         parsed = URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.raw_host:
@@ -92,6 +60,7 @@ class UpstreamPool:
         self.loop = asyncio.get_running_loop()
         self.timeout_s = timeout_s
         self.buffer_limit = buffer_limit
+        self.head_limits = head_limits or HeadLimits()
         self.host = parsed.raw_host
         # http and https always have a port (explicit or default); yarl types it optional.
         self.port: int = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -123,7 +92,9 @@ class UpstreamPool:
         try:
             return await self._exchange(conn, method, head, body, streaming)
         except UpstreamUnavailable:
-            if not conn.reused or conn.got_bytes or streaming or method not in IDEMPOTENT:
+            exchange = conn.exchange
+            got_bytes = exchange is None or exchange.received > 0
+            if not conn.served or got_bytes or streaming or method not in IDEMPOTENT:
                 raise
         # A kept-alive connection the upstream had closed unseen: once more, fresh.
         conn = await self._acquire(fresh=True)
@@ -160,27 +131,32 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
         streaming: bool,
     ) -> UpstreamResponse:
-        conn.start(head_only=method == "HEAD", sent_all=not streaming)
+        exchange = conn.begin(head_only=method == "HEAD", request_sent=not streaming)
         assert conn.transport is not None
         try:
             if streaming:
                 conn.transport.write(head)
-                await conn.send_stream(body)  # type: ignore[arg-type]
+                await conn.send_stream(exchange, body)  # type: ignore[arg-type]
             else:
                 conn.transport.write(head + body if body else head)  # type: ignore[operator]
-            while not conn.ready:
-                conn.raise_error()
+            # Checked after every wake: a whole answer may be followed by a second
+            # one in the same read, which fails the exchange after it was DONE.
+            while exchange.phase is not DONE:
+                if exchange.phase is FAILED:
+                    exchange.raise_error()
+                if exchange.phase is BODY and exchange.streamed:
+                    break
                 await conn.wait()
         except BaseException:
             conn.abort()
             raise
-        if not conn.streamed:  # sized within the buffer limit, or no body at all
-            chunks = conn.chunks
+        if not exchange.streamed:  # sized within the buffer limit, or no body at all
+            chunks = exchange.chunks
             whole = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            reply = UpstreamResponse(conn.status, conn.headers, conn.length, whole, None, self)
+            reply = UpstreamResponse(exchange, whole, None, self.release)
             self.release(conn)
             return reply
-        return UpstreamResponse(conn.status, conn.headers, conn.length, None, conn, self)
+        return UpstreamResponse(exchange, None, conn, self.release)
 
     # -- the pool --------------------------------------------------------------------------
 
@@ -208,7 +184,7 @@ class UpstreamPool:
                 raise
             if handed is None:  # a free place, passed on to us
                 return await self._connect()
-            if handed.usable():
+            if handed.usable() and handed.state is OPEN:
                 return handed
             # It closed before we ran: its place moves on once it is lost.
 
@@ -219,7 +195,7 @@ class UpstreamPool:
         now = self.loop.time()
         while idle:
             conn = idle.pop()
-            conn.idle = False
+            conn.unpark()
             if conn.usable() and now - conn.idle_since < IDLE_S:
                 return conn
             conn.abort()  # its place is freed once the transport reports it lost
@@ -227,8 +203,8 @@ class UpstreamPool:
 
     def _retire(self, conn: Connection) -> None:
         """Close a connection whose place the caller takes over."""
-        conn.idle = conn.registered = False
-        self._conns.discard(conn)
+        self._conns.discard(conn)  # no longer ours: its loss frees no place
+        conn.unpark()
         conn.abort()
 
     def _give_back(self, handed: Connection | None) -> None:
@@ -255,19 +231,15 @@ class UpstreamPool:
             conn.abort()
             self._free_place()
             raise UpstreamUnavailable("upstream closed the connection")
-        conn.registered = True
         self._conns.add(conn)
         return conn
 
     def _new_connection(self) -> Connection:
-        return Connection(self.loop, self.timeout_s, self.buffer_limit, self.lost)
+        return Connection(self.loop, self.timeout_s, self.buffer_limit, self.head_limits, self.lost)
 
     def release(self, conn: Connection) -> None:
-        """After a complete answer: reuse the connection if it may be, else close it."""
-        conn.active = False
-        conn.reused = True
-        conn.resume_reading()
-        if not conn.keep_alive or not conn.usable() or self._closing:
+        """After an exchange: reuse the connection if it is clean, else close it."""
+        if not conn.finish() or self._closing:
             conn.abort()
             return
         while self._waiters:
@@ -275,22 +247,21 @@ class UpstreamPool:
             if not waiter.done():
                 waiter.set_result(conn)
                 return
-        conn.idle_since = self.loop.time()
-        conn.idle = True
+        conn.park(self.loop.time())
         idle = self._idle
         idle.append(conn)
         oldest = idle[0]  # a quiet pool shrinks from its bottom
         if conn.idle_since - oldest.idle_since > IDLE_S:
             idle.popleft()
-            oldest.idle = False
+            oldest.unpark()
             oldest.abort()
 
-    def lost(self, conn: Connection) -> None:
-        """A registered connection's transport is gone: free its place."""
-        conn.registered = False
+    def lost(self, conn: Connection, parked: bool) -> None:
+        """A connection's transport is gone: if it held one of our places, free it."""
+        if conn not in self._conns:
+            return  # never ours, or retired by a caller that took its place
         self._conns.discard(conn)
-        if conn.idle:
-            conn.idle = False
+        if parked:
             self._idle.remove(conn)
         self._free_place()
 
@@ -309,9 +280,8 @@ class UpstreamPool:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_exception(UpstreamUnavailable("upstream client closed"))
-        for conn in self._idle:
-            conn.idle = False
-        self._idle.clear()
+        while self._idle:
+            self._idle.pop().unpark()
         for conn in list(self._conns):
             conn.abort()
         await asyncio.sleep(0)  # transports close their sockets on the next loop pass
