@@ -140,7 +140,8 @@ async def test_envoy_ext_authz_reads_the_path_after_the_prefix(start_gateway, st
     allowed = await call(gw, "POST", path, headers={"X-API-Key": key["apiKey"]})
     assert allowed.status == 200 and allowed.headers["X-Gateway-Key-Id"] == key["keyId"]
     wrong_method = await call(gw, "GET", path, headers={"X-API-Key": key["apiKey"]})
-    assert_error(wrong_method, 404, "NOT_FOUND")
+    assert_error(wrong_method, 405, "METHOD_NOT_ALLOWED")  # a route's path: Allow names it
+    assert wrong_method.headers["Allow"] == "POST"
     listing = await call(gw, "GET", "/_walletgate/ext_authz/api/v1/orders?limit=2")
     assert listing.status == 200 and listing.headers["X-Gateway-Auth"] == "public"
 
