@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from aiohttp import web
 from cachetools import TTLCache
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway.auth.authenticate import Identity
 from gateway.errors import ApiError, ErrorCode, bad_request
@@ -85,14 +84,11 @@ def require_trusted(request: web.Request, gw: Gateway) -> None:
 
 
 def original_path(uri: str) -> str:
-    """The path of an original request-target, decoded as aiohttp decodes its own."""
-    if not uri.startswith("/") or len(uri) > _MAX_URI:
-        raise decision_error("the original URI must be an origin-form request-target")
-    path, _, query = uri.partition("?")
-    try:
-        return URL.build(path=path, query_string=query, encoded=True).path
-    except (ValueError, TypeError):
-        raise decision_error("the original URI is malformed") from None
+    """The path of an original request-target, held to the rules of a forwarded one:
+    a decision must never allow a target the upstream would read differently."""
+    if len(uri) > _MAX_URI:
+        raise decision_error("the original URI is too long")
+    return request_target(uri).path
 
 
 def original_method(method: str | None) -> str:

@@ -184,6 +184,25 @@ async def test_malformed_decision_requests_are_400(start_gateway, headers):
     assert_error(await decide(gw, headers), 400, "BAD_REQUEST")
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/api/v1/orders/%2e%2e",
+        "/api/v1/orders/x/../y/execute",
+        "/api/v1/orders/a%2fb/execute",
+        "/api/v1/orders/a%5cb/execute",
+        "/api/v1/orders#x",
+    ],
+)
+async def test_ambiguous_original_targets_are_never_decided(start_gateway, uri):
+    """A decision holds the original target to the rules of a forwarded one: the
+    upstream behind the ingress could read it as a path no route allows."""
+    gw = await start_gateway(listen=TRUSTED)
+    reply = await decide(gw, {"X-Original-Method": "GET", "X-Original-URI": uri})
+    assert_error(reply, 400, "BAD_REQUEST")
+    assert reply.body["error"] == "Invalid request target"
+
+
 async def test_body_authenticated_routes_are_not_decided(start_gateway):
     gw = await start_gateway(listen=TRUSTED)
     headers = {"X-Original-Method": "POST", "X-Original-URI": "/api/v1/orders/new"}
