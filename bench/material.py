@@ -62,6 +62,8 @@ def gateway_config(path: Path, store_url: str, redis_url: str = "", redis_prefix
             )
         )
         + "[signatures]\nmax_age_s = 3600\n"
+        # Figure 5 creates thousands of keys for one wallet: no cap on active keys.
+        + f"[keys]\nmax_active_per_wallet = {HUGE}\n"
     )
     return path
 

@@ -158,7 +158,14 @@ async def micro(case: Case, scheme: OrderScheme, orders: list[dict[str, Any]]) -
 
 def gateway_config(directory: Path, scheme: str) -> Path:
     limits = "".join(
-        f"{name} = {HUGE}\n" for name in ("per_minute", "per_hour", "per_day", "public_per_minute")
+        f"{name} = {HUGE}\n"
+        for name in (
+            "per_minute",
+            "per_hour",
+            "per_day",
+            "public_per_minute",
+            "ip_signed_per_minute",
+        )
     )
     signature = "true" if scheme == "canonical_json" else f'"{scheme}"'
     path = directory / "walletgate.toml"
