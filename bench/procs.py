@@ -117,10 +117,12 @@ class Children:
         ready: str | None = None,
     ) -> Child:
         """Start `argv` pinned to `cpu`; wait for its URL line (or for `ready` to be served)."""
+        # Log lines go to stderr from a thread of their own: kept apart from
+        # stdout, they can never split the URL line this waits for.
         process = await asyncio.create_subprocess_exec(
             *pinned(argv, cpu),
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.DEVNULL,
             cwd=REPO,
             env={**os.environ, **(env or {})},
         )
