@@ -96,9 +96,14 @@ def _execute_lines(first: int, count: int) -> list[str]:
 
 
 def _create_key_lines(first: int, count: int) -> list[str]:
-    signer = bench_signer()
+    # One wallet per key, as many owners creating keys: a wallet holds at most
+    # `keys.max_active_per_wallet` keys, and counting them is part of each creation.
     return [
-        json.dumps(signed_body(signer, "create_api_key", {"keyName": f"bench-{n}"}))
+        json.dumps(
+            signed_body(
+                StacksSigner(f"{n + 1:064x}01"), "create_api_key", {"keyName": f"bench-{n}"}
+            )
+        )
         for n in range(first, first + count)
     ]
 
