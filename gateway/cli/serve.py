@@ -41,6 +41,13 @@ BACKEND_START_TIMEOUT_S = 15.0
 WORKER_READY = "walletgate worker ready"
 
 
+def say(line: str) -> None:
+    """One line on stdout in a single write: the log thread writes to the same
+    terminal, and must never land in the middle of a line a script reads."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def _url(site: web.TCPSite, host: str) -> str:
     server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
     # asyncio's and uvloop's servers both have `sockets`; AbstractServer does not say so.
@@ -144,7 +151,7 @@ async def running_gateway(
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
-        print(f"walletgate stopped: {app[SHUTDOWN].summary()}", flush=True)
+        say(f"walletgate stopped: {app[SHUTDOWN].summary()}")
 
 
 async def serve_gateway(
@@ -157,9 +164,9 @@ async def serve_gateway(
     stop = _stop_event()
     async with running_gateway(settings, load, logs) as (public_url, admin_url):
         log_start(settings, "gateway", public_url, admin_url)
-        print(f"walletgate gateway listening on {public_url}", flush=True)
-        print(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)", flush=True)
-        print(f"walletgate forwarding to {settings.upstream.url}", flush=True)
+        say(f"walletgate gateway listening on {public_url}")
+        say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
+        say(f"walletgate forwarding to {settings.upstream.url}")
         await stop.wait()
         log_event(log, logging.INFO, "shutdown", reason=stop.reason)
     log_event(log, logging.INFO, "stopped")
@@ -187,7 +194,7 @@ async def serve_worker(
         tune_garbage_collector()
         if load is not None:
             install_sighup(app, load)
-        print(WORKER_READY, flush=True)
+        say(WORKER_READY)
         await stop.wait()
     finally:
         # Stops accepting, lets in-flight requests finish, flushes usage.
@@ -265,11 +272,9 @@ async def serve_with_backend(
             admin_url,
         ):
             log_start(gateway_settings, "run", public_url, admin_url)
-            print(f"walletgate gateway listening on {public_url}", flush=True)
-            print(
-                f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)", flush=True
-            )
-            print(f"walletgate backend listening on {backend_url}", flush=True)
+            say(f"walletgate gateway listening on {public_url}")
+            say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
+            say(f"walletgate backend listening on {backend_url}")
             await asyncio.wait(
                 [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(child.wait())],
                 return_when=asyncio.FIRST_COMPLETED,

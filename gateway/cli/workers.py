@@ -38,6 +38,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.process_collector import ProcessCollector
 
 from gateway.app import build_app
+from gateway.cli.serve import say
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY
@@ -231,17 +232,12 @@ async def supervise(
         async with _admin(settings, workers) as admin_url:
             await workers.start()
             shown = "127.0.0.1" if settings.listen.host in ("0.0.0.0", "") else settings.listen.host
-            print(f"walletgate gateway listening on http://{shown}:{port}", flush=True)
-            print(
-                f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)", flush=True
-            )
-            print(f"walletgate forwarding to {settings.upstream.url}", flush=True)
-            print(
-                f"walletgate workers: {count} (pids {' '.join(map(str, workers.pids()))})",
-                flush=True,
-            )
+            say(f"walletgate gateway listening on http://{shown}:{port}")
+            say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
+            say(f"walletgate forwarding to {settings.upstream.url}")
+            say(f"walletgate workers: {count} (pids {' '.join(map(str, workers.pids()))})")
             for line in banner:
-                print(line, flush=True)
+                say(line)
             await _until(stop, also_until)
             drained = await workers.stop()
     finally:
