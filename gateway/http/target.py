@@ -27,7 +27,7 @@ from multidict import CIMultiDictProxy
 
 from gateway.errors import ApiError, bad_request
 
-# Methods whose request body has no defined meaning (RFC 9110 §9.3): never forwarded.
+# Methods whose request body has no defined meaning (RFC 9110, section 9.3): never forwarded.
 BODILESS: Final = frozenset({"GET", "HEAD", "DELETE"})
 # Characters a path keeps unencoded when rebuilt (RFC 3986 pchar and "/").
 _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
