@@ -27,7 +27,7 @@ from gateway.http.context import GATEWAY, Gateway
 from gateway.http.decision import add_decision_routes, auth_mode_handler
 from gateway.http.health import health_context
 from gateway.http.key_routes import add_key_routes
-from gateway.http.middleware import add_response_headers, gateway_middleware
+from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.pipeline import handle_forwarded
@@ -164,7 +164,6 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
         app.cleanup_ctx.append(ctx)
     # The dependency watcher starts once everything it probes is open.
     app.cleanup_ctx.append(health_context)
-    app.on_response_prepare.append(add_response_headers)
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
     add_key_routes(app)
     add_portal_routes(app)
@@ -213,6 +212,8 @@ async def _start_keys(gw: Gateway) -> None:
 
 
 _RESOURCES: tuple[CleanupContext, ...] = (
+    # Closed last: the requests answered while the others close are counted too.
+    _resource("metrics", lambda gw: gw.metrics.close(), start=lambda gw: gw.metrics.start()),
     _resource("key store", lambda gw: gw.store.close(), start=_open_store),
     _resource("replay guard", lambda gw: gw.replay.close()),
     _resource("rate limiter", lambda gw: gw.limiter.close()),

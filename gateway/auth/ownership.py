@@ -103,7 +103,7 @@ class OwnerResolver:
         if self._on_lookup is not None:
             self._on_lookup()
         path = ORDER_PATH.format(uuid=quote(uuid, safe=""))
-        reply = await self._forwarder.get_json(path, {"X-Request-ID": request_id})
+        reply = await self._forwarder.get_json(path, [("X-Request-ID", request_id)])
         if reply.status == 404:
             raise ApiError(ErrorCode.ORDER_NOT_FOUND, "Order not found", {"orderUuid": uuid})
         owner = dig(reply.body, self._owner_field) if reply.status == 200 else None

@@ -11,45 +11,33 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from aiohttp import web
-
-from gateway.http.context import (
-    AUTH_LABEL,
-    CLIENT_IP,
-    ERROR_CODE,
-    GATEWAY,
-    KEY_ID,
-    REQUEST_ID,
-    UPSTREAM_S,
-    WALLET,
-)
+from gateway.config import Settings
+from gateway.http.context import RequestState
 from gateway.logs import EVENT, FIELDS
 
 access_log: Final = logging.getLogger("walletgate.access")
 
 
-def access_enabled(app: web.Application) -> bool:
-    settings = app[GATEWAY].settings
-    return (settings.log.access or settings.listen.access_log) and access_log.isEnabledFor(
-        logging.INFO
-    )
+def access_enabled(settings: Settings) -> bool:
+    wanted = settings.log.access or settings.listen.access_log
+    return wanted and access_log.isEnabledFor(logging.INFO)
 
 
 def write_access_line(
-    request: web.Request, method: str, route: str, status: int, duration_s: float
+    state: RequestState, method: str, route: str, status: int, duration_s: float
 ) -> None:
-    upstream_s = request.get(UPSTREAM_S)
+    upstream_s = state.upstream_s
     fields = {
-        "request_id": request.get(REQUEST_ID),
+        "request_id": state.request_id,
         "method": method,
         "route": route,
         "status": status,
         "duration_ms": round(duration_s * 1000, 3),
         "upstream_ms": None if upstream_s is None else round(upstream_s * 1000, 3),
-        "client_ip": request.get(CLIENT_IP),
-        "auth": request.get(AUTH_LABEL, "none"),
-        "key_id": request.get(KEY_ID),
-        "wallet": request.get(WALLET),
-        "code": request.get(ERROR_CODE),
+        "client_ip": state.client_ip,
+        "auth": state.auth,
+        "key_id": state.key_id,
+        "wallet": state.wallet,
+        "code": state.error_code,
     }
     access_log.info("", extra={EVENT: "request", FIELDS: fields})

@@ -10,7 +10,7 @@ import ipaddress
 import itertools
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -54,17 +54,32 @@ class Gateway:
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
-# Per-request values, set as the request moves through the steps.
-REQUEST_ID = web.RequestKey("request_id", str)
-QUOTA = web.RequestKey("quota", Quota)
-ROUTE_LABEL = web.RequestKey("route", str)
-AUTH_LABEL = web.RequestKey("auth", str)
-CLIENT_IP = web.RequestKey("client_ip", str)
-# For the access line: who was identified, how long the upstream took, which error.
-KEY_ID = web.RequestKey("key_id", str)
-WALLET = web.RequestKey("wallet", str)
-UPSTREAM_S = web.RequestKey("upstream_s", float)
-ERROR_CODE = web.RequestKey("error_code", str)
+
+@dataclass(slots=True)
+class RequestState:
+    """What the gateway learns about one request as it moves through the steps.
+
+    One record under one request key: its fields are read and written as
+    attributes, where the request's own mapping costs a method call each
+    (and an exception for every missing key).
+    """
+
+    request_id: str
+    client_ip: str
+    route: str | None = None  # the route template, once matched
+    auth: str = "none"  # how the request was authenticated
+    quota: Quota | None = None  # the rate-limit decision whose headers the answer carries
+    ip_charged: bool = False  # charged to its client IP already: not again on failure
+    # For the access line: who was identified, how long the upstream took, which error.
+    key_id: str | None = None
+    wallet: str | None = None
+    upstream_s: float | None = None
+    error_code: str | None = None
+    # Called with the answer once its headers are final (auth mode keeps denials).
+    on_answer: Callable[[web.StreamResponse], None] | None = None
+
+
+STATE = web.RequestKey("state", RequestState)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 
 from gateway.auth.authenticate import Identity
 from gateway.errors import ApiError, ErrorCode, bad_request
-from gateway.http.context import GATEWAY, REQUEST_ID, ROUTE_LABEL, Gateway, peer_is_trusted
+from gateway.http.context import GATEWAY, STATE, Gateway, peer_is_trusted
 from gateway.http.pipeline import forward_matched, guard, identity_headers
 from gateway.http.target import request_target
 
@@ -67,7 +67,6 @@ class DenialCache:
 
 
 DENIALS = web.AppKey("denials", DenialCache)
-DECISION_ID = web.RequestKey("decision_id", str)
 
 
 def decision_error(reason: str) -> ApiError:
@@ -98,7 +97,7 @@ def original_method(method: str | None) -> str:
 
 
 async def allow(identity: Identity) -> web.StreamResponse:
-    # The rate-limit headers and X-Request-ID are added as every response is prepared.
+    # The rate-limit headers and X-Request-ID are added by the middleware, as to every answer.
     return web.Response(status=200, headers=identity_headers(identity))
 
 
@@ -107,11 +106,12 @@ async def decide(request: web.Request, method: str | None, uri: str | None) -> w
     require_trusted(request, gw)
     decision_id = request.headers.get(DECISION_ID_HEADER)
     if decision_id is not None and _DECISION_ID.fullmatch(decision_id):
-        request[DECISION_ID] = decision_id
+        denials = request.app[DENIALS]
+        request[STATE].on_answer = lambda answer: remember_denial(denials, decision_id, answer)
     if uri is None:
         raise decision_error("the original URI is missing")
     matched = gw.routes.match(original_method(method), original_path(uri))
-    request[ROUTE_LABEL] = matched.route.template
+    request[STATE].route = matched.route.template
     if matched.route.order_signature:
         # Its credential is the body, which a decision never sees.
         raise decision_error("this route is authenticated by its body: route it to walletgate")
@@ -148,24 +148,22 @@ async def denial(request: web.Request) -> web.StreamResponse:
     if kept is None:
         raise ApiError(ErrorCode.NOT_FOUND, "Not found", {"reason": "no such decision"})
     headers = CIMultiDict(kept.headers)
-    request[REQUEST_ID] = headers.get("X-Request-ID", request[REQUEST_ID])
+    request[STATE].request_id = headers.get("X-Request-ID", request[STATE].request_id)
     return web.Response(status=kept.status, body=kept.body, headers=headers)
 
 
-async def remember_denial(request: web.Request, response: web.StreamResponse) -> None:
-    """Keep a refused decision's response for `denial` (runs after the headers are final)."""
-    decision_id = request.get(DECISION_ID)
-    if decision_id is None or response.status < 300 or not isinstance(response, web.Response):
+def remember_denial(denials: DenialCache, decision_id: str, answer: web.StreamResponse) -> None:
+    """Keep a refused decision's answer for `denial` (called once its headers are final)."""
+    if answer.status < 300 or not isinstance(answer, web.Response):
         return
-    body = response.body if isinstance(response.body, bytes) else b""
-    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() != "content-length")
-    request.app[DENIALS].keep(decision_id, Denial(response.status, body, headers))
+    body = answer.body if isinstance(answer.body, bytes) else b""
+    headers = tuple((k, v) for k, v in answer.headers.items() if k.lower() != "content-length")
+    denials.keep(decision_id, Denial(answer.status, body, headers))
 
 
 def add_decision_routes(app: web.Application) -> None:
-    """Register after the handler that adds rate-limit headers, so denials keep them."""
+    """The decision endpoints of auth mode, and the denial store nginx reads back."""
     app[DENIALS] = DenialCache()
-    app.on_response_prepare.append(remember_denial)
     app.router.add_route("*", AUTH_PATH, forward_auth)
     app.router.add_get(DENIAL_PATH, denial, allow_head=False)
     app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", ext_authz)

@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.auth.authenticate import AuthMethod
 from gateway.auth.authorise import permission_list
 from gateway.errors import ApiError, ErrorCode, utc_timestamp
-from gateway.http.context import AUTH_LABEL, CLIENT_IP, GATEWAY, KEY_ID, QUOTA, WALLET, Gateway
+from gateway.http.context import GATEWAY, STATE, Gateway
 from gateway.http.errors import REFUSALS, api_error
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
 from gateway.http.pipeline import charge_ip, parse_json_body, read_body, refuse_unauthenticated
@@ -59,7 +59,7 @@ def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> 
 
 
 def wallet_origin(request: web.Request) -> Origin:
-    return Origin(WALLET_ACTOR, request[CLIENT_IP])
+    return Origin(WALLET_ACTOR, request[STATE].client_ip)
 
 
 def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
@@ -104,9 +104,9 @@ async def verified_wallet(
     except REFUSALS as exc:
         await refuse_unauthenticated(request, gw, api_error(exc))
         raise
-    request[AUTH_LABEL] = AuthMethod.SIGNATURE.value
-    request[WALLET] = verified.wallet.display
-    request[QUOTA] = await gw.quotas.for_management(verified.wallet.canonical)
+    request[STATE].auth = AuthMethod.SIGNATURE.value
+    request[STATE].wallet = verified.wallet.display
+    request[STATE].quota = await gw.quotas.for_management(verified.wallet.canonical)
     return gw, verified
 
 
@@ -213,7 +213,7 @@ async def _evm_caller(
             wallet = _header_wallet(gw, request, required=True)
             assert wallet is not None
             own_key = None
-            origin = Origin(service_actor(service), request[CLIENT_IP])
+            origin = Origin(service_actor(service), request[STATE].client_ip)
         else:
             if creates_key:
                 await charge_ip(request, gw.quotas.for_key_creation_ip)
@@ -221,17 +221,17 @@ async def _evm_caller(
                 presented, lambda: charge_ip(request, gw.quotas.for_ip)
             )
             wallet = _own_wallet(gw, request, own_key)
-            gw.access.check_key(own_key, None, request[CLIENT_IP])
-            origin = Origin(key_actor(own_key.id), request[CLIENT_IP])
+            gw.access.check_key(own_key, None, request[STATE].client_ip)
+            origin = Origin(key_actor(own_key.id), request[STATE].client_ip)
     except REFUSALS as exc:
         await refuse_unauthenticated(request, gw, api_error(exc))
         raise
-    request[AUTH_LABEL] = AuthMethod.API_KEY.value
-    request[WALLET] = wallet.display
+    request[STATE].auth = AuthMethod.API_KEY.value
+    request[STATE].wallet = wallet.display
     if own_key is not None:
-        request[KEY_ID] = own_key.id
-        request[QUOTA] = await gw.quotas.for_key(own_key.id, own_key.rate_limit)
-    request[QUOTA] = await gw.quotas.for_management(wallet.canonical)
+        request[STATE].key_id = own_key.id
+        request[STATE].quota = await gw.quotas.for_key(own_key.id, own_key.rate_limit)
+    request[STATE].quota = await gw.quotas.for_management(wallet.canonical)
     return gw, wallet, own_key, origin
 
 

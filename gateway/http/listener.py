@@ -52,7 +52,14 @@ def _busy_response() -> bytes:
 
 @dataclass(slots=True)
 class ConnectionGuard:
-    """Counts open connections by client address; refuses beyond the caps."""
+    """Counts open connections by client address; refuses beyond the caps;
+    closes connections whose request head is late.
+
+    Heads are timed by one sweep over the open connections, a few times per
+    `head_timeout_s`, instead of a timer started and cancelled per request:
+    a connection is closed between one and 1.25 head timeouts after its head
+    began.
+    """
 
     max_total: int
     max_per_ip: int
@@ -60,6 +67,8 @@ class ConnectionGuard:
     trusted: tuple[Network, ...] = ()
     total: int = 0
     per_ip: Counter[str] = field(default_factory=Counter)
+    watched: set[JsonErrorRequestHandler] = field(default_factory=set)
+    sweeper: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_settings(cls, listen: ListenSettings) -> ConnectionGuard:
@@ -90,6 +99,22 @@ class ConnectionGuard:
         if self.per_ip[address] <= 0:
             del self.per_ip[address]
 
+    def watch(self, handler: JsonErrorRequestHandler, loop: asyncio.AbstractEventLoop) -> None:
+        self.watched.add(handler)
+        if self.sweeper is None:
+            self.sweeper = loop.call_later(self.head_timeout_s / 4, self._sweep, loop)
+
+    def unwatch(self, handler: JsonErrorRequestHandler) -> None:
+        self.watched.discard(handler)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.sweeper = None
+        began_before = loop.time() - self.head_timeout_s
+        for handler in [h for h in self.watched if 0.0 < h.head_began <= began_before]:
+            handler.head_timed_out()
+        if self.watched:
+            self.sweeper = loop.call_later(self.head_timeout_s / 4, self._sweep, loop)
+
 
 BUSY_RESPONSE = _busy_response()
 
@@ -99,7 +124,8 @@ class JsonErrorRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._peer_address: str | None = None  # set once admitted
-        self._head_timer: asyncio.TimerHandle | None = None
+        # Loop time at which the pending request head began; 0.0 when none is pending.
+        self.head_began = 0.0
 
     # -- connection caps --------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,41 +139,34 @@ class JsonErrorRequestHandler(RequestHandler):
                 return
             self._peer_address = address
         super().connection_made(transport)
-        self._arm_head_timer()
+        if self._guard is not None:
+            self.head_began = self._loop.time()
+            self._guard.watch(self, self._loop)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._guard is not None:
             if self._peer_address is None:
                 return  # refused in connection_made: never registered anywhere
             self._guard.release(self._peer_address)
+            self._guard.unwatch(self)
             self._peer_address = None
-        self._disarm_head_timer()
+        self.head_began = 0.0
         super().connection_lost(exc)
 
     # -- request-head timeout ----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         # Bytes that arrive between requests start a new head: it must be
         # complete in time. Body bytes (a request in progress) do not.
-        if self._head_timer is None and self._current_request is None and not self._messages:
-            self._arm_head_timer()
+        if not self.head_began and self._current_request is None and not self._messages:
+            self.head_began = self._loop.time()
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
-            self._disarm_head_timer()
+            self.head_began = 0.0
 
-    def _arm_head_timer(self) -> None:
-        if self._guard is None or self._force_close:
-            return
-        self._head_timer = self._loop.call_later(self._guard.head_timeout_s, self._head_timed_out)
-
-    def _disarm_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self._current_request is None and not self._messages:
+    def head_timed_out(self) -> None:
+        self.head_began = 0.0
+        if self._current_request is None and not self._messages and not self._force_close:
             log.debug("closed a connection whose request head did not arrive in time")
             self.force_close()
 

@@ -4,8 +4,9 @@
 handler raises (an `ApiError`, a lower layer's own exception, aiohttp's
 `HTTPException`, or a bug) becomes the JSON error body through
 `gateway.http.errors.api_error`. The rate-limit headers and X-Request-ID are
-added in `add_response_headers` (`on_response_prepare`), which every response
-passes, errors, 429s and streamed answers included.
+added here by `add_response_headers` to every answer, errors and 429s
+included; a relayed stream, whose head is sent before the handler returns,
+gets them from the pipeline just before it starts.
 """
 
 from __future__ import annotations
@@ -19,18 +20,15 @@ from aiohttp import web
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.access_log import access_enabled, write_access_line
 from gateway.http.context import (
-    AUTH_LABEL,
-    CLIENT_IP,
-    ERROR_CODE,
     GATEWAY,
-    QUOTA,
-    REQUEST_ID,
-    ROUTE_LABEL,
+    STATE,
     Gateway,
+    RequestState,
     client_ip,
     request_id_for,
 )
 from gateway.http.errors import api_error
+from gateway.http.listener import SERVER
 from gateway.ratelimit import LimiterError
 from gateway.ratelimit.scopes import rate_limited
 from gateway.upstream.forwarder import relayed_status
@@ -51,23 +49,30 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     gw = request.app[GATEWAY]
     started = time.perf_counter()
-    request[REQUEST_ID] = request_id_for(request, gw.request_ids)
-    request[CLIENT_IP] = client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header)
+    state = RequestState(
+        request_id_for(request, gw.request_ids),
+        client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header),
+    )
+    request[STATE] = state
     try:
         response = await handler(request)
     except Exception as exc:
         error = api_error(exc)
         if error.code == ErrorCode.INTERNAL_ERROR and not isinstance(exc, _EXPECTED):
             # A bug, not a refusal: the traceback is what finds it.
-            log.exception("unhandled error in request %s", request[REQUEST_ID])
+            log.exception("unhandled error in request %s", state.request_id)
         response = await error_response(request, gw, error)
+    if not response.prepared:  # a relayed stream got its headers before it started
+        add_response_headers(state, response, gw.quotas.clock)
+    if state.on_answer is not None:
+        state.on_answer(response)
     method = request.method if request.method in KNOWN_METHODS else "OTHER"
-    route = request.get(ROUTE_LABEL) or _route_label(request)
+    route = state.route or _route_label(request)
     elapsed = time.perf_counter() - started
     status = relayed_status(response)  # a relayed body that broke off counts as 502/504
-    gw.metrics.observe_request(route, method, status, request.get(AUTH_LABEL, "none"), elapsed)
-    if access_enabled(request.app):
-        write_access_line(request, method, route, status, elapsed)
+    gw.metrics.observe_request(route, method, status, state.auth, elapsed)
+    if access_enabled(gw.settings):
+        write_access_line(state, method, route, status, elapsed)
     return response
 
 
@@ -85,38 +90,42 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
     A 429 already carries the headers of the scope that refused it (and was
     counted nowhere), so it is neither counted again nor relabelled as IP.
     """
+    state = request[STATE]
     if exc.code == ErrorCode.RATE_LIMITED:
         # The refusing scope's headers travel on the error; a quota admitted
         # earlier in this request (its client IP) must not overwrite them.
-        request.pop(QUOTA, None)
-    elif QUOTA not in request:
+        state.quota = None
+    elif state.quota is None:
         try:
-            quota = await gw.quotas.peek_ip(request[CLIENT_IP])
+            quota = await gw.quotas.peek_ip(state.client_ip)
         except LimiterError as limiter_down:
             exc = api_error(limiter_down)
         else:
-            request[QUOTA] = quota
+            state.quota = quota
             if not quota.allowed and exc.status != 429:
                 gw.metrics.count_rate_limited("ip")
                 exc = rate_limited(quota, gw.quotas.clock())
-    request[ERROR_CODE] = exc.code.value
+    state.error_code = exc.code.value
     body = exc.body()
     if request.path.startswith(EVM_DIALECT_PREFIX):
         body = {"success": False, **body}
     if exc.status >= 500:
         # Dependency outages are counted in metrics; a log line per request
         # during one would only add load, so they stay at debug level.
-        log.debug("request %s answered %s %s", request[REQUEST_ID], exc.status, exc.code.value)
+        log.debug(
+            "request %s answered %s %s", request[STATE].request_id, exc.status, exc.code.value
+        )
     return web.json_response(body, status=exc.status, headers=exc.headers)
 
 
-async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-    gw = request.app.get(GATEWAY)
+def add_response_headers(
+    state: RequestState, response: web.StreamResponse, clock: Callable[[], float]
+) -> None:
+    """What every answer carries: Server, X-Request-ID and the rate-limit headers."""
+    headers = response.headers
     # No aiohttp or Python version for a scanner to match against advisories.
-    response.headers["Server"] = "walletgate"
-    request_id = request.get(REQUEST_ID)
-    if request_id is not None:
-        response.headers["X-Request-ID"] = request_id
-    quota = request.get(QUOTA)
-    if quota is not None and gw is not None:
-        response.headers.update(quota.headers(gw.quotas.clock()))
+    headers["Server"] = SERVER
+    headers["X-Request-ID"] = state.request_id
+    quota = state.quota
+    if quota is not None:
+        headers.update(quota.headers(clock()))

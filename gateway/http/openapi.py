@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.auth.policy import RouteTable
-from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA
+from gateway.http.context import GATEWAY, STATE
 from gateway.http.order_schemes import scheme_documents
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -226,5 +226,5 @@ def openapi_document(
 async def serve_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: public, counted against the client IP."""
     gw = request.app[GATEWAY]
-    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
     return web.json_response(openapi_document(gw.routes, scheme_documents(gw)))

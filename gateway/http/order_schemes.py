@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA, ROUTE_LABEL, Gateway
+from gateway.http.context import GATEWAY, STATE, Gateway
 
 LIST_PATH = "/api/v1/order-schemes"
 ONE_PATH = "/api/v1/order-schemes/{name}"
@@ -33,8 +33,8 @@ def _routes_of(gw: Gateway, name: str) -> list[dict[str, str]]:
 
 async def _admit(request: web.Request, template: str) -> Gateway:
     gw = request.app[GATEWAY]
-    request[ROUTE_LABEL] = template
-    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    request[STATE].route = template
+    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
     return gw
 
 

@@ -27,20 +27,15 @@ from gateway.auth.authenticate import AuthMethod, Identity
 from gateway.auth.policy import RouteMatch
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.http.context import (
-    AUTH_LABEL,
-    CLIENT_IP,
     GATEWAY,
-    KEY_ID,
-    QUOTA,
-    REQUEST_ID,
-    ROUTE_LABEL,
-    UPSTREAM_S,
-    WALLET,
+    STATE,
     Gateway,
+    RequestState,
     forwarded_hops,
     is_trusted,
 )
 from gateway.http.errors import REFUSALS, api_error
+from gateway.http.middleware import add_response_headers
 from gateway.http.target import (
     Target,
     refuse_encoded_body,
@@ -56,10 +51,6 @@ from gateway.upstream.forwarder import (
     request_headers,
     upstream_failure,
 )
-
-# Set once this request has been charged to its client IP, so a failure that
-# follows is not counted against the IP a second time.
-IP_CHARGED = web.RequestKey("ip_charged", bool)
 
 
 def payload_too_large(limit: int) -> ApiError:
@@ -153,7 +144,7 @@ async def forward_matched(
     if target is None:
         target = request_target(request.raw_path)
     route = matched.route
-    request[ROUTE_LABEL] = route.template
+    request[STATE].route = route.template
     refuse_unforwardable_body(request.method, request.body_exists)
     limit = gw.settings.limits.max_body_bytes
     parse = wants_parsed_body(matched, request)
@@ -181,12 +172,13 @@ async def forward_matched(
     return response
 
 
-def note_identity(request: web.Request, identity: Identity) -> None:
+def note_identity(state: RequestState, identity: Identity) -> None:
     """Who asked, for the access line."""
+    state.auth = identity.method.value
     if identity.key is not None:
-        request[KEY_ID] = identity.key.id
+        state.key_id = identity.key.id
     if identity.wallet_display is not None:
-        request[WALLET] = identity.wallet_display
+        state.wallet = identity.wallet_display
 
 
 def prime_owner(gw: Gateway, response: web.StreamResponse) -> None:
@@ -217,8 +209,9 @@ def carries_signature(matched: RouteMatch, headers: CIMultiDictProxy[str], parse
 
 async def charge_ip(request: web.Request, charge: Callable[[str], Awaitable[Quota]]) -> None:
     """Charge the client IP before expensive work; 429 once it is over its limit."""
-    request[QUOTA] = await charge(request[CLIENT_IP])
-    request[IP_CHARGED] = True
+    state = request[STATE]
+    state.quota = await charge(state.client_ip)
+    state.ip_charged = True  # a failure that follows is not counted against the IP again
 
 
 Ending = Callable[[Identity], Awaitable[web.StreamResponse]]
@@ -238,14 +231,14 @@ async def guard(
     scope, authorise (permission, IP allowlist, ownership), then end; the key's
     usage is counted with the status the client gets from walletgate.
     """
+    state = request[STATE]
     if carries_signature(matched, headers, parsed):
         await charge_ip(request, gw.quotas.for_signed_ip)
     identity = await authenticate(request, gw, matched, headers, parsed)
-    request[AUTH_LABEL] = identity.method.value
     key = identity.key
-    note_identity(request, identity)
+    note_identity(state, identity)
     try:
-        request[QUOTA] = await admit(request, gw, identity)
+        state.quota = await admit(state, gw, identity)
     except ApiError as exc:
         if key is not None and exc.code == ErrorCode.RATE_LIMITED:
             gw.keys.record_rate_limited(key.id)
@@ -253,7 +246,7 @@ async def guard(
     permission = matched.route.permission
     try:
         await gw.access.authorize(
-            matched, identity, parsed, headers, request[CLIENT_IP], request[REQUEST_ID]
+            matched, identity, parsed, headers, state.client_ip, state.request_id
         )
         response = await ending(identity)
     except REFUSALS as exc:
@@ -265,13 +258,13 @@ async def guard(
     return response
 
 
-def identity_headers(identity: Identity) -> dict[str, str]:
+def identity_headers(identity: Identity) -> list[tuple[str, str]]:
     """The trusted identity headers the upstream receives (set by us, never the client)."""
-    headers = {"X-Gateway-Auth": identity.method.value}
+    headers = [("X-Gateway-Auth", identity.method.value)]
     if identity.wallet_display is not None:
-        headers["X-Gateway-Wallet"] = identity.wallet_display
+        headers.append(("X-Gateway-Wallet", identity.wallet_display))
     if identity.key is not None:
-        headers["X-Gateway-Key-Id"] = identity.key.id
+        headers.append(("X-Gateway-Key-Id", identity.key.id))
     return headers
 
 
@@ -299,25 +292,25 @@ async def refuse_unauthenticated(request: web.Request, gw: Gateway, exc: ApiErro
     """Count a failed authentication against the IP; 429 once the IP is over its limit."""
     if exc.status in (401, 400, 403):
         gw.metrics.count_auth_failure(exc.code.value.lower())
-    if request.get(IP_CHARGED):
+    state = request[STATE]
+    if state.ip_charged:
         return
-    quota = await gw.quotas.peek_ip(request[CLIENT_IP])
-    request[QUOTA] = quota
+    state.quota = quota = await gw.quotas.peek_ip(state.client_ip)
     if not quota.allowed:
         gw.metrics.count_rate_limited("ip")
         raise rate_limited(quota, gw.quotas.clock()) from exc
 
 
-async def admit(request: web.Request, gw: Gateway, identity: Identity) -> Quota:
+async def admit(state: RequestState, gw: Gateway, identity: Identity) -> Quota:
     if identity.key is not None:
         return await gw.quotas.for_key(identity.key.id, identity.key.rate_limit)
-    if identity.order_only:
+    if identity.order_only and state.quota is not None:
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (charge_ip before verification).
-        return request[QUOTA]
+        return state.quota
     if identity.method == AuthMethod.SIGNATURE and identity.wallet is not None:
         return await gw.quotas.for_wallet(identity.wallet)
-    return await gw.quotas.for_ip(request[CLIENT_IP])
+    return await gw.quotas.for_ip(state.client_ip)
 
 
 async def forward(
@@ -327,25 +320,30 @@ async def forward(
     target: str,
     body: bytes | AsyncIterator[bytes] | None,
 ) -> web.StreamResponse:
+    state = request[STATE]
     peer = request.remote or ""
     # Forwarding headers are believed only from a trusted proxy in front of us;
     # every X-Forwarded-For line is part of the one list.
-    trusted = is_trusted(peer, gw.trusted_proxies)
+    trusted = bool(gw.trusted_proxies) and is_trusted(peer, gw.trusted_proxies)
     header = gw.settings.listen.forwarded_header
     prior = None
     if trusted:
         prior = ", ".join(forwarded_hops(request.headers.getall(header, ()), header))
     proto = request.headers.get("X-Forwarded-Proto") if trusted else None
-    extra = {
-        "X-Forwarded-For": f"{prior}, {peer}" if prior else peer,
-        "X-Forwarded-Proto": proto or request.scheme,
-        "X-Request-ID": request[REQUEST_ID],
-        **identity_headers(identity),
-    }
+    extra = [
+        ("X-Forwarded-For", f"{prior}, {peer}" if prior else peer),
+        ("X-Forwarded-Proto", proto or request.scheme),
+        ("X-Request-ID", state.request_id),
+        *identity_headers(identity),
+    ]
     headers = request_headers(request.headers, extra)
+
+    def before_relay(response: web.StreamResponse) -> None:
+        add_response_headers(state, response, gw.quotas.clock)
+
     started = time.perf_counter()
     try:
-        response = await gw.forwarder.forward(request, target, body, headers)
+        response = await gw.forwarder.forward(request, target, body, headers, before_relay)
     except UpstreamTimeout:
         gw.metrics.count_upstream_error("timeout")
         raise
@@ -353,8 +351,8 @@ async def forward(
         gw.metrics.count_upstream_error("unavailable")
         raise
     finally:
-        request[UPSTREAM_S] = elapsed = time.perf_counter() - started
-        gw.metrics.observe_upstream(request[ROUTE_LABEL], elapsed)
+        state.upstream_s = elapsed = time.perf_counter() - started
+        gw.metrics.observe_upstream(state.route or "unmatched", elapsed)
     failure = upstream_failure(response)
     if failure is not None:  # the body broke off after its head was relayed
         gw.metrics.count_upstream_error(failure)

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.context import CLIENT_IP, GATEWAY, QUOTA
+from gateway.http.context import GATEWAY, STATE
 
 PORTAL_PATH = "/portal"
 
@@ -89,7 +89,7 @@ ASSETS = web.AppKey("portal_assets", MappingProxyType[str, Asset])
 async def serve_portal(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     # A public route: charged to the client IP like every other one.
-    request[QUOTA] = await gw.quotas.for_ip(request[CLIENT_IP])
+    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
     asset = request.app[ASSETS].get(request.match_info.get("asset", ""))
     if asset is None:
         raise ApiError(ErrorCode.NOT_FOUND, "Not found")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ class Outcome(StrEnum):
 
 
 OUTCOMES: Final = tuple(Outcome)
+_POSITION: Final = {outcome: position for position, outcome in enumerate(OUTCOMES)}
 JSON_NAMES: Final = {
     Outcome.SUCCESS: "success",
     Outcome.CLIENT_ERROR: "clientError",
@@ -73,16 +74,22 @@ class HourlyCounter:
 
     def __init__(self) -> None:
         self._counts: dict[HourKey, list[int]] = {}
+        # The hour of the last moment counted, and the next: nearly every
+        # moment falls in the same hour, known by two comparisons.
+        self._hour = self._next_hour = datetime.min.replace(tzinfo=UTC)
 
     def __len__(self) -> int:
         return len(self._counts)
 
     def add(self, key_id: str, moment: datetime, outcome: Outcome) -> None:
-        slot = (key_id, hour_of(moment))
+        if not self._hour <= moment < self._next_hour:
+            self._hour = hour_of(moment)
+            self._next_hour = self._hour + timedelta(hours=1)
+        slot = (key_id, self._hour)
         counts = self._counts.get(slot)
         if counts is None:
             counts = self._counts[slot] = [0, 0, 0, 0]
-        counts[OUTCOMES.index(outcome)] += 1
+        counts[_POSITION[outcome]] += 1
 
     def take(self) -> dict[HourKey, HourlyUsage]:
         """Everything counted so far, and an empty counter."""

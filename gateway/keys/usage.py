@@ -35,12 +35,13 @@ class UsageCounter:
         self._hourly.add(key_id, self._clock(), Outcome.RATE_LIMITED)
 
     def record(self, key_id: str, status: int, permission: Permission | None) -> None:
-        self._hourly.add(key_id, self._clock(), outcome_of(status))
+        now = self._clock()
+        self._hourly.add(key_id, now, outcome_of(status))
         delta = self._usage.get(key_id)
         if delta is None:
             delta = self._usage[key_id] = UsageDelta()
         delta.total_requests += 1
-        delta.last_used_at = self._clock()
+        delta.last_used_at = now
         if status < 400:
             delta.successful_requests += 1
             if permission is not None:

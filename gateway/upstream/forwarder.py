@@ -12,12 +12,12 @@ Content-Encoding stays true to its body.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from gateway.upstream.pool import (
     HeadLimits,
@@ -99,30 +99,35 @@ class UpstreamReply:
     body: Any  # parsed JSON, or None when it was not JSON
 
 
-def _connection_listed(headers: Mapping[str, str]) -> frozenset[str]:
-    listed = headers.get("Connection")
-    if not listed:
-        return frozenset()
+def _connection_listed(listed: str) -> frozenset[str]:
+    """The field names a Connection header names (more hop-by-hop fields)."""
     return frozenset(token.strip().lower() for token in listed.split(","))
 
 
-def request_headers(incoming: CIMultiDictProxy[str], extra: Mapping[str, str]) -> CIMultiDict[str]:
-    """Client headers minus hop-by-hop, credentials, identity/override claims and X-Gateway-*."""
-    dropped = _connection_listed(incoming)
-    out: CIMultiDict[str] = CIMultiDict()
+# Never passed on from the client: the gateway sends its own X-Request-ID,
+# X-Forwarded-* and X-Gateway-* (the last two also matched by prefix).
+REQUEST_DROPPED = HOP_BY_HOP | CREDENTIALS | CLAIMS | {"x-request-id"}
+REQUEST_DROPPED_PREFIXES = ("x-gateway-", "x-forwarded-")
+
+Headers = list[tuple[str, str]]
+
+
+def request_headers(incoming: CIMultiDictProxy[str], extra: Headers) -> Headers:
+    """Client headers minus hop-by-hop, credentials, identity/override claims,
+    X-Forwarded-* and X-Gateway-*; then the gateway's own `extra`."""
+    listed = incoming.get("Connection")
+    dropped = _connection_listed(listed) if listed else frozenset()
+    out = []
     for name, value in incoming.items():
         lowered = name.lower()
         if (
-            lowered in HOP_BY_HOP
-            or lowered in CREDENTIALS
-            or lowered in CLAIMS
+            lowered in REQUEST_DROPPED
+            or lowered.startswith(REQUEST_DROPPED_PREFIXES)
             or lowered in dropped
-            or lowered.startswith("x-gateway-")
-            or lowered.startswith("x-forwarded-")
         ):
             continue
-        out.add(name, value)
-    out.update(extra)
+        out.append((name, value))
+    out += extra
     return out
 
 
@@ -141,7 +146,7 @@ def response_headers(incoming: Iterable[tuple[str, str]]) -> list[tuple[str, str
             continue
         kept.append((name, value))
     if listed:  # Connection names further hop-by-hop fields (RFC 9110, section 7.6.1)
-        dropped = _connection_listed({"Connection": ",".join(listed)})
+        dropped = _connection_listed(",".join(listed))
         kept = [(name, value) for name, value in kept if name.lower() not in dropped]
     return kept
 
@@ -188,23 +193,34 @@ class Forwarder:
         request: web.Request,
         target: str,
         body: bytes | AsyncIterator[bytes] | None,
-        headers: CIMultiDict[str],
+        headers: Iterable[tuple[str, str]],
+        before_relay: Callable[[web.StreamResponse], None],
     ) -> web.StreamResponse:
-        """Send the request upstream to `target` (origin-form); its answer, streamed when large."""
+        """Send the request upstream to `target` (origin-form); its answer, streamed when large.
+
+        A streamed answer's head leaves before this returns: `before_relay`
+        adds the gateway's own headers to it first.
+        """
         reply = await self.pool.request(request.method, target, headers, body)
         if reply.body is not None:
             return web.Response(
                 status=reply.status, headers=response_headers(reply.headers), body=reply.body
             )
         try:
-            return await self._relay(request, reply)
+            return await self._relay(request, reply, before_relay)
         finally:
             reply.release()
 
-    async def _relay(self, request: web.Request, reply: UpstreamResponse) -> web.StreamResponse:
+    async def _relay(
+        self,
+        request: web.Request,
+        reply: UpstreamResponse,
+        before_relay: Callable[[web.StreamResponse], None],
+    ) -> web.StreamResponse:
         response = web.StreamResponse(status=reply.status, headers=response_headers(reply.headers))
         if reply.length is not None:
             response.content_length = reply.length
+        before_relay(response)
         await response.prepare(request)
         try:
             while chunk := await reply.next_chunk():
@@ -221,7 +237,7 @@ class Forwarder:
         await response.write_eof()
         return response
 
-    async def get_json(self, path: str, headers: Mapping[str, str]) -> UpstreamReply:
+    async def get_json(self, path: str, headers: Iterable[tuple[str, str]]) -> UpstreamReply:
         """A small GET for the gateway itself (owner lookups)."""
         status, raw = await self._get(path, headers)
         try:
@@ -232,9 +248,9 @@ class Forwarder:
 
     async def probe(self) -> None:
         """Any HTTP answer from the upstream's root means it is there; else an upstream error."""
-        await self._get("/", {})
+        await self._get("/", ())
 
-    async def _get(self, path: str, headers: Mapping[str, str]) -> tuple[int, bytes | None]:
+    async def _get(self, path: str, headers: Iterable[tuple[str, str]]) -> tuple[int, bytes | None]:
         """Status and whole body, None when the body passes OWN_READ_LIMIT."""
         reply = await self.pool.request("GET", path, headers, None)
         if reply.body is not None:

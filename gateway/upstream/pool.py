@@ -16,7 +16,7 @@ import asyncio
 import base64
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable
 from typing import Final
 
 from yarl import URL
@@ -82,7 +82,7 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Mapping[str, str],
+        headers: Iterable[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
     ) -> UpstreamResponse:
         """Send one request; the answer's head, and its body when small and sized."""
@@ -104,12 +104,12 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Mapping[str, str],
+        headers: Iterable[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
         streaming: bool,
     ) -> bytes:
         lines = [f"{method} {self.prefix}{target} HTTP/1.1\r\n{self._fixed}"]
-        lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
+        lines += [f"{name}: {value}\r\n" for name, value in headers]
         if streaming:
             lines.append("Transfer-Encoding: chunked\r\n\r\n")
         elif body or method in SENDS_BODY:

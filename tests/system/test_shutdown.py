@@ -88,7 +88,7 @@ async def test_a_failing_final_flush_closes_everything_else_and_exits_0(
     # Closed in the reverse order of opening, each on its own: the failed
     # flush (reported last) kept none of the others open.
     assert _stopped_line(out.decode()).startswith(
-        "closed upstream pool, rate limiter, replay guard, key store, "
+        "closed upstream pool, rate limiter, replay guard, key store, metrics, "
         "key service (failed: StoreError"
     )
 

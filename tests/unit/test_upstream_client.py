@@ -189,7 +189,7 @@ async def read_all(reply: UpstreamResponse) -> bytes:
 
 
 async def get(pool: UpstreamPool, path: str, method: str = "GET", body: bytes | None = None):
-    reply = await pool.request(method, path, {"Accept": "application/json"}, body)
+    reply = await pool.request(method, path, [("Accept", "application/json")], body)
     return reply.status, dict(reply.headers), await read_all(reply)
 
 
@@ -221,7 +221,7 @@ async def test_sequential_requests_reuse_one_kept_alive_connection(recorder, ope
 async def test_request_head_carries_host_framing_and_headers_as_given(recorder, open_pool):
     rec, url = recorder
     pool = open_pool(url + "/")
-    headers = {"X-Mixed-Case": "Value 1", "Accept": "*/*"}
+    headers = [("X-Mixed-Case", "Value 1"), ("Accept", "*/*")]
     await read_all(await pool.request("POST", "/echo?q=a%2Fb&x=1", headers, None))
     await read_all(await pool.request("POST", "/echo", headers, b"12345"))
     await read_all(await pool.request("GET", "/echo", headers, None))
@@ -264,7 +264,7 @@ async def test_pool_never_holds_more_than_max_connections(recorder, open_pool):
 async def test_chunked_answer_is_dechunked(recorder, open_pool, times):
     _, url = recorder
     pool = open_pool(url)
-    reply = await pool.request("GET", f"/chunked?times={times}", {}, None)
+    reply = await pool.request("GET", f"/chunked?times={times}", (), None)
     assert reply.status == 200
     assert "chunked" in dict(reply.headers)["Transfer-Encoding"]
     assert await read_all(reply) == b"".join(PIECES) * times
@@ -274,7 +274,7 @@ async def test_chunked_answer_is_dechunked(recorder, open_pool, times):
 async def test_large_answer_streams_intact_without_sitting_in_memory(recorder, open_pool):
     _, url = recorder
     pool = open_pool(url)
-    reply = await pool.request("GET", "/big", {}, None)
+    reply = await pool.request("GET", "/big", (), None)
     assert reply.body is None
     assert reply.length == len(BIG)
     parts, most_buffered = [], 0
@@ -299,7 +299,7 @@ async def test_large_chunked_request_body_streams_intact(recorder, open_pool):
         for start in range(0, len(payload), 65536):
             yield payload[start : start + 65536]
 
-    reply = await pool.request("POST", "/echo", {"Content-Type": "application/x-bin"}, pieces())
+    reply = await pool.request("POST", "/echo", [("Content-Type", "application/x-bin")], pieces())
     assert reply.status == 200
     answer = await read_all(reply)
     assert hashlib.sha256(payload).hexdigest().encode() in answer
@@ -309,7 +309,7 @@ async def test_large_chunked_request_body_streams_intact(recorder, open_pool):
 async def test_head_answer_with_content_length_and_no_body_does_not_hang(recorder, open_pool):
     rec, url = recorder
     pool = open_pool(url)
-    reply = await pool.request("HEAD", "/echo", {}, None)
+    reply = await pool.request("HEAD", "/echo", (), None)
     assert reply.status == 200
     assert int(dict(reply.headers)["Content-Length"]) > 0
     assert await read_all(reply) == b""
@@ -350,7 +350,7 @@ async def test_timeout_is_upstream_timeout_and_the_connection_is_dropped(recorde
     pool = open_pool(url, timeout_s=0.2)
     assert (await get(pool, "/echo"))[0] == 200
     with pytest.raises(UpstreamTimeout):
-        await pool.request("GET", "/slow", {}, None)
+        await pool.request("GET", "/slow", (), None)
     assert (await get(pool, "/echo"))[0] == 200
     before, timed_out, after = rec.peers
     assert before == timed_out  # the slow request went on the kept-alive connection
@@ -364,7 +364,7 @@ async def test_connect_refused_is_unavailable(open_pool):
     pool = open_pool(f"http://127.0.0.1:{port}", max_connections=1)
     for _ in range(3):  # a failed connect gives its place back
         with pytest.raises(UpstreamUnavailable):
-            await pool.request("GET", "/", {}, None)
+            await pool.request("GET", "/", (), None)
 
 
 async def test_reset_in_the_middle_of_the_head_is_unavailable(raw_server, open_pool):
@@ -377,7 +377,7 @@ async def test_reset_in_the_middle_of_the_head_is_unavailable(raw_server, open_p
     pool = open_pool(await raw_server(hang_up))
     for method in ("GET", "POST"):  # bytes came: never retried, even when idempotent
         with pytest.raises(UpstreamUnavailable):
-            await pool.request(method, "/", {}, None)
+            await pool.request(method, "/", (), None)
 
 
 async def test_garbage_instead_of_http_is_unavailable(raw_server, open_pool):
@@ -389,7 +389,7 @@ async def test_garbage_instead_of_http_is_unavailable(raw_server, open_pool):
 
     pool = open_pool(await raw_server(garbage))
     with pytest.raises(UpstreamUnavailable):
-        await pool.request("GET", "/", {}, None)
+        await pool.request("GET", "/", (), None)
 
 
 async def test_failed_and_cancelled_requests_give_their_place_back(recorder, open_pool):
@@ -397,9 +397,9 @@ async def test_failed_and_cancelled_requests_give_their_place_back(recorder, ope
     pool = open_pool(url, timeout_s=0.2, max_connections=1)
     for _ in range(2):
         with pytest.raises(UpstreamTimeout):
-            await pool.request("GET", "/slow", {}, None)
-    holder = asyncio.ensure_future(pool.request("GET", "/slow", {}, None))
-    queued = asyncio.ensure_future(pool.request("GET", "/echo", {}, None))
+            await pool.request("GET", "/slow", (), None)
+    holder = asyncio.ensure_future(pool.request("GET", "/slow", (), None))
+    queued = asyncio.ensure_future(pool.request("GET", "/echo", (), None))
     await asyncio.sleep(0.05)
     for task in (holder, queued):
         task.cancel()
@@ -440,7 +440,7 @@ async def test_kept_alive_connection_dropped_unseen_is_retried_only_when_idempot
     assert (await get(pool, "/"))[2] == b"ok"  # its connection died; retried on a fresh one
     assert connections == 2
     with pytest.raises(UpstreamUnavailable):
-        await pool.request("POST", "/", {}, b"{}")
+        await pool.request("POST", "/", (), b"{}")
     assert connections == 2
 
 
@@ -448,7 +448,7 @@ async def test_header_with_a_line_break_is_refused_before_sending(recorder, open
     rec, url = recorder
     pool = open_pool(url)
     with pytest.raises(ValueError):
-        await pool.request("GET", "/echo", {"X-A": "1\r\nX-Injected: 1"}, None)
+        await pool.request("GET", "/echo", [("X-A", "1\r\nX-Injected: 1")], None)
     assert rec.seen == []
 
 
@@ -459,4 +459,4 @@ async def test_closed_pool_refuses_and_closes_its_connections(recorder, open_poo
     await pool.close()
     assert pool.idle_connections == 0
     with pytest.raises(UpstreamUnavailable):
-        await pool.request("GET", "/echo", {}, None)
+        await pool.request("GET", "/echo", (), None)
