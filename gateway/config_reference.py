@@ -60,7 +60,8 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "listen.workers": "Processes serving the public port (`SO_REUSEPORT`); 0 = one per "
         "core. More than 1 needs `redis.url`; `--workers N` overrides. See docs/scaling.md.",
         "listen.head_timeout_s": "A request head (request line and headers) must arrive whole "
-        "within this many seconds, else the connection is closed (slow clients).",
+        "within this many seconds, else the connection is closed (slow clients; checked a "
+        "few times per timeout, so closed within 1.25 times it).",
         "listen.keepalive_timeout_s": "Idle keep-alive connections are closed after this many "
         "seconds.",
         "listen.max_connections": "Open client connections in total; more are answered 503 and "

@@ -6,7 +6,8 @@ and reused: `labels()` costs about a microsecond, too much per request.
 Labels are route templates, methods, statuses and closed sets of reasons:
 never a key, a wallet or an address, so cardinality stays bounded.
 
-The per-request figures (request count, request and upstream durations) are
+The per-request figures (request count, request and upstream durations,
+signature checks) are
 tallied in plain dicts and handed to prometheus_client in batches: its
 `inc` and `observe` take a lock per value, which cost about 10 µs of every
 request. `flush` runs before each scrape and every second (so that the
@@ -65,6 +66,7 @@ class _Pending:
     requests: dict[tuple[str, str, int, str], int] = field(default_factory=dict)
     durations: dict[str, _Tally] = field(default_factory=dict)
     upstream: dict[str, _Tally] = field(default_factory=dict)
+    signatures: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 # How stale the multiprocess files of `--workers` may be (a single process
@@ -195,6 +197,8 @@ class Metrics:
             _add_to_histogram(self._child(self.request_duration, route), tally)
         for route, tally in pending.upstream.items():
             _add_to_histogram(self._child(self.upstream_duration, route), tally)
+        for (chain, result), count in pending.signatures.items():
+            self._child(self.signature_verifications, chain, result).inc(count)
 
     def count_auth_failure(self, reason: str) -> None:
         self._child(self.auth_failures, reason).inc()
@@ -203,7 +207,9 @@ class Metrics:
         self._child(self.rate_limited, scope).inc()
 
     def count_signature(self, chain: str, result: str) -> None:
-        self._child(self.signature_verifications, chain, result).inc()
+        signatures = self._pending.signatures
+        key = (chain, result)
+        signatures[key] = signatures.get(key, 0) + 1
 
     def count_upstream_error(self, kind: str) -> None:
         self._child(self.upstream_errors, kind).inc()

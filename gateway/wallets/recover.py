@@ -118,9 +118,9 @@ def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
         raise InvalidSignature("public key does not match the signature")
 
 
-def _stacks_key_matches(wallet: WalletAddress, key: PublicKey) -> bool:
+def _stacks_key_matches(wallet: WalletAddress, key: PublicKey, compressed: bytes) -> bool:
     # Most wallets hash the compressed key: the other form only when that misses.
-    if _key_hash160(key.format(compressed=True)) == wallet.hash160:
+    if _key_hash160(compressed) == wallet.hash160:
         return True
     return _key_hash160(key.format(compressed=False)) == wallet.hash160
 
@@ -135,9 +135,10 @@ def _verify_stacks(
             key = PublicKey.from_signature_and_message(signature, digest, hasher=None)
         except Exception:
             continue
-        if _stacks_key_matches(wallet, key):
+        compressed = key.format(compressed=True)
+        if _stacks_key_matches(wallet, key, compressed):
             _check_claimed_key(claimed, key)
-            return key.format(compressed=True)
+            return compressed
     raise InvalidSignature("signature does not match the wallet address")
 
 
