@@ -112,9 +112,7 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
     if exc.status >= 500:
         # Dependency outages are counted in metrics; a log line per request
         # during one would only add load, so they stay at debug level.
-        log.debug(
-            "request %s answered %s %s", state.request_id, exc.status, exc.code.value
-        )
+        log.debug("request %s answered %s %s", state.request_id, exc.status, exc.code.value)
     return web.json_response(body, status=exc.status, headers=exc.headers)
 
 
