@@ -7,10 +7,9 @@ Labels are route templates, methods, statuses and closed sets of reasons:
 never a key, a wallet or an address, so cardinality stays bounded.
 
 The per-request figures (request count, request and upstream durations,
-signature checks) are
-tallied in plain dicts and handed to prometheus_client in batches: its
-`inc` and `observe` take a lock per value, which cost about 10 µs of every
-request. `flush` runs before each scrape and every second (so that the
+signature checks) are tallied in plain dicts and handed to prometheus_client
+in batches: its `inc` and `observe` take a lock per value, which cost about
+10 µs of every request. `flush` runs before each scrape and every second (so that the
 supervisor of `--workers` reads fresh multiprocess files), and at shutdown.
 """
 
