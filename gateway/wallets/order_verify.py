@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from coincurve import PublicKey
-
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
 from gateway.wallets.errors import (
     InvalidOrder,
@@ -41,6 +39,7 @@ from gateway.wallets.recover import (
 )
 from gateway.wallets.recover import stacks_key_hash160 as hash160
 from gateway.wallets.replay import ReplayGuard, order_replay_key
+from gateway.wallets.secp256k1 import RecoveredKey
 from gateway.wallets.signed import Outcome, canonical_order_message
 from gateway.wallets.sip018 import FieldError
 
@@ -183,11 +182,11 @@ def _check_canonical_json(order: Mapping[str, Any], wallet: WalletAddress, claim
     verify_message_signature(wallet, message, signature, claimed)
 
 
-def _stacks_matches(wallet: WalletAddress, key: PublicKey, *, compressed_only: bool) -> bool:
+def _stacks_matches(wallet: WalletAddress, key: RecoveredKey, *, compressed_only: bool) -> bool:
     if hash160(key.format(compressed=True)) == wallet.hash160:
         return True
     return not compressed_only and hash160(key.format(compressed=False)) == wallet.hash160
 
 
-def _evm_matches(wallet: WalletAddress, key: PublicKey) -> bool:
+def _evm_matches(wallet: WalletAddress, key: RecoveredKey) -> bool:
     return evm_address_of(key) == wallet.canonical

@@ -17,6 +17,13 @@ from coincurve import PublicKey
 from gateway.wallets import evm, stacks
 from gateway.wallets.address import Chain, WalletAddress
 from gateway.wallets.errors import InvalidSignature
+from gateway.wallets.secp256k1 import (
+    COMPRESSED_KEY_BYTES,
+    UNCOMPRESSED_KEY_BYTES,
+    RecoveredKey,
+    RecoveryFailed,
+    recover,
+)
 
 # Order of the secp256k1 group.
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -24,8 +31,6 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _N_BYTES = SECP256K1_N.to_bytes(32, "big")
 _ZERO_32 = bytes(32)
 SIGNATURE_BYTES = 65
-COMPRESSED_KEY_BYTES = 33
-UNCOMPRESSED_KEY_BYTES = 65
 # Recovered keys repeat (one per wallet); their digests are cached per key.
 _KEY_CACHE_SIZE = 4096
 
@@ -81,11 +86,11 @@ def parse_public_key(public_key_hex: object) -> bytes:
     return raw
 
 
-def recover_public_key(signature: bytes, digest: bytes) -> PublicKey:
+def recover_public_key(signature: bytes, digest: bytes) -> RecoveredKey:
     """The key that made `signature` (`r || s || recid`) over the 32-byte `digest`."""
     try:
-        return PublicKey.from_signature_and_message(signature, digest, hasher=None)
-    except Exception:
+        return recover(signature, digest)
+    except RecoveryFailed:
         # Unrecoverable (no curve point for this r and recovery id).
         raise InvalidSignature("signature does not recover a public key") from None
 
@@ -105,12 +110,12 @@ def stacks_key_hash160(public_key: bytes) -> bytes:
     return _key_hash160(public_key)
 
 
-def evm_address_of(key: PublicKey) -> str:
+def evm_address_of(key: RecoveredKey) -> str:
     """The lower-case EVM address of a recovered key (cached per key)."""
     return _evm_address(key.format(compressed=False))
 
 
-def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
+def _check_claimed_key(claimed: bytes | None, key: RecoveredKey) -> None:
     # A parsed claimed key is 33 or 65 bytes: compare it with that form only.
     if claimed is not None and claimed != key.format(
         compressed=len(claimed) == COMPRESSED_KEY_BYTES
@@ -118,7 +123,7 @@ def _check_claimed_key(claimed: bytes | None, key: PublicKey) -> None:
         raise InvalidSignature("public key does not match the signature")
 
 
-def _stacks_key_matches(wallet: WalletAddress, key: PublicKey, compressed: bytes) -> bool:
+def _stacks_key_matches(wallet: WalletAddress, key: RecoveredKey, compressed: bytes) -> bool:
     # Most wallets hash the compressed key: the other form only when that misses.
     if _key_hash160(compressed) == wallet.hash160:
         return True
@@ -132,8 +137,8 @@ def _verify_stacks(
     for legacy in (False, True):
         digest = stacks.hash_message(message, legacy=legacy)
         try:
-            key = PublicKey.from_signature_and_message(signature, digest, hasher=None)
-        except Exception:
+            key = recover(signature, digest)
+        except RecoveryFailed:
             continue
         compressed = key.format(compressed=True)
         if _stacks_key_matches(wallet, key, compressed):
