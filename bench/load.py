@@ -29,7 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import material, wrk
 from bench.memory import measure_memory
-from bench.procs import PYTHON, Child, Children, Cores, cpu_seconds, free_port, pick_cores
+from bench.procs import (
+    PYTHON,
+    REPO,
+    Child,
+    Children,
+    Cores,
+    cpu_seconds,
+    free_port,
+    pick_cores,
+    pinned,
+)
 from bench.report import Figure, machine, median, per_s, render, section_title, write_section
 from bench.services import REDIS_URL, nginx_argv, pg_database, redis_cluster, redis_prefix
 from bench.wrk import Load, WrkResult
@@ -222,6 +232,7 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
             )
         )
     sig = rates["signature"]
+    recovery_us = await recovery_cost_us(bench.cores.server)
     figures.append(
         Figure(
             4,
@@ -237,7 +248,8 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
             cpu_note(results, "signature", "gateway")
             + f" wrk's own ceiling with the signed-header script (against the floor app): "
             f"{per_s(rates['signed_client'])}; a signed rate near it is the load "
-            "generator's limit, and the CPU ratio is the figure to read.",
+            "generator's limit, and the CPU ratio is the figure to read. "
+            + recovery_bound(results, recovery_us),
         )
     )
     scaled = rates["redis_pg"]
@@ -268,6 +280,44 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
     figures.append(await key_creation(bench, memory_gw))
     await bench.children.stop(memory_gw)
     return figures
+
+
+async def recovery_cost_us(cpu: int | None) -> float:
+    """µs per secp256k1 recovery alone, on the server's core, as the gateway makes it."""
+    code = (
+        "import hashlib, time\n"
+        "from coincurve import PrivateKey\n"
+        "from gateway.wallets.secp256k1 import recover\n"
+        "key = PrivateKey(b'\\x11' * 32)\n"
+        "pairs = [(key.sign_recoverable(d, hasher=None), d) for d in\n"
+        "         (hashlib.sha256(n.to_bytes(8, 'big')).digest() for n in range(20000))]\n"
+        "started = time.perf_counter()\n"
+        "for signature, digest in pairs: recover(signature, digest).format()\n"
+        "print((time.perf_counter() - started) / len(pairs) * 1e6)\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        *pinned([PYTHON, "-c", code], cpu), stdout=asyncio.subprocess.PIPE, cwd=REPO
+    )
+    out, _ = await child.communicate()
+    return float(out)
+
+
+def recovery_bound(results: dict[str, list[WrkResult]], recovery_us: float) -> str:
+    """What recovery alone allows figure 4, and what figures 4 and 8 ask of each other."""
+    api = median([r.server_cpu_us for r in results["gateway"]])
+    floor = median([r.server_cpu_us for r in results["floor"]])
+    return (
+        f"secp256k1 recovery alone costs {recovery_us:.0f} µs on the server's core, so with "
+        f"the API-key path at {api:.0f} µs this ratio cannot exceed "
+        f"{api / (api + recovery_us):.2f}x even if nothing else differed. 0.75x needs the "
+        f"API-key path at >= 3x the signed path's extra work (>= {3 * recovery_us:.0f} µs "
+        f"from recovery alone); figure 8 asks for <= 1.6x the floor ({1.6 * floor:.0f} µs). "
+        + (
+            "Both cannot hold on this machine."
+            if 3 * recovery_us > 1.6 * floor
+            else "Both can hold on this machine."
+        )
+    )
 
 
 def framework_floor(results: dict[str, list[WrkResult]], common: str) -> Figure:
