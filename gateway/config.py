@@ -51,9 +51,11 @@ class ListenSettings:
     # Processes sharing the port (SO_REUSEPORT); 0 = one per core.
     workers: int = 1
     # Slow and idle clients (slowloris): a request head must arrive whole within
-    # head_timeout_s, an idle keep-alive connection closes after keepalive_timeout_s,
-    # and connections are capped in total and per client IP (trusted proxies exempt).
+    # head_timeout_s, a request body may not stall for longer than body_timeout_s,
+    # an idle keep-alive connection closes after keepalive_timeout_s, and
+    # connections are capped in total and per client IP (trusted proxies exempt).
     head_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0
     keepalive_timeout_s: float = 75.0
     max_connections: int = 10_000
     max_connections_per_ip: int = 256
@@ -369,7 +371,7 @@ def validate(settings: Settings) -> None:
     _check_workers(settings)
     if settings.listen.forwarded_header not in FORWARDED_HEADERS:
         raise ConfigError('listen.forwarded_header: expected "x-forwarded-for" or "forwarded"')
-    for name in ("head_timeout_s", "keepalive_timeout_s", "max_connections"):
+    for name in ("head_timeout_s", "body_timeout_s", "keepalive_timeout_s", "max_connections"):
         _check_positive(f"listen.{name}", getattr(settings.listen, name))
     _check_positive("listen.max_connections_per_ip", settings.listen.max_connections_per_ip)
     if settings.listen.mode not in LISTEN_MODES:

@@ -62,6 +62,10 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "listen.head_timeout_s": "A request head (request line and headers) must arrive whole "
         "within this many seconds, else the connection is closed (slow clients; checked a "
         "few times per timeout, so closed within 1.25 times it).",
+        "listen.body_timeout_s": "While a request body is arriving, no gap between two "
+        "reads of it may last longer than this many seconds, else the connection is closed "
+        "without an answer (a stalled upload; nginx's `client_body_timeout`). Checked with "
+        "the head timeout, so closed within 1.25 times it.",
         "listen.keepalive_timeout_s": "Idle keep-alive connections are closed after this many "
         "seconds.",
         "listen.max_connections": "Open client connections in total; more are answered 503 and "

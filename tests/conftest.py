@@ -282,6 +282,9 @@ class GatewayTestServer(TestServer):
     """TestServer on the gateway's own runner, as `walletgate` serves it."""
 
     async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        # aiohttp's test server cancels a handler when its client hangs up;
+        # `walletgate` does not (the handler sees the lost connection instead).
+        kwargs["handler_cancellation"] = False
         return GatewayRunner(self.app, **kwargs)
 
 

@@ -7,7 +7,8 @@ input is routine for a public gateway: it gets our JSON error body and a
 debug-level log line instead.
 
 Slow clients (slowloris) are bounded here too, per connection: a request
-head must arrive whole within `listen.head_timeout_s`; an idle keep-alive
+head must arrive whole within `listen.head_timeout_s`; a request body may not
+stall for longer than `listen.body_timeout_s` between two reads; an idle keep-alive
 connection closes after `listen.keepalive_timeout_s`; open connections are
 capped in total and per client address (trusted proxies, which carry many
 clients, count only towards the total). The admin listener is a plain
@@ -53,17 +54,18 @@ def _busy_response() -> bytes:
 @dataclass(slots=True)
 class ConnectionGuard:
     """Counts open connections by client address; refuses beyond the caps;
-    closes connections whose request head is late.
+    closes connections whose request head is late or whose body stalls.
 
-    Heads are timed by one sweep over the open connections, a few times per
-    `head_timeout_s`, instead of a timer started and cancelled per request:
-    a connection is closed between one and 1.25 head timeouts after its head
-    began.
+    Both are timed by one sweep over the open connections, a few times per
+    the shorter timeout, instead of a timer started and cancelled per request:
+    a connection is closed between one and 1.25 timeouts after its head
+    began, or after the last bytes of an unfinished body arrived.
     """
 
     max_total: int
     max_per_ip: int
     head_timeout_s: float
+    body_timeout_s: float
     trusted: tuple[Network, ...] = ()
     total: int = 0
     per_ip: Counter[str] = field(default_factory=Counter)
@@ -74,7 +76,11 @@ class ConnectionGuard:
     def from_settings(cls, listen: ListenSettings) -> ConnectionGuard:
         trusted = tuple(ipaddress.ip_network(c, strict=False) for c in listen.trusted_proxies)
         return cls(
-            listen.max_connections, listen.max_connections_per_ip, listen.head_timeout_s, trusted
+            listen.max_connections,
+            listen.max_connections_per_ip,
+            listen.head_timeout_s,
+            listen.body_timeout_s,
+            trusted,
         )
 
     def _exempt(self, address: str) -> bool:
@@ -99,21 +105,30 @@ class ConnectionGuard:
         if self.per_ip[address] <= 0:
             del self.per_ip[address]
 
+    @property
+    def sweep_every_s(self) -> float:
+        return min(self.head_timeout_s, self.body_timeout_s) / 4
+
     def watch(self, handler: JsonErrorRequestHandler, loop: asyncio.AbstractEventLoop) -> None:
         self.watched.add(handler)
         if self.sweeper is None:
-            self.sweeper = loop.call_later(self.head_timeout_s / 4, self._sweep, loop)
+            self.sweeper = loop.call_later(self.sweep_every_s, self._sweep, loop)
 
     def unwatch(self, handler: JsonErrorRequestHandler) -> None:
         self.watched.discard(handler)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self.sweeper = None
-        began_before = loop.time() - self.head_timeout_s
-        for handler in [h for h in self.watched if 0.0 < h.head_began <= began_before]:
-            handler.head_timed_out()
+        now = loop.time()
+        began_before = now - self.head_timeout_s
+        read_before = now - self.body_timeout_s
+        for handler in list(self.watched):
+            if 0.0 < handler.head_began <= began_before:
+                handler.head_timed_out()
+            elif handler.body_stalled(now, read_before):
+                handler.body_timed_out()
         if self.watched:
-            self.sweeper = loop.call_later(self.head_timeout_s / 4, self._sweep, loop)
+            self.sweeper = loop.call_later(self.sweep_every_s, self._sweep, loop)
 
 
 BUSY_RESPONSE = _busy_response()
@@ -126,6 +141,8 @@ class JsonErrorRequestHandler(RequestHandler):
         self._peer_address: str | None = None  # set once admitted
         # Loop time at which the pending request head began; 0.0 when none is pending.
         self.head_began = 0.0
+        # Loop time of the last bytes received: a body stalls when this gets old.
+        self.last_read = 0.0
 
     # -- connection caps --------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,8 +174,9 @@ class JsonErrorRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         # Bytes that arrive between requests start a new head: it must be
         # complete in time. Body bytes (a request in progress) do not.
+        self.last_read = now = self._loop.time()
         if not self.head_began and self._current_request is None and not self._messages:
-            self.head_began = self._loop.time()
+            self.head_began = now
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
@@ -169,6 +187,24 @@ class JsonErrorRequestHandler(RequestHandler):
         if self._current_request is None and not self._messages and not self._force_close:
             log.debug("closed a connection whose request head did not arrive in time")
             self.force_close()
+
+    def body_stalled(self, now: float, read_before: float) -> bool:
+        """A request's body is unfinished and nothing has arrived since `read_before`."""
+        request = self._current_request
+        if request is None or request.content.is_eof():
+            return False
+        if self._reading_paused or self._buffer_paused:
+            # We hold the client back (a full buffer, a slow upstream): not its stall.
+            # Its clock restarts from here, once reading resumes.
+            self.last_read = now
+            return False
+        return self.last_read <= read_before
+
+    def body_timed_out(self) -> None:
+        # Closing fails the handler's read of the body (a client disconnect):
+        # nothing is forwarded for a body that never arrived whole.
+        log.debug("closed a connection whose request body stalled")
+        self.force_close()
 
     def handle_error(
         self,

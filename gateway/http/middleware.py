@@ -41,6 +41,8 @@ EVM_DIALECT_PREFIX = "/api-key/"
 
 # Exceptions that are answers, even when the answer is a 500.
 _EXPECTED = (ApiError, web.HTTPException)
+# Counted when the client hung up before its answer (nginx's convention); never sent.
+CLIENT_CLOSED_STATUS = 499
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,11 +59,13 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
     except Exception as exc:
-        error = api_error(exc)
-        if error.code == ErrorCode.INTERNAL_ERROR and not isinstance(exc, _EXPECTED):
-            # A bug, not a refusal: the traceback is what finds it.
-            log.exception("unhandled error in request %s", state.request_id)
-        response = await error_response(request, gw, error)
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
+            # The client hung up mid-request (a body cut short, or stalled and
+            # closed by the listener): nobody to answer, and no bug to report.
+            log.debug("request %s: the client closed its connection", state.request_id)
+            response = web.Response(status=CLIENT_CLOSED_STATUS)
+        else:
+            response = await _answer_error(request, gw, state, exc)
     if not response.prepared:  # a relayed stream got its headers before it started
         add_response_headers(state, response, gw.quotas.clock)
     if state.on_answer is not None:
@@ -74,6 +78,21 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     if access_enabled(gw.settings):
         write_access_line(state, method, route, status, elapsed)
     return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _answer_error(
+    request: web.Request, gw: Gateway, state: RequestState, exc: Exception
+) -> web.Response:
+    error = api_error(exc)
+    if error.code == ErrorCode.INTERNAL_ERROR and not isinstance(exc, _EXPECTED):
+        # A bug, not a refusal: the traceback is what finds it.
+        log.exception("unhandled error in request %s", state.request_id)
+    return await error_response(request, gw, error)
 
 
 def _route_label(request: web.Request) -> str:

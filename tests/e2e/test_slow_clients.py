@@ -16,6 +16,7 @@ SLOW, LEGIT = "127.0.0.2", "127.0.0.3"
 CEILING_S = 10.0
 LISTEN = {
     "head_timeout_s": 1.0,
+    "body_timeout_s": 1.0,
     "keepalive_timeout_s": 1.5,
     "max_connections_per_ip": 8,
     "max_connections": 50,
@@ -53,6 +54,56 @@ async def test_a_request_head_that_trickles_in_is_cut_off(start_gateway):
         await dripping
         writer.close()
     assert b"200 OK" not in sent
+
+
+def _body_head(length: int) -> bytes:
+    # Key creation reads its whole (signed) body before anything else.
+    return (
+        f"POST /api/v1/api-keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+async def test_a_request_body_that_stalls_is_cut_off(start_gateway):
+    gw = await start_gateway(listen=LISTEN)
+    reader, writer = await open_from(gw.url, SLOW)
+    try:
+        writer.write(_body_head(200) + b'{"message": ')  # and never the rest
+        sent = await closed_by_server(reader)
+    finally:
+        writer.close()
+    assert sent == b""
+    # The listener still serves everyone else.
+    host, port = host_port(gw.url)
+    reply = await raw_request(host, port, "GET", "/api/v1/orders", [], local_address=LEGIT)
+    assert reply.status == 200
+    # Counted as the client closing its request (nginx's 499), never as a 500.
+    for _ in range(50):  # bounded: the handler learns of the close asynchronously
+        async with gw.client.get(gw.admin_url + "/metrics") as scrape:
+            metrics = await scrape.text()
+        counted = [n for n in metrics.splitlines() if n.startswith("walletgate_requests_total")]
+        if any('status="499"' in line for line in counted):
+            break
+        await asyncio.sleep(0.05)
+    assert any('status="499"' in line and "api-keys" in line for line in counted), counted
+    assert not any('status="500"' in line for line in counted), counted
+
+
+async def test_a_body_that_keeps_arriving_is_not_cut_however_long_it_takes(start_gateway):
+    gw = await start_gateway(listen=LISTEN)
+    body = b'{"message": "' + b"x" * 60 + b'", "signature": "00", "walletAddress": "nobody"}'
+    reader, writer = await open_from(gw.url, LEGIT)
+    try:
+        writer.write(_body_head(len(body)))
+        # Eight pieces 0.3 s apart: longer than the body timeout in all, never
+        # stalled for as long as it.
+        for start in range(0, len(body), 16):
+            await asyncio.sleep(0.3)
+            writer.write(body[start : start + 16])
+        reply = await read_reply(reader)
+    finally:
+        writer.close()
+    assert reply.status == 400  # an answer on its merits: the body arrived whole
 
 
 async def test_an_idle_keep_alive_connection_is_closed(start_gateway):

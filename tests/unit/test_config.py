@@ -250,6 +250,7 @@ def test_bad_file_value_is_refused_naming_the_key(tmp_path, text, key):
         ({"WALLETGATE_LISTEN__TRUSTED_PROXIES": "1.2.3.4/40"}, "listen.trusted_proxies"),
         ({"WALLETGATE_LISTEN__FORWARDED_HEADER": "x-real-ip"}, "listen.forwarded_header"),
         ({"WALLETGATE_LISTEN__HEAD_TIMEOUT_S": "0"}, "listen.head_timeout_s"),
+        ({"WALLETGATE_LISTEN__BODY_TIMEOUT_S": "-1"}, "listen.body_timeout_s"),
         ({"WALLETGATE_LISTEN__MAX_CONNECTIONS_PER_IP": "0"}, "listen.max_connections_per_ip"),
         ({"WALLETGATE_KEYS__MAX_ACTIVE_PER_WALLET": "0"}, "keys.max_active_per_wallet"),
         ({"WALLETGATE_KEYS__UNKNOWN_KEY_CACHE_S": "-1"}, "keys.unknown_key_cache_s"),
