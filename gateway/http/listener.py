@@ -202,7 +202,7 @@ class JsonErrorRequestHandler(RequestHandler):
 
     def body_timed_out(self) -> None:
         # Closing fails the handler's read of the body (a client disconnect):
-        # nothing is forwarded for a body that never arrived whole.
+        # a streamed forward is aborted, so the upstream never gets it whole.
         log.debug("closed a connection whose request body stalled")
         self.force_close()
 
