@@ -19,6 +19,7 @@ from gateway.wallets.address import Chain, WalletAddress
 from gateway.wallets.errors import InvalidSignature
 from gateway.wallets.secp256k1 import (
     COMPRESSED_KEY_BYTES,
+    SIGNATURE_BYTES,
     UNCOMPRESSED_KEY_BYTES,
     RecoveredKey,
     RecoveryFailed,
@@ -30,7 +31,6 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # Big-endian byte strings of equal length compare like the numbers they encode.
 _N_BYTES = SECP256K1_N.to_bytes(32, "big")
 _ZERO_32 = bytes(32)
-SIGNATURE_BYTES = 65
 # Recovered keys repeat (one per wallet); their digests are cached per key.
 _KEY_CACHE_SIZE = 4096
 
@@ -123,9 +123,9 @@ def _check_claimed_key(claimed: bytes | None, key: RecoveredKey) -> None:
         raise InvalidSignature("public key does not match the signature")
 
 
-def _stacks_key_matches(wallet: WalletAddress, key: RecoveredKey, compressed: bytes) -> bool:
+def _stacks_key_matches(wallet: WalletAddress, key: RecoveredKey) -> bool:
     # Most wallets hash the compressed key: the other form only when that misses.
-    if _key_hash160(compressed) == wallet.hash160:
+    if _key_hash160(key.format(compressed=True)) == wallet.hash160:
         return True
     return _key_hash160(key.format(compressed=False)) == wallet.hash160
 
@@ -140,10 +140,9 @@ def _verify_stacks(
             key = recover(signature, digest)
         except RecoveryFailed:
             continue
-        compressed = key.format(compressed=True)
-        if _stacks_key_matches(wallet, key, compressed):
+        if _stacks_key_matches(wallet, key):
             _check_claimed_key(claimed, key)
-            return compressed
+            return key.format(compressed=True)
     raise InvalidSignature("signature does not match the wallet address")
 
 
