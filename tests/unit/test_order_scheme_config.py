@@ -115,6 +115,38 @@ def test_each_mistake_is_one_line_naming_its_key(tmp_path, change, expected):
     assert any(expected in line for line in lines), lines
 
 
+ORDER_SIGNING_DOC = Path(__file__).resolve().parents[2] / "docs" / "order-signing.md"
+_ROUTE_NAMING_STACKS_ORDER = 'order_signature = "stacks-order"'
+
+
+def doc_toml_blocks() -> list[str]:
+    """The TOML blocks of docs/order-signing.md, in page order."""
+    text = ORDER_SIGNING_DOC.read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```toml\n")[1:]]
+
+
+def _doc_route_line(block: str) -> str:
+    [line] = [line for line in block.splitlines() if line.startswith(_ROUTE_NAMING_STACKS_ORDER)]
+    return line
+
+
+def test_the_configurations_on_the_order_signing_page_load_as_it_says(tmp_path):
+    # Operators copy these blocks: each must load, and the pairing the page
+    # warns about must be refused exactly as it says.
+    schemes, evm_route, blaze = doc_toml_blocks()[:3]
+    assert load(tmp_path, schemes).routes[0].order_signature == "stacks-order"
+    route_line = _doc_route_line(schemes)
+    with_evm_fields = schemes.replace(route_line, evm_route)
+    settings = load(tmp_path, with_evm_fields)
+    assert settings.routes[0].order_signature == "evm-order"
+    assert "reduceOnly" in settings.routes[0].order_fields
+    default_fields = schemes.replace(route_line, 'order_signature = "evm-order"')
+    lines = mistakes(tmp_path, default_fields)
+    assert any("signs 'reduceOnly', which is not one of routes[0].order_fields" in x for x in lines)
+    blaze_route = GOOD.split("[order_schemes.blaze]", 1)[0]
+    assert load(tmp_path, blaze_route + blaze).routes[0].order_signature == "blaze"
+
+
 def test_an_eip712_scheme_must_sign_the_owner(tmp_path):
     text = EVM.replace('{ name = "owner", type = "address" }, ', "").replace('"owner", ', "")
     assert mistakes(tmp_path, text) == ["order_schemes.evm.fields: owner must be signed"]
