@@ -276,7 +276,8 @@ async def throughput(bench: Bench, dsn: str, prefix: str) -> list[Figure]:
     for child in (naive, scaled_gw, floor, cluster_gw):
         if child is not None:
             await bench.children.stop(child)
-    figures.append(await latency(bench, memory_gw, {"X-API-Key": key}, peak=gw))
+    peak_cpu_us = median([r.server_cpu_us for r in results["gateway"]])
+    figures.append(await latency(bench, memory_gw, {"X-API-Key": key}, gw, peak_cpu_us))
     figures.append(await key_creation(bench, memory_gw))
     await bench.children.stop(memory_gw)
     return figures
@@ -407,7 +408,9 @@ async def workers_scaling(bench: Bench, dsn: str, prefix: str) -> Figure:
     )
 
 
-async def latency(bench: Bench, gateway: Child, headers: dict[str, str], peak: float) -> Figure:
+async def latency(
+    bench: Bench, gateway: Child, headers: dict[str, str], peak: float, peak_cpu_us: float
+) -> Figure:
     """Figure 3: p50/p99 at half of the gateway's peak, gateway vs upstream directly."""
     o, tmp = bench.options, bench.tmp
     connections, delay = wrk.pacing(peak / 2)
@@ -422,7 +425,12 @@ async def latency(bench: Bench, gateway: Child, headers: dict[str, str], peak: f
     for _ in range(o.repeats):
         for name, (url, script) in zip(runs, pairs, strict=True):
             load = bench.load(url + path, script, connections=connections, latency=True)
-            runs[name].append(await bench.wrk(load))
+            # The gateway's CPU per request at this pace: the p50 follows it.
+            runs[name].append(await bench.wrk(load, gateway if name == "gateway" else None))
+    # One connection at about 200 requests/s: a request that finds the server idle.
+    lone = await bench.wrk(
+        bench.load(gateway.url + path, through, connections=1, latency=True), gateway
+    )
     p = {
         (name, q): median([r.p(q) for r in results])
         for name, results in runs.items()
@@ -446,7 +454,20 @@ async def latency(bench: Bench, gateway: Child, headers: dict[str, str], peak: f
         added50 <= 0.5 and added99 <= 2.0 and clean,
         f"gateway p50 {p['gateway', 50]:.3f} ms, p99 {p['gateway', 99]:.3f} ms at "
         f"{rates['gateway']:,.0f} req/s; direct at {rates['direct']:,.0f} req/s; "
-        f"errors {sum(r.errors for results in runs.values() for r in results)}",
+        f"errors {sum(r.errors for results in runs.values() for r in results)}. "
+        + pace_cost(runs["gateway"], lone, peak_cpu_us),
+    )
+
+
+def pace_cost(paced: list[WrkResult], lone: WrkResult, peak_cpu_us: float) -> str:
+    """What a request costs the gateway at this pace and alone, against its cost at peak."""
+    paced_us = median([r.server_cpu_us for r in paced])
+    busy = paced_us * median([r.rate for r in paced]) / 1e6
+    return (
+        f"Gateway CPU per request at this pace {paced_us:.0f} µs (core {busy:.0%} busy), "
+        f"at peak {peak_cpu_us:.0f} µs. A lone request (1 connection, {lone.rate:,.0f} req/s): "
+        f"p50 {lone.p(50):.3f} ms, {lone.server_cpu_us:.0f} µs CPU: fewer requests share "
+        "each wake-up and warm cache, so each costs more, and the p50 follows that cost."
     )
 
 
