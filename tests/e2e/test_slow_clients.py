@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
+from gateway.config import RouteSettings
 from tests.support.raw_http import host_port, raw_request, read_reply, request_bytes
 
 SLOW, LEGIT = "127.0.0.2", "127.0.0.3"
@@ -104,6 +106,57 @@ async def test_a_body_that_keeps_arriving_is_not_cut_however_long_it_takes(start
     finally:
         writer.close()
     assert reply.status == 400  # an answer on its merits: the body arrived whole
+
+
+async def test_a_body_the_gateway_holds_back_is_not_taken_for_a_stalled_one(start_gateway):
+    # The upstream reads nothing for longer than the body timeout, and the body
+    # is far larger than every buffer on the way: the gateway stops reading
+    # from the client (backpressure), which must not count as the client stalling.
+    body = b"x" * (24 << 20)
+    held_s = 3 * LISTEN["body_timeout_s"]
+    received: list[int] = []
+
+    async def slow_reader(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(held_s)
+            data = await reader.readexactly(len(body))
+            received.append(len(data))
+            answer = json.dumps({"length": len(data)}).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                + answer
+            )
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    upstream = await asyncio.start_server(slow_reader, "127.0.0.1", 0)
+    port = upstream.sockets[0].getsockname()[1]
+    try:
+        gw = await start_gateway(
+            listen=LISTEN,
+            limits={"max_body_bytes": len(body)},
+            upstream={"url": f"http://127.0.0.1:{port}", "timeout_s": CEILING_S},
+            routes=[RouteSettings("POST", "/upload", public=True)],
+        )
+        reader, writer = await open_from(gw.url, LEGIT)
+        try:
+            head = f"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+            writer.write(head.encode() + body)
+            await asyncio.wait_for(writer.drain(), CEILING_S)
+            reply = await asyncio.wait_for(read_reply(reader), CEILING_S)
+        finally:
+            writer.close()
+    finally:
+        upstream.close()
+        await upstream.wait_closed()
+    assert reply.status == 200
+    assert json.loads(reply.body) == {"length": len(body)}
+    assert received == [len(body)]
 
 
 async def test_an_idle_keep_alive_connection_is_closed(start_gateway):
