@@ -1,8 +1,9 @@
 """Real nginx, Caddy and Traefik in front of the bundled backend, walletgate deciding (auth mode).
 
 The configurations are the ones `walletgate ingress` prints, run unchanged
-(nginx gets private temp paths). Through them a client creates a key, creates
-orders, executes by key and by signed headers, and meets walletgate's own
+(nginx gets private temp paths, Traefik a private dynamic file). Through them
+a client creates a key, creates orders, executes by key and by signed
+headers, and meets walletgate's own
 denials: 403 with details, 429 with Retry-After, 401 for a revoked key, 404
 and 400 with their JSON bodies; the backend receives the identity walletgate
 decided and never the client's credentials.
