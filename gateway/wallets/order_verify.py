@@ -35,9 +35,9 @@ from gateway.wallets.recover import (
     parse_public_key,
     parse_signature,
     recover_public_key,
+    stacks_key_matches,
     verify_message_signature,
 )
-from gateway.wallets.recover import stacks_key_hash160 as hash160
 from gateway.wallets.replay import ReplayGuard, order_replay_key
 from gateway.wallets.secp256k1 import RecoveredKey
 from gateway.wallets.signed import Outcome, canonical_order_message
@@ -162,7 +162,7 @@ class OrderVerifier:
         if isinstance(scheme, Eip712Scheme):
             matches = _evm_matches(wallet, key)
         else:
-            matches = _stacks_matches(wallet, key, compressed_only=scheme.spec.onchain)
+            matches = stacks_key_matches(wallet, key, compressed_only=scheme.spec.onchain)
         if not matches:
             raise InvalidSignature("signature does not match the order owner")
         if claimed is not None:
@@ -180,12 +180,6 @@ def _check_canonical_json(order: Mapping[str, Any], wallet: WalletAddress, claim
     except (TypeError, ValueError):
         raise InvalidSignature("order cannot be serialised") from None
     verify_message_signature(wallet, message, signature, claimed)
-
-
-def _stacks_matches(wallet: WalletAddress, key: RecoveredKey, *, compressed_only: bool) -> bool:
-    if hash160(key.format(compressed=True)) == wallet.hash160:
-        return True
-    return not compressed_only and hash160(key.format(compressed=False)) == wallet.hash160
 
 
 def _evm_matches(wallet: WalletAddress, key: RecoveredKey) -> bool:

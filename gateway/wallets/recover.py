@@ -105,11 +105,6 @@ def _evm_address(uncompressed_key: bytes) -> str:
     return evm.address_from_public_key(uncompressed_key)
 
 
-def stacks_key_hash160(public_key: bytes) -> bytes:
-    """hash160 of a serialized key (cached per key)."""
-    return _key_hash160(public_key)
-
-
 def evm_address_of(key: RecoveredKey) -> str:
     """The lower-case EVM address of a recovered key (cached per key)."""
     return _evm_address(key.format(compressed=False))
@@ -123,11 +118,15 @@ def _check_claimed_key(claimed: bytes | None, key: RecoveredKey) -> None:
         raise InvalidSignature("public key does not match the signature")
 
 
-def _stacks_key_matches(wallet: WalletAddress, key: RecoveredKey) -> bool:
+def stacks_key_matches(
+    wallet: WalletAddress, key: RecoveredKey, *, compressed_only: bool = False
+) -> bool:
+    """Whether `wallet` is the address of `key`, compressed or (unless
+    `compressed_only`, as Clarity's `secp256k1-recover?` gives it) uncompressed."""
     # Most wallets hash the compressed key: the other form only when that misses.
     if _key_hash160(key.format(compressed=True)) == wallet.hash160:
         return True
-    return _key_hash160(key.format(compressed=False)) == wallet.hash160
+    return not compressed_only and _key_hash160(key.format(compressed=False)) == wallet.hash160
 
 
 def _verify_stacks(
@@ -140,7 +139,7 @@ def _verify_stacks(
             key = recover(signature, digest)
         except RecoveryFailed:
             continue
-        if _stacks_key_matches(wallet, key):
+        if stacks_key_matches(wallet, key):
             _check_claimed_key(claimed, key)
             return key.format(compressed=True)
     raise InvalidSignature("signature does not match the wallet address")
