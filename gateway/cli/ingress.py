@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
+from gateway.cli.parser import examples
 from gateway.config import Settings
 from gateway.ingress import RENDERERS, build_plan
 
@@ -14,6 +15,12 @@ def add_ingress_parser(commands: Any) -> None:
     ingress = commands.add_parser(
         "ingress",
         help="print a configuration for nginx, Caddy, Traefik or Envoy with walletgate deciding",
+        **examples(
+            """
+            walletgate ingress nginx --listen 0.0.0.0:80 --upstream http://10.0.0.5:8000 \\
+                --walletgate http://127.0.0.1:8080 > walletgate.conf
+            """
+        ),
     )
     ingress.add_argument("kind", choices=sorted(RENDERERS))
     ingress.add_argument("--listen", required=True, help="HOST:PORT the ingress listens on")

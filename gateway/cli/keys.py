@@ -15,47 +15,89 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.auth.authorise import permission_list
+from gateway.cli.parser import command_group, examples, positive_int
 from gateway.config import Settings
 from gateway.errors import utc_timestamp
+from gateway.http.key_routes import key_json
 from gateway.keys.audit import OPERATOR, KeyEvent
-from gateway.keys.history import hour_of
+from gateway.keys.history import HourlyUsage, hour_of
 from gateway.keys.model import ApiKey, KeyStatus
 from gateway.keys.service import KeyService
 from gateway.keys.store import KeyStore, StoreError, open_store
+from gateway.keys.store.existing import store_exists, store_name
 from gateway.keys.token import hash_api_key
 
-TABLE_COLUMNS = ("id", "name", "wallet", "status", "permissions", "rateLimit", "lastUsedAt")
+TABLE_COLUMNS = (
+    "keyId",
+    "name",
+    "walletAddress",
+    "status",
+    "permissions",
+    "rateLimit",
+    "lastUsedAt",
+)
+STORE_HINT = "name the gateway's store with --config FILE or WALLETGATE_STORE__URL"
 
 
 def add_keys_parser(commands: Any) -> None:
-    keys = commands.add_parser("keys", help="operator commands on the key store")
-    actions = keys.add_subparsers(dest="keys_command", required=True)
-    listing = actions.add_parser("list", help="list keys")
-    listing.add_argument("--wallet")
+    keys = commands.add_parser(
+        "keys",
+        help="operator commands on the key store",
+        **examples(
+            """
+            walletgate keys list --config /etc/walletgate.toml
+            walletgate keys show KEY_ID
+            walletgate keys suspend KEY_ID
+            WALLETGATE_STORE__URL=sqlite:////var/lib/walletgate/walletgate.db walletgate keys list
+            """
+        ),
+    )
+    actions = command_group(keys, "keys_command")
+    listing = actions.add_parser(
+        "list",
+        help="list keys",
+        **examples("walletgate keys list --status active\nwalletgate keys list --json | jq ."),
+    )
+    listing.add_argument("--wallet", help="only this wallet's keys")
     listing.add_argument("--status", choices=[s.value for s in KeyStatus])
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="JSON, as the HTTP API names fields")
     listing.set_defaults(keys_handler=_sync(list_keys))
-    show = actions.add_parser("show", help="one key with its usage statistics")
-    show.add_argument("key_id")
-    show.add_argument("--json", action="store_true")
+    show = actions.add_parser(
+        "show", help="one key with its usage statistics", **examples("walletgate keys show KEY_ID")
+    )
+    show.add_argument("key_id", metavar="KEY_ID")
+    show.add_argument("--json", action="store_true", help="JSON, as the HTTP API names fields")
     show.set_defaults(keys_handler=_sync(show_key))
     for name, status in (
         ("suspend", KeyStatus.SUSPENDED),
         ("resume", KeyStatus.ACTIVE),
         ("revoke", KeyStatus.REVOKED),
     ):
-        action = actions.add_parser(name, help=f"{name} a key")
-        action.add_argument("key_id")
+        action = actions.add_parser(
+            name, help=f"{name} a key", **examples(f"walletgate keys {name} KEY_ID")
+        )
+        action.add_argument("key_id", metavar="KEY_ID")
         action.set_defaults(keys_handler=_sync(set_status), target_status=status)
-    events = actions.add_parser("events", help="the audit trail, newest first")
-    events.add_argument("key_id", nargs="?", help="one key's events (default: every key)")
+    events = actions.add_parser(
+        "events",
+        help="the audit trail, newest first",
+        **examples(
+            "walletgate keys events KEY_ID\nwalletgate keys events --since 2026-01-01 --json"
+        ),
+    )
+    events.add_argument(
+        "key_id", metavar="KEY_ID", nargs="?", help="one key's events (default: every key)"
+    )
     events.add_argument("--wallet", help="only this wallet's keys")
     events.add_argument("--since", help="only events at or after this ISO 8601 moment")
-    events.add_argument("--limit", type=int, default=1000)
+    events.add_argument("--limit", type=positive_int, default=1000)
     events.add_argument("--json", action="store_true")
     events.set_defaults(keys_handler=_sync(list_events))
-    hashing = actions.add_parser("hash", help="read a key from stdin, print its SHA-256")
+    hashing = actions.add_parser(
+        "hash",
+        help="read a key from stdin, print its SHA-256",
+        **examples("walletgate keys hash < service-key.txt"),
+    )
     hashing.set_defaults(keys_handler=hash_key)
 
 
@@ -71,42 +113,35 @@ def _sync(command: StoreCommand) -> KeysHandler:
 
 
 async def _with_store(settings: Settings, command: StoreCommand, args: argparse.Namespace) -> int:
-    store = open_store(settings.store.url)
+    url = settings.store.url
+    name = store_name(url)
     args.settings = settings
     try:
-        await store.open()
-        return await command(store, args)
+        if not await store_exists(url):
+            print(f"walletgate: no key store at {name}; {STORE_HINT}", file=sys.stderr)
+            return 2
+        print(f"walletgate: key store {name}", file=sys.stderr)
+        store = open_store(url)
+        try:
+            await store.open()
+            return await command(store, args)
+        finally:
+            await store.close()
     except StoreError as exc:
         print(f"walletgate: key store unavailable: {exc}", file=sys.stderr)
         return 1
-    finally:
-        await store.close()
 
 
-def key_record(key: ApiKey) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return {
-        "id": key.id,
-        "name": key.name,
-        "wallet": key.wallet_display,
-        "chain": key.chain,
-        "dialect": key.dialect.value,
-        "status": key.effective_status(now).value,
-        "permissions": permission_list(key.permissions),
-        "rateLimit": key.rate_limit,
-        "createdAt": utc_timestamp(key.created_at),
-        "lastUsedAt": utc_timestamp(key.last_used_at) if key.last_used_at else None,
-        "expiresAt": utc_timestamp(key.expires_at) if key.expires_at else None,
-        "ipAllowlist": list(key.ip_allowlist),
-        "keyHint": key.key_hint,
-        "usageStats": key.usage.to_json(),
-    }
+def key_record(key: ApiKey, hourly: list[HourlyUsage] | None = None) -> dict[str, Any]:
+    """A key as `GET /api/v1/api-keys/{keyId}` shows it, plus what only operators see."""
+    record = key_json(key, datetime.now(UTC), hourly)
+    return record | {"chain": key.chain, "dialect": key.dialect.value}
 
 
 def _table(records: list[dict[str, Any]]) -> str:
     rows = [list(TABLE_COLUMNS)] + [
         [
-            ",".join(value) if isinstance(value := r[c], list) else str(value or "-")
+            ",".join(value) if isinstance(value := r[c], list) else _human(value)
             for c in TABLE_COLUMNS
         ]
         for r in records
@@ -122,6 +157,9 @@ async def list_keys(store: KeyStore, args: argparse.Namespace) -> int:
     status = KeyStatus(args.status) if args.status else None
     wallet = _canonical(args.wallet) if args.wallet else None
     records = [key_record(k) for k in await store.list_keys(wallet=wallet, status=status)]
+    if not records and not args.json:
+        print("no keys", file=sys.stderr)
+        return 0
     print(json.dumps(records, indent=2) if args.json else _table(records))
     return 0
 
@@ -131,16 +169,37 @@ async def show_key(store: KeyStore, args: argparse.Namespace) -> int:
     if key is None:
         print(f"walletgate: no key with id {args.key_id!r}", file=sys.stderr)
         return 1
-    record = key_record(key)
     since = hour_of(datetime.now(UTC) - timedelta(days=args.settings.usage.history_days))
     hours = (await store.hourly_usage([key.id], since)).get(key.id, [])
-    record["usageStats"]["hourly"] = [h.to_json() for h in hours]
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        for name, value in record.items():
-            print(f"{name:12} {json.dumps(value) if isinstance(value, (list, dict)) else value}")
+    record = key_record(key, hours)
+    print(json.dumps(record, indent=2) if args.json else "\n".join(show_lines(record)))
     return 0
+
+
+def show_lines(record: dict[str, Any]) -> list[str]:
+    """`keys show` for people: no JSON, no None; usage as counts, history as hours."""
+    lines = []
+    for name, value in record.items():
+        if name in ("id", "usageStats"):
+            continue
+        lines.append(f"{name:15} {_human(value)}")
+    usage = dict(record["usageStats"])
+    hourly = usage.pop("hourly", [])
+    lines.append("usageStats")
+    lines.extend(f"  {name:20} {value}" for name, value in usage.items())
+    lines.append("usage by hour" + ("" if hourly else "  -"))
+    for hour in hourly:
+        counts = ", ".join(f"{k} {v}" for k, v in hour.items() if k != "hour" and v)
+        lines.append(f"  {hour.get('hour', '?')}  {counts or '-'}")
+    return lines
+
+
+def _human(value: Any) -> str:
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 async def set_status(store: KeyStore, args: argparse.Namespace) -> int:
@@ -172,7 +231,7 @@ async def list_events(store: KeyStore, args: argparse.Namespace) -> int:
         key_id=args.key_id,
         wallet=_canonical(args.wallet) if args.wallet else None,
         since=since,
-        limit=max(1, args.limit),
+        limit=args.limit,
     )
     if args.json:
         print(json.dumps([e.to_json() for e in events], indent=2))

@@ -15,87 +15,108 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from gateway import __version__
 from gateway.auth.policy import DEFAULT_ROUTES
 from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
+from gateway.cli.parser import (
+    add_completion_parser,
+    command_group,
+    completion_script,
+    examples,
+    port,
+    top_parser,
+)
 from gateway.cli.serve import serve_gateway, serve_with_backend
-from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, run_sign_order
+from gateway.cli.sign import add_sign_parser, run_sign
 from gateway.config import ConfigError, Settings, load_settings, masked
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
 from gateway.order_schemes_config import unsigned_warnings
 from gateway.ratelimit.clients import check_cluster, is_cluster_url
 from gateway.wallets.order_checks import check_settings
-from gateway.wallets.signing import load_signer, signed_body, signed_headers
 
 
 def _listen_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="public listener address (listen.host)")
-    parser.add_argument("--port", type=int, help="public listener port (listen.port)")
+    parser.add_argument("--port", type=port, help="public listener port (listen.port)")
     parser.add_argument("--admin-host", help="admin listener address (admin.host)")
-    parser.add_argument("--admin-port", type=int, help="admin listener port (admin.port)")
+    parser.add_argument("--admin-port", type=port, help="admin listener port (admin.port)")
     parser.add_argument(
         "--workers", help="processes sharing the public port; 0 = one per core (listen.workers)"
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="walletgate", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="TOML file (default: $WALLETGATE_CONFIG or built-ins)")
-    parser.add_argument("--version", action="version", version=f"walletgate {__version__}")
-    parser.add_argument("--log-level", help="debug, info, warning or error (log.level)")
-    parser.add_argument("--log-format", help="text or json (log.format)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = top_parser(__doc__.splitlines()[0])
+    commands = command_group(parser, "command")
 
-    run = commands.add_parser("run", help="gateway and the bundled backend, embedded defaults")
+    run = commands.add_parser(
+        "run",
+        help="gateway and the bundled backend, embedded defaults",
+        **examples(
+            """
+            walletgate run
+            walletgate run --port 9000 --log-format json
+            walletgate run --config walletgate.toml --workers 0
+            """
+        ),
+    )
     _listen_flags(run)
-    run.add_argument("--backend-port", type=int, help="bundled backend port (backend.port)")
+    run.add_argument("--backend-port", type=port, help="bundled backend port (backend.port)")
 
-    gateway = commands.add_parser("gateway", help="the gateway alone, before any upstream")
+    gateway = commands.add_parser(
+        "gateway",
+        help="the gateway alone, before any upstream",
+        **examples(
+            """
+            walletgate gateway --upstream http://10.0.0.5:8000
+            walletgate gateway --config /etc/walletgate.toml --upstream http://10.0.0.5:8000
+            WALLETGATE_STORE__URL=postgresql://gw@db/walletgate walletgate gateway --upstream URL
+            """
+        ),
+    )
     _listen_flags(gateway)
-    gateway.add_argument("--upstream", help="upstream base URL (upstream.url)")
+    gateway.add_argument("--upstream", metavar="URL", help="upstream base URL (upstream.url)")
 
-    backend = commands.add_parser("backend", help="the bundled order backend alone")
-    backend.add_argument("--host")
-    backend.add_argument("--port", type=int)
-    backend.add_argument("--database")
+    backend = commands.add_parser(
+        "backend",
+        help="the bundled order backend alone",
+        **examples(
+            """
+            walletgate backend --port 8081 --database data/orders.db
+            """
+        ),
+    )
+    backend.add_argument("--host", help="address to listen on (backend.host)")
+    backend.add_argument("--port", type=port, help="port to listen on (backend.port)")
+    backend.add_argument("--database", metavar="FILE", help="SQLite file (backend.database)")
 
     add_keys_parser(commands)
     add_ingress_parser(commands)
+    add_sign_parser(commands)
 
-    sign = commands.add_parser(
-        "sign", help="sign a management message or an order with a local private key file"
+    config = commands.add_parser(
+        "config",
+        help="configuration commands",
+        **examples(
+            """
+            walletgate config check --config /etc/walletgate.toml
+            walletgate config reference > docs/configuration.md
+            """
+        ),
     )
-    sign.add_argument(
-        "--key-file", help=f"file holding the hex private key (or ${SIGNING_KEY_ENV})"
-    )
-    sign.add_argument("--chain", choices=("stacks", "evm"), default="stacks")
-    sign.add_argument("--network", choices=("mainnet", "testnet"), default="mainnet")
-    sign.add_argument("--action", help="e.g. create_api_key, list_api_keys")
-    sign.add_argument("--order", metavar="FILE", help="order JSON to sign; prints the body")
-    sign.add_argument("--scheme", help="order scheme name (default canonical_json)")
-    sign.add_argument(
-        "--gateway", metavar="URL", help="fetch the scheme from this gateway (else the config)"
-    )
-    sign.add_argument(
-        "--config", dest="sign_config", metavar="PATH", help="read the scheme from this config"
-    )
-    sign.add_argument(
-        "--field",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="message field; VALUE is read as JSON when it parses, else as text",
-    )
-    sign.add_argument("--headers", action="store_true", help="print X-Message/X-Signature headers")
-
-    config = commands.add_parser("config", help="configuration commands")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
-    config_commands.add_parser("check", help="validate and print the effective configuration")
+    config_commands = command_group(config, "config_command")
     config_commands.add_parser(
-        "reference", help="print the configuration reference (Markdown) from the schema"
+        "check",
+        help="validate and print the effective configuration",
+        **examples("walletgate config check --config /etc/walletgate.toml"),
     )
+    config_commands.add_parser(
+        "reference",
+        help="print the configuration reference (Markdown) from the schema",
+        **examples("walletgate config reference > docs/configuration.md"),
+    )
+    add_completion_parser(commands)
     return parser
 
 
@@ -118,35 +139,13 @@ def _apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         ("listen", "workers"): _whole_number("listen.workers", getattr(args, "workers", None)),
         ("backend", "port"): getattr(args, "backend_port", None),
         ("upstream", "url"): getattr(args, "upstream", None),
-        ("log", "level"): args.log_level.lower() if args.log_level else None,
-        ("log", "format"): args.log_format.lower() if args.log_format else None,
+        ("log", "level"): getattr(args, "log_level", None),
+        ("log", "format"): getattr(args, "log_format", None),
     }
     for (section, key), value in overrides.items():
         if value is not None:
             settings = settings.replace(section, **{key: value})
     return settings
-
-
-def _parse_field(text: str) -> tuple[str, Any]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(f"--field {text!r}: expected NAME=VALUE")
-    try:
-        return name, json.loads(value)
-    except json.JSONDecodeError:
-        return name, value
-
-
-def run_sign(settings: Settings, args: argparse.Namespace) -> int:
-    if args.order:
-        return run_sign_order(settings, args)
-    if not args.action:
-        raise ValueError("give --action (a management message) or --order FILE")
-    signer = load_signer(read_private_key(args.key_file), chain=args.chain, network=args.network)
-    fields = dict(_parse_field(f) for f in args.field)
-    make = signed_headers if args.headers else signed_body
-    print(json.dumps(make(signer, args.action, fields)))
-    return 0
 
 
 def run_backend(settings: Settings, args: argparse.Namespace) -> int:
@@ -174,9 +173,7 @@ class SettingsLoader:
     args: argparse.Namespace
 
     def __call__(self) -> Settings:
-        # `walletgate sign --config PATH` names the file after the subcommand.
-        path = getattr(self.args, "sign_config", None) or self.args.config
-        settings = _apply_flags(load_settings(path), self.args)
+        settings = _apply_flags(load_settings(getattr(self.args, "config", None)), self.args)
         check_settings(settings)
         return settings
 
@@ -189,7 +186,26 @@ def settings_loader(args: argparse.Namespace) -> SettingsLoader:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`walletgate keys list | head -1`): end quietly.
+        # Python's own recipe: point stdout at /dev/null so the final flush cannot raise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # as a command killed by SIGPIPE, which shells expect from `| head`
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    group_help = _missing_subcommand(args)
+    if group_help is not None:
+        print(group_help, end="")
+        return 0
+    if args.command == "completion":
+        print(completion_script(parser, args.shell), end="")
+        return 0
     load = settings_loader(args)
     try:
         settings = load()
@@ -206,10 +222,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(settings, args, load, logging_control)
     except (ValueError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         print(f"walletgate: {exc}", file=sys.stderr)
         return 1
     finally:
         logging_control.stop()
+
+
+def _missing_subcommand(args: argparse.Namespace) -> str | None:
+    """The help of a command group given without its subcommand (`walletgate keys`)."""
+    chosen = (args.command, getattr(args, "keys_command", ""), getattr(args, "config_command", ""))
+    if None in chosen:
+        help_text: str = args.group_help()
+        return help_text
+    return None
 
 
 def effective(settings: Settings) -> dict[str, Any]:

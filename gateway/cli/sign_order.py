@@ -68,11 +68,10 @@ def _read_order(path: str) -> dict[str, Any]:
     return order
 
 
-def run_sign_order(settings: Settings, args: argparse.Namespace) -> int:
+def sign_order_body(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     name = args.scheme or CANONICAL_JSON
     scheme = fetch_scheme(args.gateway, name) if args.gateway else configured_scheme(settings, name)
     signer = signer_for_scheme(
         read_private_key(args.key_file), scheme, chain=args.chain, network=args.network
     )
-    print(json.dumps(sign_order_with_scheme(signer, scheme, _read_order(args.order))))
-    return 0
+    return sign_order_with_scheme(signer, scheme, _read_order(args.order))

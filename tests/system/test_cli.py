@@ -236,13 +236,16 @@ async def test_keys_commands_act_on_the_store_a_running_gateway_uses(
     )
     [record] = json.loads(listed.out)
     assert (record["id"], record["name"], record["status"]) == (key_id, "ops-bot", "active")
-    assert record["wallet"] == stacks_signer.address
+    assert record["walletAddress"] == stacks_signer.address
     assert created["apiKey"] not in listed.out + shown.out
     shown_record = json.loads(shown.out)
-    assert shown_record["usageStats"].pop("hourly") == []  # `show` adds the hourly history
+    assert shown_record["usageStats"]["hourly"] == []
     assert shown_record == record
     assert unknown.code == 1
-    assert unknown.err.strip() == "walletgate: no key with id 'no-such-key'"
+    assert unknown.err.strip().splitlines() == [
+        f"walletgate: key store {env['WALLETGATE_STORE__URL']}",
+        "walletgate: no key with id 'no-such-key'",
+    ]
 
     suspended = await keys("suspend", key_id)
     assert suspended.code == 0, suspended.err
