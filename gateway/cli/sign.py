@@ -111,7 +111,7 @@ def signing_domain(settings: Settings, args: argparse.Namespace) -> str | None:
         return args.domain.strip() or None
     if args.gateway:
         return fetch_domain(args.gateway)
-    configured: str = getattr(settings.signatures, "domain", "")
+    configured = settings.signatures.domain
     return configured or None
 
 
