@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
+import walletgate_client
 from gateway.client import EvmSigner, StacksSigner, WalletGateClient, WalletGateError
+from gateway.config import ServiceKeySettings
+from gateway.keys.token import hash_api_key
 from gateway.wallets import signing
+from tests.conftest import EVM_KEY as EVM_HEX
+from tests.conftest import STACKS_KEY as STACKS_HEX
 from tests.conftest import RunningGateway, order_body
 
 
@@ -36,14 +41,24 @@ def backend_calls(gw: RunningGateway, method: str, suffix: str) -> list[dict[str
     return [r for r in gw.backend_requests if r["method"] == method and r["path"].endswith(suffix)]
 
 
-def test_signers_are_reexported_from_the_client_module():
-    assert StacksSigner is signing.StacksSigner
-    assert EvmSigner is signing.EvmSigner
+def test_client_module_reexports_the_distribution():
+    assert StacksSigner is walletgate_client.StacksSigner
+    assert EvmSigner is walletgate_client.EvmSigner
+    assert WalletGateClient is walletgate_client.WalletGateClient
+
+
+def test_client_signers_match_the_gateways(stacks_signer, evm_signer):
+    message = '{"action":"list_api_keys","timestamp":1}'
+    for ours, theirs in (
+        (StacksSigner(STACKS_HEX), signing.StacksSigner(STACKS_HEX)),
+        (EvmSigner(EVM_HEX), signing.EvmSigner(EVM_HEX)),
+    ):
+        assert (ours.address, ours.sign(message)) == (theirs.address, theirs.sign(message))
 
 
 async def test_wallet_manages_its_keys_through_the_client(gateway, stacks_signer):
     async with client_for(gateway, signer=stacks_signer) as client:
-        created = await client.create_api_key("Bot", ["execute", "cancel"], rateLimit=50)
+        created = await client.create_api_key("Bot", ["execute", "cancel"], rate_limit=50)
         assert created["apiKey"].startswith("ck_live_")
         assert created["permissions"] == ["execute", "cancel"]
         assert created["rateLimit"] == 50
@@ -134,7 +149,7 @@ async def test_error_answers_raise_typed_errors(gateway, stacks_signer, other_st
 async def test_rate_limited_call_waits_for_the_window_and_succeeds(gateway, stacks_signer):
     slept: list[float] = []
     async with client_for(gateway, signer=stacks_signer) as wallet:
-        api_key = (await wallet.create_api_key("Slow bot", rateLimit=1))["apiKey"]
+        api_key = (await wallet.create_api_key("Slow bot", rate_limit=1))["apiKey"]
     sleep = clock_advancing_sleep(gateway, slept)
     async with client_for(gateway, api_key=api_key, signer=stacks_signer, sleep=sleep) as bot:
         order = await bot.create_order(order_body(stacks_signer.address))  # the one request
@@ -159,7 +174,7 @@ async def test_retried_signed_call_is_signed_again(start_gateway, stacks_signer)
 async def test_wait_longer_than_max_wait_raises_at_once(gateway, stacks_signer):
     slept: list[float] = []
     async with client_for(gateway, signer=stacks_signer) as wallet:
-        api_key = (await wallet.create_api_key("Bot", rateLimit=1))["apiKey"]
+        api_key = (await wallet.create_api_key("Bot", rate_limit=1))["apiKey"]
     sleep = clock_advancing_sleep(gateway, slept)
     options = {"api_key": api_key, "signer": stacks_signer, "sleep": sleep, "max_wait_s": 0.5}
     async with client_for(gateway, **options) as bot:
@@ -178,7 +193,7 @@ async def test_client_gives_up_after_max_retries(gateway, stacks_signer):
         slept.append(seconds)
 
     async with client_for(gateway, signer=stacks_signer) as wallet:
-        api_key = (await wallet.create_api_key("Bot", rateLimit=1))["apiKey"]
+        api_key = (await wallet.create_api_key("Bot", rate_limit=1))["apiKey"]
     options = {"api_key": api_key, "signer": stacks_signer, "max_retries": 2}
     async with client_for(gateway, sleep=sleep_without_time_passing, **options) as bot:
         order = await bot.create_order(order_body(stacks_signer.address))
@@ -207,3 +222,58 @@ async def test_calls_without_credentials_are_refused_locally(gateway):
             await client.list_api_keys()
         with pytest.raises(ValueError, match="signer"):
             await client.execute_order("uuid-1")
+
+
+async def test_client_binds_every_signed_message_to_the_gateways_domain(
+    start_gateway, stacks_signer
+):
+    gw = await start_gateway(signatures={"domain": "api.exchange.example"})
+    async with client_for(gw, signer=stacks_signer) as wallet:
+        assert await wallet.signing_domain() == "api.exchange.example"
+        created = await wallet.create_api_key("Bound bot", ["execute"], ip_allowlist=["10.0.0.0/8"])
+        assert created["ipAllowlist"] == ["10.0.0.0/8"]
+        assert [k["keyId"] for k in await wallet.list_api_keys()] == [created["keyId"]]
+        order = await wallet.create_order(order_body(stacks_signer.address))
+        assert (await wallet.cancel_order(order["uuid"]))["status"] == "success"
+        assert "revoked" in await wallet.revoke_api_key(created["keyId"])
+
+
+async def test_unbound_gateway_gets_messages_without_a_domain(gateway, stacks_signer):
+    async with client_for(gateway, signer=stacks_signer) as wallet:
+        assert await wallet.signing_domain() is None
+        await wallet.list_api_keys()
+
+
+SERVICE_KEY = "stk_service_test_key_0123456789"
+
+
+async def test_service_key_generates_and_revokes_a_wallets_key(start_gateway, evm_signer):
+    service = ServiceKeySettings(sha256=hash_api_key(SERVICE_KEY), name="frontend")
+    gw = await start_gateway(service_keys=[service])
+    async with client_for(gw, api_key=SERVICE_KEY) as frontend:
+        made = await frontend.generate_service_key(evm_signer.address)
+        assert made["success"] is True
+        assert made["api_key"].startswith("stk_")
+        assert made["wallet_address"] == evm_signer.address
+        with pytest.raises(WalletGateError) as exists:
+            await frontend.generate_service_key(evm_signer.address)
+        assert (exists.value.status, exists.value.code) == (409, "API_KEY_EXISTS")
+        with pytest.raises(WalletGateError) as invalid:
+            await frontend.generate_service_key("0xnot-a-wallet")
+        assert (invalid.value.status, invalid.value.code) == (400, "INVALID_WALLET")
+        revoked = await frontend.revoke_service_key(evm_signer.address)
+        assert revoked["success"] is True
+    async with client_for(gw, api_key=made["api_key"]) as bot:
+        with pytest.raises(WalletGateError) as gone:
+            await bot.list_orders()
+        assert gone.value.status == 401
+
+
+async def test_bad_client_options_are_refused_at_once(gateway):
+    with pytest.raises(ValueError, match="http"):
+        WalletGateClient("127.0.0.1:8080")
+    with pytest.raises(ValueError, match="max_retries"):
+        WalletGateClient(gateway.url, max_retries=-1)
+    async with client_for(gateway) as client:
+        with pytest.raises(ValueError, match="service key"):
+            await client.generate_service_key("0x0000000000000000000000000000000000000001")
