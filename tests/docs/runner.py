@@ -146,6 +146,11 @@ def run_shell(block: Block, text: str, work: Path) -> Outcome:
 
 
 def _run_server_block(block: Block, text: str, work: Path) -> Outcome:
+    commands = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not SERVER.match(commands[-1]):
+        return Outcome(block, False, "the server command must end its block: later lines never run")
     server = start_server(["bash", "-c", "set -eo pipefail\n" + text], work, expect=1)
     try:
         if server.urls:

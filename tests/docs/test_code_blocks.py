@@ -74,3 +74,20 @@ def test_blocks_of_the_document_run(document: Path, tmp_path: Path) -> None:
 
 def _report(outcome: Outcome) -> str:
     return f"{outcome.block.where} ({outcome.block.info}): {outcome.detail}"
+
+
+def test_runner_fails_a_failing_block_and_sees_markers(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```sh\nfalse\necho never\n```\n\n"
+        "*Not run by the tests: sample output.*\n\n```json\n{}\n```\n\n"
+        "```json\n{}\n```\n\n```python\nraise SystemExit(3)\n```\n\n"
+        "```toml\n[listen]\nport = -1\n```\n",
+        encoding="utf-8",
+    )
+    shell, marked, unmarked, python, toml = blocks_of(page)
+    assert marked.excused == "sample output"
+    assert unmarked.excused is None and unmarked.kind not in RUNNERS
+    for block in (shell, python, toml):
+        outcome = RUNNERS[block.kind](block, block.text, tmp_path)
+        assert not outcome.ok, block
