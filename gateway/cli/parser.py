@@ -18,8 +18,21 @@ LOG_FORMATS = ("text", "json")
 SHELLS = ("bash", "zsh")
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Subcommands that take the shared options even when their author forgets them."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("parents", [common_options(top=False)])
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        return super().add_parser(name, **kwargs)
+
+
 class CliParser(argparse.ArgumentParser):
     """argparse, with a usage error as one line that names the command and its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
