@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -56,8 +57,10 @@ def test_client_installs_and_imports_without_the_gateway(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # From a copy: a build leaves build/ and *.egg-info beside the sources it reads.
+    source = shutil.copytree(CLIENT, tmp_path / "client", ignore=shutil.ignore_patterns("build"))
     install = subprocess.run(
-        [python, "-m", "pip", "install", "-q", str(CLIENT)],
+        [python, "-m", "pip", "install", "-q", str(source)],
         capture_output=True,
         text=True,
         timeout=600,
