@@ -117,6 +117,25 @@ def port(text: str) -> int:
     return value
 
 
+def http_url(text: str) -> str:
+    if not text.startswith(("http://", "https://")) or len(text) < 9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def signing_domain(text: str) -> str:
+    """A host as `signatures.domain` takes it ('' = none), checked by the same rule."""
+    from gateway.config import ConfigError, load_settings
+
+    try:
+        load_settings(None, environ={"WALLETGATE_SIGNATURES__DOMAIN": text.strip()})
+    except ConfigError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host such as api.exchange.example (signatures.domain)"
+        ) from None
+    return text.strip()
+
+
 def top_parser(description: str) -> CliParser:
     parser = CliParser(
         prog="walletgate",

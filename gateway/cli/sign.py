@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.cli.parser import examples
+from gateway.cli.parser import examples, http_url, signing_domain
 from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, sign_order_body
 from gateway.config import Settings
 from gateway.wallets.signing import load_signer, signed_body, signed_headers
@@ -52,11 +52,13 @@ def add_sign_parser(commands: Any) -> None:
     sign.add_argument(
         "--gateway",
         metavar="URL",
+        type=http_url,
         help="ask this gateway for the order scheme and the signing domain (else the config)",
     )
     sign.add_argument(
         "--domain",
         metavar="HOST",
+        type=signing_domain,
         help="the gateway's signatures.domain to bind the message to "
         "(default: --gateway's, else the configured one; '' for none)",
     )
@@ -91,8 +93,6 @@ def parse_field(text: str) -> tuple[str, Any]:
 def fetch_domain(gateway_url: str) -> str | None:
     """The domain a gateway binds messages to (GET /api/v1/signing); None if unbound."""
     url = f"{gateway_url.rstrip('/')}/api/v1/signing"
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("--gateway must be an http(s) URL")
     try:
         with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT_S) as response:
             document = json.loads(response.read())
@@ -106,7 +106,7 @@ def fetch_domain(gateway_url: str) -> str | None:
     return domain if isinstance(domain, str) and domain else None
 
 
-def signing_domain(settings: Settings, args: argparse.Namespace) -> str | None:
+def message_domain(settings: Settings, args: argparse.Namespace) -> str | None:
     if args.domain is not None:
         return args.domain.strip() or None
     if args.gateway:
@@ -136,7 +136,7 @@ def run_sign(settings: Settings, args: argparse.Namespace) -> int:
     if not args.action:
         raise ValueError("give --action (a management message) or --order FILE")
     fields = dict(parse_field(f) for f in args.field)
-    domain = signing_domain(settings, args)
+    domain = message_domain(settings, args)
     if domain is not None:
         fields = {"domain": domain, **fields}
     signer = load_signer(read_private_key(args.key_file), chain=args.chain, network=args.network)

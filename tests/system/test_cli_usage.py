@@ -113,6 +113,11 @@ async def test_groups_without_a_command_list_their_commands(tmp_path):
         (("keys", "events", "--limit", "0"), "--limit: '0' must be 1 or more"),
         (("sign", "--format", "yaml", "--action", "x"), "--format: invalid choice: 'yaml'"),
         (("completion", "fish"), "invalid choice: 'fish'"),
+        (("sign", "--gateway", "ftp://x", "--action", "x"), "--gateway: 'ftp://x' is not an http"),
+        (
+            ("sign", "--domain", "https://a/b", "--action", "x"),
+            "--domain: 'https://a/b' is not a host",
+        ),
         (("keys", "frobnicate"), "invalid choice: 'frobnicate'"),
     ],
 )
