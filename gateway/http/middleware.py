@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -127,12 +128,21 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
     state.error_code = exc.code.value
     body = exc.body()
     if request.path.startswith(EVM_DIALECT_PREFIX):
-        body = {"success": False, **body}
+        body = _evm_dialect_body(body, exc.status)
     if exc.status >= 500:
         # Dependency outages are counted in metrics; a log line per request
         # during one would only add load, so they stay at debug level.
         log.debug("request %s answered %s %s", state.request_id, exc.status, exc.code.value)
     return web.json_response(body, status=exc.status, headers=exc.headers)
+
+
+def _evm_dialect_body(body: dict[str, Any], status: int) -> dict[str, Any]:
+    """Seed 001's shape: `success: false`, and every server-side failure under its
+    one code for them, INTERNAL_ERROR (the precise cause stays in `details`)."""
+    if status >= 500 and body["code"] != ErrorCode.INTERNAL_ERROR:
+        details = {**body["details"], "cause": body["code"]}
+        body = {**body, "code": ErrorCode.INTERNAL_ERROR.value, "details": details}
+    return {"success": False, **body}
 
 
 def add_response_headers(

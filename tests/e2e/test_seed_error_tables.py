@@ -13,7 +13,8 @@ import pytest
 
 from gateway.config import ServiceKeySettings
 from gateway.keys.model import KeyStatus
-from tests.conftest import RunningGateway, create_api_key, create_order
+from gateway.wallets.signing import signed_body
+from tests.conftest import RunningGateway, create_api_key, create_order, now_ms
 from tests.support.key_api import assert_error, call, store_snapshot
 
 SERVICE_KEY = "stk_service_seed_tables_0123456789"
@@ -118,3 +119,20 @@ async def test_seed_001_api_key_exists_is_409(service_gateway):
     second = await post(service_gateway, "/api-key/generate", **headers)
     assert_error(second, 409, "API_KEY_EXISTS", evm=True)
     assert await store_snapshot(service_gateway) == before
+
+
+@pytest.mark.parametrize("path", ["/api-key/generate", "/api-key/revoke"])
+async def test_seed_001_server_error_is_internal_error(service_gateway, path):
+    await service_gateway.gw.store.close()  # the key store fails under the request
+    headers = {"X-API-Key": SERVICE_KEY, "X-Wallet-Address": WALLET}
+    reply = await post(service_gateway, path, **headers)
+    assert_error(reply, 503, "INTERNAL_ERROR", evm=True)
+    assert reply.body["details"] == {"cause": "SERVICE_UNAVAILABLE"}
+
+
+async def test_v1_routes_keep_the_precise_server_error_code(gateway, stacks_signer):
+    await gateway.gw.store.close()
+    fields = {"keyName": "bot", "permissions": ["execute"]}
+    body = signed_body(stacks_signer, "create_api_key", fields, now_ms=now_ms(gateway))
+    reply = await call(gateway, "POST", "/api/v1/api-keys", json=body)
+    assert_error(reply, 503, "SERVICE_UNAVAILABLE")
