@@ -112,7 +112,8 @@ def start_server(command: list[str], cwd: Path, *, expect: int) -> Server:
         if not line:
             break
         server.output.append(line)
-        found = re.match(r"walletgate (\w+) listening on (http://\S+)", line)
+        # Also inside a JSON log line: only the phrase and the URL are relied on.
+        found = re.search(r"(\w+) listening on (http://[^\s\"',]+)", line)
         if found:
             server.urls[found[1]] = found[2]
     server.reader = threading.Thread(target=server.drain, daemon=True)
