@@ -187,7 +187,9 @@ def settings_loader(args: argparse.Namespace) -> SettingsLoader:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe could only be reported
+        return code
     except BrokenPipeError:
         # The reader went away (`walletgate keys list | head -1`): end quietly.
         # Python's own recipe: point stdout at /dev/null so the final flush cannot raise.

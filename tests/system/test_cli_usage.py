@@ -206,17 +206,19 @@ def test_completion_scripts_come_from_the_parser(tmp_path):
         assert syntax.returncode == 0, syntax.stderr
 
 
-def test_closed_pipe_ends_quietly(tmp_path):
+@pytest.mark.parametrize("args", [("completion", "bash"), ("keys",)], ids=["long", "short"])
+def test_closed_pipe_ends_quietly(tmp_path, args):
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader (`head -1`) is gone before anything is written
     try:
         ran = subprocess.run(
-            [sys.executable, "-m", "gateway", "completion", "bash"],
+            [sys.executable, "-m", "gateway", *args],
             stdout=write_end,
             stderr=subprocess.PIPE,
             text=True,
             cwd=tmp_path,
-            env=environment({}),
+            # Buffered, as in a user's shell: the short output is written only at the end.
+            env={k: v for k, v in environment({}).items() if k != "PYTHONUNBUFFERED"},
             timeout=30,
         )
     finally:
