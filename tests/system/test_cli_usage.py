@@ -162,14 +162,17 @@ async def test_sign_binds_the_message_to_the_gateways_domain(start_gateway, tmp_
     gw = await start_gateway(signatures={"domain": "api.exchange.example"})
     env = {"WALLETGATE_SIGNING_KEY": STACKS_KEY}
     sign = ("sign", "--action", "list_api_keys", "--headers")
-    fetched, given, unbound = await asyncio.gather(
+    config = tmp_path / "bound.toml"
+    config.write_text('[signatures]\ndomain = "api.exchange.example"\n')
+    fetched, given, configured, unbound = await asyncio.gather(
         walletgate(*sign, "--gateway", gw.url, cwd=tmp_path, env=env),
         walletgate(*sign, "--domain", "api.exchange.example", cwd=tmp_path, env=env),
+        walletgate(*sign, "--config", str(config), cwd=tmp_path, env=env),
         walletgate(*sign, cwd=tmp_path, env=env),
     )
-    for done in (fetched, given, unbound):
+    for done in (fetched, given, configured, unbound):
         assert done.code == 0, done.err
-    for signed in (fetched, given):
+    for signed in (fetched, given, configured):
         headers = json.loads(signed.out)
         assert json.loads(headers["X-Message"])["domain"] == "api.exchange.example"
         async with gw.client.get(gw.at("/api/v1/api-keys"), headers=headers) as response:
