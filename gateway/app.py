@@ -32,6 +32,7 @@ from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
+from gateway.http.signing_info import add_signing_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import open_store
 from gateway.logs import log_event, redact
@@ -84,6 +85,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         clock=clock,
         observe=metrics.count_signature,
         stacks_network=settings.signatures.stacks_network,
+        domain=settings.signatures.domain,
     )
     check_settings(settings)
     routes = settings.routes or DEFAULT_ROUTES
@@ -168,6 +170,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     add_key_routes(app)
     add_portal_routes(app)
     add_order_scheme_routes(app)
+    add_signing_routes(app)
     add_decision_routes(app)
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
     forwarded = auth_mode_handler if settings.listen.mode == "auth" else handle_forwarded
