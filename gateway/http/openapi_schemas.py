@@ -200,7 +200,7 @@ SCHEMAS: Final[dict[str, Any]] = {
             "chains": {"type": "array", "items": {"type": "string", "enum": ["stacks", "evm"]}},
             "stacksNetwork": {"type": "string", "enum": ["mainnet", "testnet", "any"]},
             "evmChainId": {"type": ["integer", "null"]},
-            "maxAgeS": {"type": "integer", "minimum": 1},
+            "maxAgeS": {"type": "number", "exclusiveMinimum": 0},
         },
     ),
     "OrderSchemeSummary": _obj(
