@@ -176,8 +176,7 @@ def _key_management() -> dict[str, Any]:
                 "listApiKeyEvents",
                 "The key's audit trail, newest first (signed list_api_key_events)",
                 parameters=[*key_id, *EVENT_PAGE, *_signed_headers(True)],
-                responses=_ok("200", "A page of events", "KeyEventPage")
-                | _errors(*_COMMON, "404"),
+                responses=_ok("200", "A page of events", "KeyEventPage") | _errors(*_COMMON, "404"),
             )
         },
     }
@@ -241,7 +240,9 @@ def _public_routes() -> dict[str, Any]:
         },
         "/api/v1/order-schemes": {
             "get": _public(
-                "listOrderSchemes", "The order-signature schemes of the order routes", "OrderSchemeList"
+                "listOrderSchemes",
+                "The order-signature schemes of the order routes",
+                "OrderSchemeList",
             )
         },
         "/api/v1/order-schemes/{name}": {"get": one_scheme},

@@ -310,6 +310,11 @@ SECURITY_SCHEMES: Final[dict[str, Any]] = {
 }
 
 # Requirement objects: all schemes in one object must be present together.
-API_KEY: Final = {"ApiKey": []}
-SIGNED_HEADERS: Final = {"SignedMessage": [], "MessageSignature": [], "SignerWallet": []}
-SERVICE_KEY: Final = {"ServiceKey": [], "ServiceWallet": []}
+Requirement = dict[str, list[str]]
+API_KEY: Final[Requirement] = {"ApiKey": []}
+SIGNED_HEADERS: Final[Requirement] = {
+    "SignedMessage": [],
+    "MessageSignature": [],
+    "SignerWallet": [],
+}
+SERVICE_KEY: Final[Requirement] = {"ServiceKey": [], "ServiceWallet": []}

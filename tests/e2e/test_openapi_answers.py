@@ -96,7 +96,9 @@ async def wallet_signed_dialect(ask: Answers, gw: RunningGateway, signer: Any) -
     await ask("GET", KEY_ID + "/events", 400, events + "?cursor=x", headers=trail)
 
     rotate = signed_body(signer, "rotate_api_key", {"keyId": key_id}, now_ms=now_ms(gw))
-    rotated = await ask("POST", KEY_ID + "/rotate", 201, f"/api/v1/api-keys/{key_id}/rotate", json=rotate)
+    rotated = await ask(
+        "POST", KEY_ID + "/rotate", 201, f"/api/v1/api-keys/{key_id}/rotate", json=rotate
+    )
     gone = signed_body(signer, "rotate_api_key", {"keyId": "key_0"}, now_ms=now_ms(gw))
     await ask("POST", KEY_ID + "/rotate", 404, "/api/v1/api-keys/key_0/rotate", json=gone)
 
@@ -126,7 +128,9 @@ async def order_routes(ask: Answers, gw: RunningGateway, signer: Any) -> None:
     with_key = {"X-API-Key": key}
     order = signed_order(signer)
     await ask("POST", "/api/v1/orders/new", 201, json=order, headers=with_key)
-    await ask("POST", "/api/v1/orders/new", 401, json=dict(signed_order(signer), signature="0" * 130))
+    await ask(
+        "POST", "/api/v1/orders/new", 401, json=dict(signed_order(signer), signature="0" * 130)
+    )
     await ask("POST", "/api/v1/orders/new", 400, data=b"[1", headers=with_key)
     await ask("POST", "/api/v1/orders/new", 401, json=order, headers={"X-API-Key": "ck_live_x"})
 
@@ -181,9 +185,7 @@ async def test_every_answer_matches_its_documented_schema(
 async def test_rate_limited_answers_match_and_carry_retry_after(
     start_gateway: GatewayFactory, stacks_signer: StacksSigner
 ) -> None:
-    gw = await start_gateway(
-        rate_limits={"public_per_minute": 1, "management_per_minute": 1}
-    )
+    gw = await start_gateway(rate_limits={"public_per_minute": 1, "management_per_minute": 1})
     checker = AnswerChecker(await served_document(gw))
     ask = Answers(gw, checker)
     async with gw.client.get(gw.at("/api/v1/orders")) as response:
