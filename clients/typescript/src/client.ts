@@ -33,6 +33,7 @@ function checkedText(value: unknown, name: string): string {
 }
 
 const segment = (value: unknown, name: string) => encodeURIComponent(checkedText(value, name));
+const withQuery = (query: URLSearchParams) => (query.toString() ? `?${query}` : '');
 
 export class WalletGateClient {
   readonly baseUrl: string;
@@ -92,7 +93,7 @@ export class WalletGateClient {
     const query = new URLSearchParams();
     if (page.limit !== undefined) query.set('limit', String(this.count(page.limit, 'limit')));
     if (page.cursor !== undefined) query.set('cursor', checkedText(page.cursor, 'cursor'));
-    const path = `/api/v1/api-keys/${segment(keyId, 'keyId')}/events${query.size ? `?${query}` : ''}`;
+    const path = `/api/v1/api-keys/${segment(keyId, 'keyId')}/events${withQuery(query)}`;
     return this.signedHeaders('GET', path, 'list_api_key_events', { keyId });
   }
 
@@ -130,7 +131,9 @@ export class WalletGateClient {
     const scheme = await this.orderScheme(CREATE_ORDER.method, CREATE_ORDER.path);
     const owned = 'owner' in order ? order : { owner: signer.address, ...order };
     const body = await signOrder(signer, scheme, owned);
-    return this.send({ ...CREATE_ORDER, headers: this.keyHeader(false), body });
+    // Not retried: a gateway that refuses a signed order for rate limit has
+    // already spent its uuid (the same order again is SIGNATURE_REPLAYED).
+    return this.send({ ...CREATE_ORDER, headers: this.keyHeader(false), body }, false);
   }
 
   async executeOrder(uuid: string): Promise<T.OrderExecuted> {
@@ -151,7 +154,7 @@ export class WalletGateClient {
       if (filters[name] !== undefined) query.set(name, checkedText(filters[name], name));
     }
     if (filters.limit !== undefined) query.set('limit', String(this.count(filters.limit, 'limit')));
-    const path = `/api/v1/orders${query.size ? `?${query}` : ''}`;
+    const path = `/api/v1/orders${withQuery(query)}`;
     return this.send({ method: 'GET', path, headers: this.keyHeader(false) });
   }
 
@@ -239,7 +242,7 @@ export class WalletGateClient {
     });
   }
 
-  private async send<R>(request: Request | (() => Promise<Request>)): Promise<R> {
+  private async send<R>(request: Request | (() => Promise<Request>), retry = true): Promise<R> {
     let waited = 0;
     for (let attempt = 0; ; attempt++) {
       const current = typeof request === 'function' ? await request() : request;
@@ -248,7 +251,7 @@ export class WalletGateClient {
       const body = await this.bodyOf(response);
       if (response.ok) return body as R;
       const error = errorFromAnswer(response.status, body);
-      if (response.status !== 429 || attempt >= this.maxRetries) throw error;
+      if (response.status !== 429 || !retry || attempt >= this.maxRetries) throw error;
       const wait = waitMs(readRateLimit(response.headers), Date.now());
       if (wait === null || waited + wait > this.maxWaitMs) throw error;
       waited += wait;
