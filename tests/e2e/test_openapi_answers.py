@@ -26,6 +26,7 @@ from tests.conftest import (
     now_ms,
     signed_order,
 )
+from tests.support.key_api import mid_minute_clock
 from tests.support.openapi_check import AnswerChecker
 
 SERVICE_KEY = "stk_service_" + secrets.token_urlsafe(24)
@@ -185,7 +186,10 @@ async def test_every_answer_matches_its_documented_schema(
 async def test_rate_limited_answers_match_and_carry_retry_after(
     start_gateway: GatewayFactory, stacks_signer: StacksSigner
 ) -> None:
-    gw = await start_gateway(rate_limits={"public_per_minute": 1, "management_per_minute": 1})
+    gw = await start_gateway(
+        clock=mid_minute_clock(),
+        rate_limits={"public_per_minute": 1, "management_per_minute": 1},
+    )
     checker = AnswerChecker(await served_document(gw))
     ask = Answers(gw, checker)
     async with gw.client.get(gw.at("/api/v1/orders")) as response:
