@@ -23,6 +23,7 @@ from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
+from gateway.http.access_log import access_lines_context
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.decision import add_decision_routes, auth_mode_handler
 from gateway.http.health import health_context
@@ -162,6 +163,8 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app[SHUTDOWN] = ShutdownReport()
     # Opened in this order, closed in the reverse one: usage is flushed first,
     # while the store is still open.
+    # First in, last out: lines of requests answered during shutdown are kept.
+    app.cleanup_ctx.append(access_lines_context)
     for ctx in _RESOURCES:
         app.cleanup_ctx.append(ctx)
     # The dependency watcher starts once everything it probes is open.
