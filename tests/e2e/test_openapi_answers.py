@@ -79,6 +79,7 @@ async def wallet_signed_dialect(ask: Answers, gw: RunningGateway, signer: Any) -
     key_id = created["keyId"]
     await ask("POST", "/api/v1/api-keys", 401, json=body)  # replayed
     await ask("POST", "/api/v1/api-keys", 400, data=b"{not json")
+    await ask("POST", "/api/v1/api-keys", 413, data=b" " * 70_000)
     bad = dict(body, signature="00" * 65)
     await ask("POST", "/api/v1/api-keys", 401, json=bad)
 
@@ -133,6 +134,7 @@ async def order_routes(ask: Answers, gw: RunningGateway, signer: Any) -> None:
         "POST", "/api/v1/orders/new", 401, json=dict(signed_order(signer), signature="0" * 130)
     )
     await ask("POST", "/api/v1/orders/new", 400, data=b"[1", headers=with_key)
+    await ask("POST", "/api/v1/orders/new", 413, data=b" " * 70_000, headers=with_key)
     await ask("POST", "/api/v1/orders/new", 401, json=order, headers={"X-API-Key": "ck_live_x"})
 
     uuid = order["uuid"]
