@@ -16,6 +16,7 @@ from aiohttp import web
 
 from gateway.auth.policy import Route, RouteTable
 from gateway.http.context import GATEWAY, STATE
+from gateway.http.openapi_headers import API_KEY, HEADERS, SECURITY_SCHEMES, SIGNED_HEADERS
 from gateway.http.openapi_operations import (
     API_KEY_HEADER,
     ORDER_QUERY,
@@ -28,14 +29,7 @@ from gateway.http.openapi_operations import (
     service_dialect,
     signed_header_params,
 )
-from gateway.http.openapi_schemas import (
-    API_KEY,
-    HEADERS,
-    SCHEMAS,
-    SECURITY_SCHEMES,
-    SIGNED_HEADERS,
-    ref,
-)
+from gateway.http.openapi_schemas import SCHEMAS, ref
 from gateway.http.order_schemes import scheme_documents
 
 VERSION = "0.1.0"

@@ -10,13 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.http.openapi_schemas import (
-    API_KEY,
-    RATE_LIMIT_HEADERS,
-    SERVICE_KEY,
-    SIGNED_HEADERS,
-    ref,
-)
+from gateway.http.openapi_headers import API_KEY, RATE_LIMIT_HEADERS, SERVICE_KEY, SIGNED_HEADERS
+from gateway.http.openapi_schemas import ref
 
 PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
