@@ -2,6 +2,8 @@
 // (canonical JSON is in client.test.mjs), against real gateways configured so.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Cl, signStructuredData } from '@stacks/transactions';
+import { Wallet } from 'ethers';
 import { evmSigner, stacksSigner, WalletGateClient } from '../dist/index.js';
 import { startWalletgate } from '../scripts/walletgate.mjs';
 import { eip712, sip018 } from './configs.mjs';
@@ -64,4 +66,32 @@ test('EIP-712: an EVM wallet and its key create, execute and cancel orders', asy
   assert.match((await bot.executeOrder(order.data.uuid)).txid, /^0x/);
   // A field nobody signed may not ride along.
   await rejects(wallet.createOrder({ ...orderFor(signer.address), extra: 'x' }), 400, 'INVALID_MESSAGE');
+});
+
+test('signer objects of wallets: stacks.js and ethers sign what the client hands them', async () => {
+  // As a wallet would: SIP-018 from the Clarity values, EIP-712 from the typed data.
+  const stacksKey = freshStacksKey();
+  const stacks = stacksSigner(stacksKey);
+  const leatherLike = {
+    chain: 'stacks',
+    address: stacks.address,
+    signMessage: stacks.signMessage,
+    signStructured: ({ domainHex, messageHex }) =>
+      signStructuredData({ domain: Cl.deserialize(domainHex), message: Cl.deserialize(messageHex), privateKey: stacksKey }),
+  };
+  const viaStacksJs = new WalletGateClient({ baseUrl: gateways.sip018.url, signer: leatherLike });
+  assert.equal((await viaStacksJs.createOrder(orderFor(stacks.address))).data.status, 'open');
+
+  const wallet = new Wallet(freshEvmKey());
+  const metaMaskLike = {
+    chain: 'evm',
+    address: wallet.address,
+    signMessage: (text) => wallet.signMessage(text),
+    signStructured: ({ typedData }) => {
+      const { EIP712Domain: _derived, ...types } = typedData.types;
+      return wallet.signTypedData(typedData.domain, types, typedData.message);
+    },
+  };
+  const viaEthers = new WalletGateClient({ baseUrl: gateways.eip712.url, signer: metaMaskLike });
+  assert.equal((await viaEthers.createOrder(orderFor(wallet.address))).data.status, 'open');
 });
