@@ -101,6 +101,8 @@ def _decision(plan: IngressPlan) -> list[str]:
         "proxy_pass_request_body off;",
         # The decision's head carries a denial whole (X-Walletgate-Denial).
         "proxy_buffer_size 16k;",
+        "proxy_buffers 4 16k;",
+        "proxy_busy_buffers_size 32k;",
         'proxy_set_header Content-Length "";',
         "proxy_set_header Host $host;",
         "proxy_set_header X-Forwarded-For $remote_addr;",
