@@ -80,13 +80,17 @@ async def allow(identity: Identity) -> web.StreamResponse:
     return web.Response(status=200, headers=identity_headers(identity))
 
 
-async def decide(request: web.Request, method: str | None, uri: str | None) -> web.StreamResponse:
+async def decide(
+    request: web.Request, method: str | None, uri: str | None, *, names_only: bool = False
+) -> web.StreamResponse:
+    """`names_only`: the ingress removes headers by name only (nginx, Envoy)."""
     gw = request.app[GATEWAY]
     require_trusted(request, gw)
     decision_id = decision_id_of(request.headers.get(DECISION_ID_HEADER))
     if decision_id is not None:
         request[STATE].on_answer = partial(carry_denial, decision_id)
-        refuse_unremovable(request.headers.keys())  # only nginx sends a decision id
+    if names_only:
+        refuse_unremovable(request.headers.keys())
     if uri is None:
         raise decision_error("the original URI is missing")
     matched = gw.routes.match(original_method(method), original_path(uri))
@@ -107,16 +111,15 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
         # both carries one a client chose (docs/ingress.md): believe neither.
         raise decision_error("the original request is named twice")
     if nginx:
-        return await decide(
-            request, headers.get("X-Original-Method"), headers.get("X-Original-URI")
-        )
+        method, uri = headers.get("X-Original-Method"), headers.get("X-Original-URI")
+        return await decide(request, method, uri, names_only=True)
     return await decide(request, headers.get("X-Forwarded-Method"), headers.get("X-Forwarded-Uri"))
 
 
 async def ext_authz(request: web.Request) -> web.StreamResponse:
     """Envoy HTTP ext_authz: the original path follows the prefix, the method is its own."""
     uri = request.raw_path[len(EXT_AUTHZ_PREFIX) :] or "/"
-    return await decide(request, request.method, uri)
+    return await decide(request, request.method, uri, names_only=True)
 
 
 async def denial(request: web.Request) -> web.StreamResponse:

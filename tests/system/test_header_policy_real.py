@@ -105,9 +105,7 @@ def received(upstream: RawUpstream) -> CIMultiDict[str]:
 
 def header_set(headers: CIMultiDict[str]) -> dict[str, tuple[str, ...]]:
     return {
-        name.lower(): tuple(headers.getall(name))
-        for name in headers
-        if name.lower() not in FRAMING
+        name.lower(): tuple(headers.getall(name)) for name in headers if name.lower() not in FRAMING
     }
 
 

@@ -32,9 +32,11 @@ from gateway.ingress.plan import (
     WALLETGATE_PREFIXES,
     BodyRoute,
 )
-from gateway.upstream.forwarder import CREDENTIALS
+from gateway.upstream.header_policy import CREDENTIALS as CREDENTIAL_NAMES
 from tests.conftest import make_settings
 from tests.support.ingress_support import binary, private_nginx_paths
+
+CREDENTIALS = frozenset(h.lower() for h in CREDENTIAL_NAMES)
 
 EXTRA_ROUTE = RouteSettings(
     "POST", "/api/v1/orders/{uuid}/amend", owner="body", order_signature=True
@@ -51,7 +53,7 @@ def traefik_documents(extra: bool = False) -> tuple[dict[str, Any], dict[str, An
     return static, dynamic
 
 
-def test_credential_headers_are_the_forwarders_credentials():
+def test_credential_headers_are_the_header_policys_credentials():
     assert {h.lower() for h in CREDENTIAL_HEADERS} == CREDENTIALS
 
 
@@ -133,11 +135,7 @@ def test_envoy_routes_and_filters_reference_existing_parts():
         assert cluster["load_assignment"]["cluster_name"] == name
     manager = _manager(bootstrap)
     filters = [f["name"] for f in manager["http_filters"]]
-    assert filters == [
-        "envoy.filters.http.header_mutation",
-        "envoy.filters.http.ext_authz",
-        "envoy.filters.http.router",
-    ]
+    assert filters == ["envoy.filters.http.ext_authz", "envoy.filters.http.router"]
     (host,) = manager["route_config"]["virtual_hosts"]
     for route in host["routes"]:
         assert route["route"]["cluster"] in clusters
@@ -145,7 +143,7 @@ def test_envoy_routes_and_filters_reference_existing_parts():
             assert filter_name in filters
     for typed in _typed_configs(bootstrap):
         assert typed.startswith("type.googleapis.com/envoy."), typed
-    authz = manager["http_filters"][1]["typed_config"]["http_service"]
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
     assert authz["server_uri"]["cluster"] in clusters
     assert authz["path_prefix"] == EXT_AUTHZ_PREFIX
 
@@ -181,13 +179,15 @@ def test_envoy_guards_everything_but_walletgates_own_paths():
             "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
         }
     ]
-    authz = manager["http_filters"][1]["typed_config"]["http_service"]
-    sent = {p["exact"] for p in authz["authorization_request"]["allowed_headers"]["patterns"]}
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
+    patterns = authz["authorization_request"]["allowed_headers"]["patterns"]
+    sent = {p.get("exact") for p in patterns}
     assert sent >= CREDENTIALS and "x-forwarded-for" in sent
     upstream = authz["authorization_response"]["allowed_upstream_headers"]["patterns"]
     assert {h.lower() for h in IDENTITY_HEADERS} <= {p["exact"] for p in upstream}
-    stripped = manager["http_filters"][0]["typed_config"]["mutations"]["request_mutations"]
-    assert {m["remove"] for m in stripped} == {h.lower() for h in IDENTITY_HEADERS}
+    (early,) = manager["early_header_mutation_extensions"]
+    stripped = {m["remove"] for m in early["typed_config"]["mutations"]}
+    assert {h.lower() for h in IDENTITY_HEADERS} <= stripped
 
 
 @pytest.mark.parametrize("kind", sorted(RENDERERS))
