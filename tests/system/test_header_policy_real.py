@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pytest
 from multidict import CIMultiDict
 
 from gateway.upstream.header_policy import STRIPPED_NAMES
-from tests.conftest import RunningGateway, create_api_key
+from gateway.wallets.signing import StacksSigner
+from tests.conftest import STACKS_KEY, RunningGateway, create_api_key
 from tests.support.ingress_support import running_ingress
 from tests.support.raw_upstream import RawUpstream
 
@@ -119,10 +121,7 @@ async def through(gw: RunningGateway, upstream: RawUpstream, extra: tuple) -> di
     return saw
 
 
-def _signer():
-    from gateway.wallets.signing import StacksSigner
-    from tests.conftest import STACKS_KEY
-
+def _signer() -> StacksSigner:
     return StacksSigner(STACKS_KEY)
 
 
@@ -150,3 +149,23 @@ async def test_every_ingress_passes_the_header_set_proxy_mode_passes(
     assert by_proxy["x-gateway-wallet"] == (_signer().address,)
     assert by_proxy["x-custom-trace"] == ("kept",)
     assert not [name for name in by_proxy if "_" in name]
+
+
+async def test_unnamed_gateway_headers_are_removed_or_the_request_refused(
+    ingress, start_gateway, upstream, request
+):
+    """Caddy and Traefik remove any X-Gateway-* / X-Forwarded-* by pattern, as proxy
+    mode does; nginx cannot, so walletgate refuses the request: it never arrives."""
+    proxy = await start_gateway(upstream={"url": upstream.url})
+    sent = (*UNNAMED, *BENIGN)
+    by_proxy = await through(proxy, upstream, sent)
+    assert not {name.lower() for name, _ in UNNAMED} & set(by_proxy)
+    if request.node.callspec.params["ingress"] != "nginx":
+        assert await through(ingress, upstream, sent) == by_proxy
+        return
+    key = await create_api_key(ingress, _signer())
+    status, body = await send(ingress.url, (("X-API-Key", key["apiKey"]), *sent))
+    assert status == 400, body
+    error = json.loads(body)
+    assert error["code"] == "BAD_REQUEST" and error["details"]["header"] == UNNAMED[0][0]
+    assert not [r for r in upstream.received if r.target == PATH]
