@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import build_app
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
@@ -32,7 +33,9 @@ from gateway.ingress.plan import (
     WALLETGATE_PREFIXES,
     BodyRoute,
 )
+from gateway.upstream.forwarder import request_headers
 from gateway.upstream.header_policy import CREDENTIALS as CREDENTIAL_NAMES
+from gateway.upstream.header_policy import NAMED, SET_HEADERS
 from tests.conftest import make_settings
 from tests.support.ingress_support import binary, private_nginx_paths
 
@@ -246,3 +249,47 @@ def nginx_test_command(nginx: str, text: str, root: Path) -> list[str]:
     config.write_text(private_nginx_paths(text, root), encoding="utf-8")
     main = f"pid {root / 'nginx.pid'};"
     return [nginx, "-t", "-q", "-p", str(root), "-c", str(config), "-e", "stderr", "-g", main]
+
+
+ENVOY_CLIENT_HEADERS = (
+    *NAMED,  # every name the header policy lists, X-Request-ID included
+    "X-Gateway_Wallet",
+    "X_Gateway_Key_Id",
+    "X-Forwarded_For",
+    "X-HTTP-Method_Override",
+    "X-Original_URL",
+    "Accept",
+    "X-Custom-Trace",
+)
+
+
+def test_envoy_passes_upstream_the_header_set_proxy_mode_passes():
+    """Read structurally (no Envoy here): underscore names dropped by the connection
+    manager, the early mutation, the route's removals, then what Envoy and the
+    decision set; compared with proxy mode's forwarder on the same client headers."""
+    manager = _manager(envoy_bootstrap())
+    protocol = manager["common_http_protocol_options"]
+    assert protocol["headers_with_underscores_action"] == "DROP_HEADER"
+    (early,) = manager["early_header_mutation_extensions"]
+    removed_early = {m["remove"] for m in early["typed_config"]["mutations"]}
+    (host,) = manager["route_config"]["virtual_hosts"]
+    removed_on_route = set(host["routes"][-1]["request_headers_to_remove"])
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
+    from_decision = authz["authorization_response"]["allowed_upstream_headers"]["patterns"]
+    set_by_envoy = {"x-forwarded-for", "x-forwarded-proto", "x-request-id"}
+    by_envoy = {
+        name.lower()
+        for name in ENVOY_CLIENT_HEADERS
+        if "_" not in name and name.lower() not in removed_early | removed_on_route
+    }
+    by_envoy |= set_by_envoy | {p["exact"] for p in from_decision}
+    client = CIMultiDictProxy(CIMultiDict((name, "v") for name in ENVOY_CLIENT_HEADERS))
+    walletgate_sets = [(name, "v") for name in SET_HEADERS]
+    by_proxy = {name.lower() for name, _ in request_headers(client, walletgate_sets)}
+    assert by_envoy == by_proxy
+    # Names under a stripped prefix that Envoy cannot remove reach the decision,
+    # which refuses them (tests/e2e/test_auth_mode.py).
+    asked = authz["authorization_request"]["allowed_headers"]["patterns"]
+    assert {p.get("prefix") for p in asked} >= {"x-gateway-", "x-forwarded-"}
+    router = manager["http_filters"][-1]["typed_config"]
+    assert router["suppress_envoy_headers"] is True
