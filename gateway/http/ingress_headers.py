@@ -1,11 +1,12 @@
-"""Decisions for an ingress that removes headers by name only (nginx).
+"""Decisions for ingresses that remove headers by name only (nginx, Envoy).
 
 The header policy (gateway/upstream/header_policy.py) strips every
-`X-Gateway-*` and `X-Forwarded-*` a client sends. nginx cannot remove a
-header by pattern: its printed configuration removes every name the policy
-lists, and walletgate refuses a decision whose request carries any other name
-under those prefixes, which nginx would pass on to the upstream. nginx's
-decisions are the ones asked with an `X-Walletgate-Decision-Id`.
+`X-Gateway-*` and `X-Forwarded-*` a client sends. nginx and Envoy cannot
+remove a header by pattern: their printed configurations remove every name
+the policy lists, and walletgate refuses a decision whose request carries any
+other name under those prefixes, which they would pass on to the upstream.
+Their decisions are nginx's (`X-Original-Method` / `X-Original-URI`) and
+Envoy's (`/_walletgate/ext_authz/...`); Caddy and Traefik remove by pattern.
 """
 
 from __future__ import annotations

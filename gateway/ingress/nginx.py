@@ -1,4 +1,4 @@
-"""nginx: `auth_request` asks walletgate; denials are fetched back in full.
+"""nginx: `auth_request` asks walletgate; denials are handed back in full.
 
 `auth_request` passes only 2xx, 401 and 403 and never the body, so every
 denial (401, 403 and the 500 nginx makes of any other status) goes through
