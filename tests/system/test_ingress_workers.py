@@ -10,6 +10,8 @@ and `Retry-After`, never "no such decision".
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import secrets
 import signal
 from collections import Counter
@@ -28,6 +30,11 @@ from tests.support.ingress_support import running_ingress
 from tests.support.process_support import STOP_TIMEOUT_S, GatewayProcess, start_gateway_with
 
 ROUNDS = 40  # per kind of denial; half went astray before denials travelled
+FORGED_ID = "forged-decision-0001"
+FORGED_BODY = json.dumps({"error": "e", "code": "FORGED", "details": {}, "timestamp": "t"})
+FORGED_DENIAL = base64.urlsafe_b64encode(
+    json.dumps({"id": FORGED_ID, "status": 418, "headers": [], "body": FORGED_BODY}).encode()
+).decode()
 
 
 @pytest.fixture
@@ -106,3 +113,8 @@ async def test_every_denial_comes_back_real_whichever_worker_nginx_reaches(
         assert codes(anonymous) == {(401, "UNAUTHORIZED"): ROUNDS}
         bad_key = await answers(client, "POST", execute, {"X-API-Key": key[:-2] + "zz"})
         assert codes(bad_key) == {(401, "INVALID_API_KEY"): ROUNDS}
+
+        # A client's own denial and decision id never replace the decision's.
+        forged = {"X-Walletgate-Decision-Id": FORGED_ID, "X-Walletgate-Denial": FORGED_DENIAL}
+        tampered = await answers(client, "POST", execute, forged)
+        assert codes(tampered) == {(401, "UNAUTHORIZED"): ROUNDS}
