@@ -75,7 +75,8 @@ def carry_denial(decision_id: str, answer: web.StreamResponse) -> None:
         return
     body = answer.body if isinstance(answer.body, bytes) else b""
     headers = [[k, v] for k, v in answer.headers.items() if k.lower() in ANSWERED_HEADERS]
-    record = {"id": decision_id, "status": answer.status, "headers": headers, "body": body.decode()}
+    text = body.decode("utf-8", "replace")  # JSON error bodies; never raise after the answer
+    record = {"id": decision_id, "status": answer.status, "headers": headers, "body": text}
     token = base64.urlsafe_b64encode(json.dumps(record, separators=(",", ":")).encode())
     if len(token) <= MAX_TOKEN:
         answer.headers[DENIAL_HEADER] = token.decode("ascii")

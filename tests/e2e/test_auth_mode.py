@@ -14,6 +14,7 @@ import base64
 import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.wallets.signing import signed_headers
@@ -242,6 +243,25 @@ async def test_a_denial_travels_with_its_decision(start_gateway):
     # Caddy, Traefik and Envoy pass a denial on themselves: no copy rides along.
     plain = {"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/api/v1/orders/x/execute"}
     assert "X-Walletgate-Denial" not in (await decide(gw, plain)).headers
+
+
+async def test_a_real_denial_from_a_peer_that_is_not_a_trusted_proxy_is_refused(start_gateway):
+    """Only 127.0.0.1 is trusted; 127.0.0.2 (same host, another address) presents a
+    genuine denial and decision id and still gets nothing but 403."""
+    gw = await start_gateway(listen=TRUSTED)
+    denied = await decide(gw, NGINX_DECISION)
+    fetch = {
+        "X-Walletgate-Decision-Id": NGINX_DECISION["X-Walletgate-Decision-Id"],
+        "X-Walletgate-Denial": denied.headers["X-Walletgate-Denial"],
+    }
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as outsider,
+        outsider.get(gw.at("/_walletgate/denial"), headers=fetch) as response,
+    ):
+        body = await response.json()
+    assert response.status == 403 and body["code"] == "UNTRUSTED_PROXY"
+    assert (await call(gw, "GET", "/_walletgate/denial", headers=fetch)).status == 401
 
 
 def _token(record: dict[str, Any]) -> str:
