@@ -84,11 +84,11 @@ def _decision(plan: IngressPlan) -> list[str]:
 
 
 def _stripped_before_decision() -> list[str]:
-    """What the header policy strips, but the decision needs (credentials) or
-    sets (identity, X-Request-ID), goes after it; the rest goes first."""
+    """Removed before the decision: names with `_` (CGI-style upstreams read them
+    as `-`), the prefixes walletgate owns, and every listed name but the
+    credentials (the decision reads them; removed after it) and X-Request-ID
+    (the decision keeps a well-formed one and sets it)."""
     later = {h.lower() for h in (*CREDENTIAL_HEADERS, *SET_HEADERS)}
-    # A name with `_` (CGI-style upstreams read it as one with `-`), then the
-    # prefixes walletgate owns, then every other name the policy strips.
     fields = ["*_*", *(f"{prefix}*" for prefix in STRIPPED_PREFIXES)]
     fields += [h for h in (*STRIPPED_NAMES, *DECISION_HEADERS) if h.lower() not in later]
     return [f"\t\t\trequest_header -{field}" for field in dict.fromkeys(fields)]
