@@ -20,6 +20,7 @@ from tests.docs.blocks import ROOT, Block, Kind, blocks_of, documents
 from tests.docs.runner import RUNNERS, Outcome, clone_into, rewrite, start_server
 
 TYPESCRIPT_BUILT = (ROOT / "clients" / "typescript" / "package.json").is_file()
+TYPESCRIPT_DIST = ROOT / "clients" / "typescript" / "dist" / "index.js"
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -59,6 +60,10 @@ def test_blocks_of_the_document_run(document: Path, tmp_path: Path) -> None:
         blocks = [b for b in blocks if b.kind != Kind.JAVASCRIPT]
     elif any(b.kind == Kind.JAVASCRIPT for b in blocks):
         assert shutil.which("node"), "JavaScript blocks need node"
+        assert TYPESCRIPT_DIST.is_file(), (
+            "JavaScript blocks import the built client: "
+            "(cd clients/typescript && npm ci && npm run build)"
+        )
     work = tmp_path / "clone"
     work.mkdir()
     clone_into(work)
