@@ -242,7 +242,9 @@ async def list_events(store: KeyStore, args: argparse.Namespace) -> int:
 
 
 def _event_line(event: KeyEvent) -> str:
-    details = json.dumps(dict(event.details), separators=(",", ":"), sort_keys=True)
+    # name=value pairs, as the text log lines write them; --json has the structure.
+    pairs = sorted(dict(event.details).items())
+    details = " ".join(f"{name}={_human(value)}" for name, value in pairs) or "-"
     return (
         f"{utc_timestamp(event.at)}  {event.kind.value:9}  {event.key_id}  {event.wallet}  "
         f"{event.actor}  {event.client_ip or '-'}  {details}"
