@@ -277,3 +277,18 @@ async def test_bad_client_options_are_refused_at_once(gateway):
     async with client_for(gateway) as client:
         with pytest.raises(ValueError, match="service key"):
             await client.generate_service_key("0x0000000000000000000000000000000000000001")
+
+
+async def test_rate_limited_order_creation_waits_and_creates_it_once(gateway, stacks_signer):
+    slept: list[float] = []
+    async with client_for(gateway, signer=stacks_signer) as wallet:
+        api_key = (await wallet.create_api_key("Slow bot", rate_limit=1))["apiKey"]
+    sleep = clock_advancing_sleep(gateway, slept)
+    async with client_for(gateway, api_key=api_key, signer=stacks_signer, sleep=sleep) as bot:
+        await bot.order_scheme()  # fetched (and cached) first: only the order is sent below
+        await bot.list_orders()
+        assert bot.last_rate_limit is not None and bot.last_rate_limit.remaining == 0
+        created = await bot.create_order(order_body(stacks_signer.address))
+    assert len(slept) == 1  # the signed order itself was refused once, then resent
+    assert created["status"] == "open"
+    assert len(backend_calls(gateway, "POST", "/orders/new")) == 1
