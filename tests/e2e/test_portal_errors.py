@@ -69,7 +69,7 @@ async def test_network_down_is_said(gateway: RunningGateway, open_portal: Portal
 @pytest.mark.parametrize(
     ("chain", "provider", "said"),
     [
-        ("stacks", "LeatherProvider", "No Leather wallet found"),
+        ("stacks", "LeatherProvider", "No Stacks wallet found"),
         ("evm", "ethereum", "No EVM wallet found"),
     ],
 )
