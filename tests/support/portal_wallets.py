@@ -74,7 +74,7 @@ class StandIns:
 
 
 ICON = (
-    "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>"
+    "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>"
     "<rect width='32' height='32' rx='7' fill='{colour}'/></svg>"
 )
 LEATHER, XVERSE = "Leather", "Xverse Wallet"
@@ -82,7 +82,8 @@ EVM_FIRST, EVM_SECOND = "Alpha Wallet", "Beta Wallet"
 
 SCRIPT = """
 (() => {
-  const icon = (colour) => %(icon)s.replace("{colour}", colour);
+  // Data URLs, base64 as wallets publish them (WBIP004, EIP-6963).
+  const icon = (colour) => "data:image/svg+xml;base64," + btoa(%(icon)s.replace("{colour}", colour));
   const rpcId = () => String(Math.random());
   const account = (name) => window.walletgateStandInAccount(name);
   const sign = (name, payload) => window.walletgateStandInSign(name, payload);
