@@ -77,7 +77,7 @@ function lifetimeChart(ok, failed) {
 
 const W = 720;
 const H = 220;
-const PAD = { left: 44, right: 8, top: 12, bottom: 34 };
+const PAD = { left: 44, right: 8, top: 24, bottom: 34 };
 
 /** A step that gives 2 to 5 gridlines with round values. */
 function niceStep(peak) {
@@ -119,7 +119,7 @@ export function hourlyChart(stats, now = Date.now()) {
     chart.append(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: v ? "grid" : "axis" }));
     chart.append(svg("text", { x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end", class: "tick" }, String(v)));
   }
-  chart.append(svg("text", { x: 4, y: PAD.top - 2, class: "tick" }, "req/h"));
+  chart.append(svg("text", { x: PAD.left - 6, y: 11, "text-anchor": "end", class: "tick" }, "req/h"));
   // x axis: a label at each local midnight.
   slots.forEach((slot, i) => {
     if (new Date(slot.start).getHours() !== 0) return;
