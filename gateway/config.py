@@ -21,8 +21,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from gateway import order_schemes_config
-from gateway.portal_brand import BrandError, check_brand
 from gateway.order_spec import SchemeSpec, spec_table
+from gateway.portal_brand import BrandError, check_brand
 
 ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")

@@ -31,8 +31,8 @@ from gateway.keys.audit import (
     log_key_event,
     new_event,
 )
-from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.clients import ClientIp
+from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
     ApiKey,

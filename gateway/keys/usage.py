@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from gateway.keys.audit import KeyEvent
 from gateway.keys.clients import ClientIp, ClientIpCounter, merge_clients
-from gateway.keys.history import HourlyCounter, HourlyUsage, Outcome, hour_of, merge, outcome_of
+from gateway.keys.history import HourlyCounter, HourlyUsage, hour_of, merge, outcome_of
 from gateway.keys.model import ApiKey, Permission, UsageDelta
 from gateway.keys.store.base import KeyStore, StoreError
 

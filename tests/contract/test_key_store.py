@@ -658,10 +658,10 @@ async def test_client_addresses_add_up_and_each_new_one_is_an_event_once(store: 
     assert first[0].wallet == key.wallet and first[0].at == t0
     # Within 30 days: counted on, no event.
     t1 = t0 + timedelta(days=29)
-    assert await store.add_usage({}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t1)}) == []
-    assert await store.client_ips([key.id]) == {
-        key.id: [ClientIp("203.0.113.7", t0, t1, 4)]
-    }
+    assert (
+        await store.add_usage({}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t1)}) == []
+    )
+    assert await store.client_ips([key.id]) == {key.id: [ClientIp("203.0.113.7", t0, t1, 4)]}
     # Unused for more than 30 days: new again, and a new run of counts.
     t2 = t1 + timedelta(days=31)
     again = await store.add_usage({}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t2)})

@@ -97,7 +97,9 @@ async def test_an_ordinary_visit_makes_no_401_and_binds_every_message(
     ]
     assert sum(failures) == 0
     await asyncio_flush()
-    statuses = [int(m.group(1)) for line in access_lines.text if (m := re.search(r"status=(\d+)", line))]
+    statuses = [
+        int(m.group(1)) for line in access_lines.text if (m := re.search(r"status=(\d+)", line))
+    ]
     assert statuses and 401 not in statuses, access_lines.text
     assert not any("key_0000000000000000" in url for url in portal.requested)
     assert portal.foreign_requests() == []
@@ -125,7 +127,9 @@ async def test_the_owner_sees_hours_by_outcome_addresses_and_events(
     for address in ["203.0.113.7"] * 9 + ["198.51.100.4"] * 3:
         headers = {"X-API-Key": made["apiKey"], "X-Forwarded-For": address}
         gw.clock.advance(0.1)
-        statuses.append((await call(gw.client, "GET", gw.at("/api/v1/orders"), headers=headers)).status)
+        statuses.append(
+            (await call(gw.client, "GET", gw.at("/api/v1/orders"), headers=headers)).status
+        )
     assert statuses.count(429) == 7
     await wait_for_usage(gw, signer.address, made["keyId"], 12)
 
@@ -146,7 +150,9 @@ async def test_the_owner_sees_hours_by_outcome_addresses_and_events(
     assert "Success 5 Client error 0 Rate limited 7 Server error 0" in legend
     assert await activity.locator('svg.hourly rect[data-outcome="rateLimited"]').count() == 1
     assert await activity.locator("svg.hourly text.tick").count() >= 3  # values on the axes
-    kinds = [await e.get_attribute("data-event") for e in await activity.locator(".events li").all()]
+    kinds = [
+        await e.get_attribute("data-event") for e in await activity.locator(".events li").all()
+    ]
     assert sorted(kinds) == ["created", "new_ip", "new_ip"]
     counters = " ".join((await activity.locator(".counters").inner_text()).split())
     assert counters == "Requests 12 Succeeded 5 Failed 7 Rate limited 7"

@@ -137,8 +137,9 @@ WALLET_SCRIPT = """
 
 
 def artefact_dir(run_id: str) -> Path:
-    """Screenshots go here: WALLETGATE_ARTEFACTS, or a temp dir of this run."""
-    base = os.environ.get("WALLETGATE_ARTEFACTS")
+    """Screenshots go here: WALLETGATE_ARTEFACTS (or WALLETGATE_ARTIFACTS), or a temp dir
+    of this run."""
+    base = os.environ.get("WALLETGATE_ARTEFACTS") or os.environ.get("WALLETGATE_ARTIFACTS")
     root = Path(base) if base else Path(tempfile.gettempdir()) / f"walletgate-portal-{run_id}"
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -49,9 +49,9 @@ async def write_clients(
         return []
     known: dict[ClientKey, ClientIp] = {}
     for slot in batch:
-        rows = list(await db.execute_fetchall(_SELECT_ONE, slot))
-        if rows:
-            known[slot] = client_from_row(rows[0], decode_time)
+        found = list(await db.execute_fetchall(_SELECT_ONE, slot))
+        if found:
+            known[slot] = client_from_row(found[0], decode_time)
     key_ids = sorted({key_id for key_id, _ in batch})
     marks = ", ".join("?" for _ in key_ids)
     wallet_rows = await db.execute_fetchall(
