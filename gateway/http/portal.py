@@ -80,6 +80,8 @@ FILES = (
     ("errors.js", "text/javascript"),
     ("example.js", "text/javascript"),
     ("evm.js", "text/javascript"),
+    ("form.js", "text/javascript"),
+    ("keys.js", "text/javascript"),
     ("stacks.js", "text/javascript"),
     ("usage.js", "text/javascript"),
     ("verify.js", "text/javascript"),

@@ -37,6 +37,8 @@ SCRIPTS = [
     "errors",
     "example",
     "evm",
+    "form",
+    "keys",
     "stacks",
     "usage",
     "verify",

@@ -9,76 +9,17 @@ import { call, signed, signedBody, signedHeaders, signingInfo } from "./api.js";
 import { $, clearError, el, formatDate, say, shortAddress, showError } from "./dom.js";
 import { PortalError } from "./errors.js";
 import { keyExample } from "./example.js";
-import { usageChart } from "./usage.js";
+import { confirmAction, readCreateForm } from "./form.js";
+import { STATUS_ORDER, keyRow } from "./keys.js";
 import { families } from "./wallets.js";
 
 const API = "api/v1/api-keys";
-const PERMISSIONS = ["create", "execute", "cancel"];
-const PERMISSION_LABELS = { create: "Create", execute: "Execute", cancel: "Cancel" };
 // `session`: the chosen wallet and its connected account. `loaded`: the list
 // came from the gateway at least once since connecting. Revoked keys are
 // listed on request, except those revoked here, which stay in view.
 const state = { session: null, keys: new Map(), loaded: false, busy: false, showRevoked: false, revokedHere: new Set() };
 
 // -- the key table ---------------------------------------------------------------
-
-function statusCell(key) {
-  const names = { active: "Active", suspended: "Suspended", revoked: "Revoked", expired: "Expired" };
-  if (key.status === "active" && key.revokesAt) {
-    // A rotated key in its grace period: still working, but not for long.
-    return [el("span", { class: "badge badge-ending", text: "Retiring" }), el("span", { class: "cell-note", text: `until ${formatDate(key.revokesAt)}` })];
-  }
-  return [el("span", { class: `badge badge-${key.status}`, text: names[key.status] || key.status })];
-}
-
-function dateCell(iso, empty) {
-  if (!iso) return [el("span", { class: "muted", text: empty })];
-  const date = new Date(iso);
-  return [
-    el("time", { datetime: iso, class: "date", text: date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) }),
-    el("span", { class: "cell-note", text: date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) }),
-  ];
-}
-
-function keyDetails(key) {
-  const limits = [key.rateLimit ? `${key.rateLimit} req/min` : null, key.expiresAt ? `expires ${formatDate(key.expiresAt)}` : null];
-  const allowlist = key.ipAllowlist || [];
-  return [
-    key.keyHint ? el("code", { class: "key-hint", text: key.keyHint }) : null,
-    el("span", { class: "cell-note", text: limits.filter(Boolean).join(" · ") }),
-    allowlist.length ? el("span", { class: "cell-note", text: `Only from ${allowlist.join(", ")}` }) : null,
-  ];
-}
-
-function keyRow(key) {
-  const perms = el("ul", { class: "chips", "aria-label": "Permissions" });
-  for (const p of PERMISSIONS) if ((key.permissions || []).includes(p)) perms.append(el("li", { class: "chip", text: PERMISSION_LABELS[p] }));
-  if (!perms.childElementCount) perms.append(el("li", { class: "chip chip-none", text: "None" }));
-  const actions = el("div", { class: "row-actions" });
-  actions.append(el("button", { type: "button", class: "btn btn-quiet btn-small", "data-testid": "activity", "aria-expanded": "false", "aria-label": `Activity of ${key.name}`, text: "Activity", onclick: (e) => toggleActivity(key.id, e.currentTarget) }));
-  if ((key.status === "active" || key.status === "suspended") && !key.revokesAt) {
-    // A retiring key has already been replaced: it can be revoked early, not rotated again.
-    actions.append(el("button", { type: "button", class: "btn btn-secondary btn-small", "data-testid": "rotate", "aria-label": `Rotate ${key.name}`, text: "Rotate", onclick: () => rotateKey(key.id) }));
-  }
-  if (key.status === "active" || key.status === "suspended") {
-    actions.append(
-      el("button", { type: "button", class: "btn btn-danger-quiet btn-small", "data-testid": "revoke", "aria-label": `Revoke ${key.name}`, text: "Revoke", onclick: () => revokeKey(key.id) }),
-    );
-  }
-  return el(
-    "tr",
-    { class: `key-row is-${key.status}`, "data-testid": "key-row", "data-key-id": key.id },
-    el("th", { scope: "row", class: "name-cell" }, el("span", { class: "key-name", text: key.name }), ...keyDetails(key)),
-    el("td", { "data-label": "Status" }, el("div", { class: "stack" }, ...statusCell(key))),
-    el("td", { "data-label": "Permissions" }, perms),
-    el("td", { "data-label": "Created" }, el("div", { class: "stack" }, ...dateCell(key.createdAt, "—"))),
-    el("td", { "data-label": "Last used" }, el("div", { class: "stack" }, ...dateCell(key.lastUsedAt, "Never"))),
-    el("td", { "data-label": "Usage" }, usageChart(key.usageStats)),
-    el("td", { class: "actions-cell" }, actions),
-  );
-}
-
-const STATUS_ORDER = { active: 0, suspended: 1, expired: 2, revoked: 3 };
 
 function renderKeys() {
   const all = [...state.keys.values()];
@@ -91,7 +32,7 @@ function renderKeys() {
   toggle.setAttribute("aria-pressed", String(state.showRevoked));
   toggle.textContent = state.showRevoked ? "Hide revoked keys" : `Show revoked keys (${hidden.length})`;
   const body = $("keys-body");
-  body.replaceChildren(...keys.map(keyRow));
+  body.replaceChildren(...keys.map((key) => keyRow(key, ROW_ACTIONS)));
   $("keys-table").hidden = keys.length === 0;
   $("keys-empty").hidden = keys.length !== 0;
   $("keys-empty").textContent = state.loaded
@@ -100,6 +41,8 @@ function renderKeys() {
   const active = all.filter((k) => k.status === "active").length;
   $("keys-summary").textContent = all.length ? `${active} active of ${all.length}` : "";
 }
+
+const ROW_ACTIONS = { activity: (id, button) => toggleActivity(id, button), rotate: (id) => rotateKey(id), revoke: (id) => revokeKey(id) };
 
 // -- activity --------------------------------------------------------------------
 
@@ -218,32 +161,6 @@ async function loadKeys() {
   say(`Loaded ${state.keys.size} key${state.keys.size === 1 ? "" : "s"}.`);
 }
 
-function readCreateForm() {
-  const name = $("key-name").value.trim();
-  if (!name) {
-    $("key-name").focus();
-    throw new PortalError("Give the key a name, so you can tell it apart later.");
-  }
-  const permissions = PERMISSIONS.filter((p) => $(`perm-${p}`).checked);
-  if (!permissions.length) throw new PortalError("Choose at least one permission: a key without any can do nothing.");
-  const fields = { keyName: name, permissions };
-  const allowlist = $("ip-allowlist").value.split(/[\s,]+/).filter(Boolean);
-  if (allowlist.length) fields.ipAllowlist = allowlist;
-  const expires = $("expires-at").value;
-  if (expires) {
-    const end = Date.parse(`${expires}T23:59:59Z`);
-    if (Number.isNaN(end) || end <= Date.now()) throw new PortalError("The expiry date must be in the future.");
-    fields.expiresAt = new Date(end).toISOString().replace(".000Z", "Z");
-  }
-  const rate = $("rate-limit").value.trim();
-  if (rate) {
-    const perMinute = Number(rate);
-    if (!Number.isInteger(perMinute) || perMinute < 1) throw new PortalError("Requests per minute must be a whole number of at least 1.");
-    fields.rateLimit = perMinute;
-  }
-  return fields;
-}
-
 function createKey(event) {
   event.preventDefault();
   return run(async () => {
@@ -308,29 +225,6 @@ async function copyKey() {
     selection.addRange(range);
     say("Your browser blocked copying: the key is selected, press Ctrl+C (or ⌘C).");
   }
-}
-
-function confirmAction(title, text, { danger, withGrace }) {
-  const dialog = $("confirm-dialog");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("grace-field").hidden = !withGrace;
-  $("confirm").className = danger ? "btn btn-danger" : "btn btn-primary";
-  $("confirm").textContent = danger ? "Revoke key" : "Rotate key";
-  return new Promise((resolve) => {
-    const finish = (ok) => {
-      $("confirm").onclick = null;
-      $("cancel-confirm").onclick = null;
-      dialog.onclose = null;
-      if (dialog.open) dialog.close();
-      resolve(ok);
-    };
-    $("confirm").onclick = () => finish(true);
-    $("cancel-confirm").onclick = () => finish(false);
-    dialog.onclose = () => finish(false);
-    dialog.showModal();
-    (withGrace ? $("grace") : $("cancel-confirm")).focus();
-  });
 }
 
 async function rotateKey(keyId) {
