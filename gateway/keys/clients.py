@@ -63,36 +63,41 @@ def combine(known: ClientIp | None, seen: ClientIp) -> ClientIp:
 
 
 class ClientIpCounter:
-    """Addresses seen since the last flush, per key."""
+    """Addresses seen since the last flush, per key.
+
+    Kept as [first, last, requests] lists: counting is on the request path,
+    and updating a list in place costs far less than a new record each time.
+    """
 
     def __init__(self) -> None:
-        self._seen: dict[ClientKey, ClientIp] = {}
+        self._seen: dict[ClientKey, list[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._seen)
 
     def add(self, key_id: str, ip: str, moment: datetime) -> None:
-        slot = (key_id, ip)
-        known = self._seen.get(slot)
-        if known is None:
-            self._seen[slot] = ClientIp(ip, moment, moment, 1)
-        else:
-            self._seen[slot] = replace(
-                known, last_seen=max(known.last_seen, moment), requests=known.requests + 1
-            )
+        seen = self._seen.get((key_id, ip))
+        if seen is None:
+            self._seen[(key_id, ip)] = [moment, moment, 1]
+            return
+        if moment > seen[1]:
+            seen[1] = moment
+        seen[2] += 1
 
     def take(self) -> dict[ClientKey, ClientIp]:
         seen, self._seen = self._seen, {}
-        return seen
+        return {slot: ClientIp(slot[1], *counts) for slot, counts in seen.items()}
 
     def restore(self, batch: dict[ClientKey, ClientIp]) -> None:
         """Put a batch that failed to flush back, for the next attempt."""
         for slot, seen in batch.items():
             known = self._seen.get(slot)
-            self._seen[slot] = seen if known is None else combine(seen, known)
+            if known is not None:
+                seen = combine(seen, ClientIp(slot[1], *known))
+            self._seen[slot] = [seen.first_seen, seen.last_seen, seen.requests]
 
     def pending(self, key_id: str) -> list[ClientIp]:
-        return [seen for (k, _), seen in self._seen.items() if k == key_id]
+        return [ClientIp(ip, *counts) for (k, ip), counts in self._seen.items() if k == key_id]
 
 
 def merge_clients(stored: Iterable[ClientIp], pending: Iterable[ClientIp]) -> list[ClientIp]:
