@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -708,3 +709,50 @@ async def test_a_new_address_seen_by_two_instances_at_once_is_one_event(
     assert sum(len(events) for events in results) == 1
     assert await store.client_ips([key.id]) == {key.id: [ClientIp("198.51.100.4", now, now, 4)]}
     assert [e.kind for e in await store.list_events(key_id=key.id)] == [EventKind.NEW_IP]
+
+
+async def test_a_version_2_store_is_migrated_with_its_keys_and_counts(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    from gateway.keys.store import base, postgres, sqlite
+    from gateway.keys.store.sqlite_trail import encode_time
+
+    backend = sqlite if store_url.startswith("sqlite") else postgres
+    full = backend.MIGRATIONS
+    monkeypatch.setattr(backend, "MIGRATIONS", full[:2])
+    old = open_store(store_url)
+    await old.open()
+    await old.close()
+    # A key written by the version-2 code: every column but the new counter.
+    key = make_key(usage=UsageStats(5, 5, 0, 0, 0, 0))
+    columns = base.KEY_COLUMNS[:-1]
+    if backend is sqlite:
+        values = base.key_values(key, encode_time)[:-1]
+        with sqlite3.connect(path_from_url(store_url)) as db:
+            marks = ", ".join("?" for _ in columns)
+            db.execute(f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({marks})", values)
+    else:
+        values = base.key_values(key, lambda moment: moment)[:-1]
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        db = await asyncpg.connect(store_url)
+        try:
+            await db.execute(
+                f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({marks})", *values
+            )
+        finally:
+            await db.close()
+
+    monkeypatch.setattr(backend, "MIGRATIONS", full)
+    store = open_store(store_url)
+    await store.open()
+    try:
+        now = utcnow()
+        delta = UsageDelta(2, 1, 1, 0, 0, 0, now, rate_limited_requests=1)
+        events = await store.add_usage(
+            {key.id: delta}, clients={(key.id, "192.0.2.9"): seen("192.0.2.9", now)}
+        )
+        assert [e.kind for e in events] == [EventKind.NEW_IP]
+        stored = await store.get(key.id)
+        assert stored is not None and stored.usage == UsageStats(7, 6, 1, 0, 0, 0, 1)
+    finally:
+        await store.close()
