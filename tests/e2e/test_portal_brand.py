@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.support.order_scheme_routes import SCHEMES
 from tests.support.portal_browser import DESKTOP, PHONE
 from tests.support.portal_steps import PortalFactory, create_in_page
 
@@ -37,6 +38,7 @@ async def test_branded_page_in_light_and_dark_on_desktop_and_phone(
     gw = await start_gateway(
         portal={"title": "Acme Exchange", "accent_color": "#0f766e", "logo": str(logo)},
         signatures={"stacks_network": "testnet"},
+        order_schemes=SCHEMES,  # an EIP-712 scheme names the EVM chain
     )
     portal = await open_portal(gw, viewport=viewport, color_scheme=scheme)
     page = portal.page
@@ -48,7 +50,10 @@ async def test_branded_page_in_light_and_dark_on_desktop_and_phone(
     assert await image.evaluate("i => i.complete && i.naturalWidth > 0")
     network = page.get_by_test_id("network")
     await network.wait_for()
-    assert "Stacks testnet" in await network.inner_text()
+    chain_id = next(s["domain"]["chainId"] for s in SCHEMES.values() if s["kind"] == "eip712")
+    assert await network.inner_text() == f"Stacks testnet · EVM chain {chain_id}" + (
+        " (Ethereum)" if chain_id == 1 else ""
+    )
     body = await page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert body == BACKGROUND[scheme]
     accent = page.get_by_test_id("connect-evm")

@@ -148,5 +148,7 @@ export function hourlyChart(stats, now = Date.now()) {
   for (const o of OUTCOMES) {
     legend.append(el("li", { "data-outcome": o.field }, el("span", { class: `swatch ${o.css}`, "aria-hidden": "true" }), el("span", { text: `${o.label} ` }), el("strong", { text: sums[o.field].toLocaleString() })));
   }
-  return el("figure", { class: "hourly-figure" }, chart, el("figcaption", {}, legend));
+  // On a phone the chart keeps a readable size and scrolls sideways on its own.
+  const scroller = el("div", { class: "chart-scroll" }, chart);
+  return el("figure", { class: "hourly-figure" }, scroller, el("figcaption", {}, legend));
 }
