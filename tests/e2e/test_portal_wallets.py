@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.wallets import parse_wallet_address
-from tests.conftest import RunningGateway
+from tests.conftest import GatewayFactory, RunningGateway
 from tests.support.portal_browser import KEY_FORMAT, Portal
 from tests.support.portal_steps import PortalFactory, create_in_page
 from tests.support.portal_wallets import (
@@ -152,3 +152,23 @@ async def test_a_wallet_that_goes_wrong_is_said_and_nothing_is_sent(
     assert await gateway.gw.keys.list_for(owner) == []
     assert await portal.page.get_by_test_id("new-key").inner_text() == ""
     await portal.shot(f"wallet-{behaviour.value}")
+
+
+async def test_a_stacks_account_of_another_network_is_said_and_nothing_is_sent(
+    start_gateway: GatewayFactory, open_portal: PortalFactory, wallet_stand_ins: StandIns
+) -> None:
+    gw = await start_gateway(signatures={"stacks_network": "testnet"})
+    portal = await open_portal(gw, stand_ins=wallet_stand_ins)
+    await portal.page.get_by_test_id("connect-stacks").click()
+    await choose_from_chooser_only(portal, LEATHER)
+    text = await portal.error_text()
+    assert "another network" in text and "Stacks testnet" in text
+    assert key_api_calls(portal) == []
+    assert wallet_stand_ins.wallets[LEATHER].signed == []
+    assert await portal.page.locator("#keys-panel").is_hidden()
+
+
+async def choose_from_chooser_only(portal: Portal, name: str) -> None:
+    option = portal.page.locator(f'[data-testid="wallet-option"][data-wallet-name="{name}"]')
+    await option.click()
+    await portal.idle()
