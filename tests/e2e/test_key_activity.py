@@ -4,9 +4,13 @@ across gateway instances that share a store."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
+
 from gateway.keys.audit import EventKind
+from gateway.logs import EVENT, FIELDS
 from gateway.wallets.signing import StacksSigner, signed_headers
 from tests.conftest import Clock, GatewayFactory, RunningGateway, create_api_key, now_ms
 from tests.support.rate_limit_support import NOON, call
@@ -54,8 +58,9 @@ async def test_every_request_made_with_a_key_is_counted_429s_included(
 
 
 async def test_client_addresses_and_new_ip_events(
-    start_gateway: GatewayFactory, stacks_signer: StacksSigner
+    start_gateway: GatewayFactory, stacks_signer: StacksSigner, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="walletgate.audit")
     gw = await start_gateway(
         clock=Clock(now=NOON + 4), usage=NO_PERIODIC_FLUSH, listen=BEHIND_PROXY
     )
@@ -83,6 +88,10 @@ async def test_client_addresses_and_new_ip_events(
         if e.kind == EventKind.NEW_IP
     ]
     assert sorted(new_ips) == ["198.51.100.4", "203.0.113.7"]  # once per address
+    # Each is also a log line, with the address and never the key.
+    logged = [r for r in caplog.records if getattr(r, EVENT, None) == "key.new_ip"]
+    assert sorted(getattr(r, FIELDS)["client_ip"] for r in logged) == sorted(new_ips)
+    assert created["apiKey"] not in caplog.text
 
 
 async def test_two_gateways_sharing_a_store_count_exactly_and_notice_once(
