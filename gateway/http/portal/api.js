@@ -5,30 +5,37 @@ import { PortalError, WalletAnswerError, apiError, walletError } from "./errors.
 import { isSignatureHex } from "./verify.js";
 import { families } from "./wallets.js";
 
-const UNKNOWN = Object.freeze({ domain: null, chains: ["stacks", "evm"], stacksNetwork: null, evmChainId: null });
+const UNKNOWN = Object.freeze({ known: false, domain: null, chains: ["stacks", "evm"], stacksNetwork: null, evmChainId: null });
 let binding = null;
+let bindingFailure = null; // why the last attempt to read it failed, in words
 
 /** What the gateway signs for (GET api/v1/signing), asked once; public and unsigned. */
 export async function signingInfo() {
   if (binding) return binding;
   let response;
+  bindingFailure = null;
   try {
     response = await fetch("api/v1/signing", { credentials: "omit", cache: "no-store" });
   } catch {
     return UNKNOWN; // asked again before the next signature
   }
   if (response.status === 404) {
-    binding = UNKNOWN; // a gateway from before deployment binding
+    binding = { ...UNKNOWN, known: true }; // a gateway from before deployment binding
     return binding;
   }
-  const body = response.ok ? await response.json().catch(() => null) : null;
-  if (!body || typeof body !== "object") return UNKNOWN;
-  binding = { ...UNKNOWN, ...body };
+  const body = await response.json().catch(() => null);
+  if (!response.ok) bindingFailure = apiError(response.status, body, response.headers);
+  if (!response.ok || !body || typeof body !== "object") return UNKNOWN;
+  binding = { ...UNKNOWN, ...body, known: true };
   return binding;
 }
 
 export async function signed(session, action, fields) {
   const info = await signingInfo();
+  // Unknown binding: a message signed without the domain would be refused.
+  if (!info.known) {
+    throw bindingFailure || new PortalError("Cannot reach the gateway: your connection or the gateway is down. Check your network and try again.");
+  }
   // Bound to this deployment when the gateway says so: a message signed for
   // one exchange is refused by every other.
   const domain = typeof info.domain === "string" && info.domain ? { domain: info.domain } : {};
