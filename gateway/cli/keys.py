@@ -20,6 +20,7 @@ from gateway.config import Settings
 from gateway.errors import utc_timestamp
 from gateway.http.key_routes import key_json
 from gateway.keys.audit import OPERATOR, KeyEvent
+from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage, hour_of
 from gateway.keys.model import ApiKey, KeyStatus
 from gateway.keys.service import KeyService
@@ -132,9 +133,13 @@ async def _with_store(settings: Settings, command: StoreCommand, args: argparse.
         return 1
 
 
-def key_record(key: ApiKey, hourly: list[HourlyUsage] | None = None) -> dict[str, Any]:
+def key_record(
+    key: ApiKey,
+    hourly: list[HourlyUsage] | None = None,
+    clients: list[ClientIp] | None = None,
+) -> dict[str, Any]:
     """A key as `GET /api/v1/api-keys/{keyId}` shows it, plus what only operators see."""
-    record = key_json(key, datetime.now(UTC), hourly)
+    record = key_json(key, datetime.now(UTC), hourly, clients)
     return record | {"chain": key.chain, "dialect": key.dialect.value}
 
 
@@ -171,7 +176,8 @@ async def show_key(store: KeyStore, args: argparse.Namespace) -> int:
         return 1
     since = hour_of(datetime.now(UTC) - timedelta(days=args.settings.usage.history_days))
     hours = (await store.hourly_usage([key.id], since)).get(key.id, [])
-    record = key_record(key, hours)
+    clients = (await store.client_ips([key.id])).get(key.id, [])
+    record = key_record(key, hours, clients)
     print(json.dumps(record, indent=2) if args.json else "\n".join(show_lines(record)))
     return 0
 
@@ -180,7 +186,7 @@ def show_lines(record: dict[str, Any]) -> list[str]:
     """`keys show` for people: no JSON, no None; usage as counts, history as hours."""
     lines = []
     for name, value in record.items():
-        if name in ("id", "usageStats"):
+        if name in ("id", "usageStats", "clientIps"):
             continue
         lines.append(f"{name:15} {_human(value)}")
     usage = dict(record["usageStats"])
@@ -191,6 +197,12 @@ def show_lines(record: dict[str, Any]) -> list[str]:
     for hour in hourly:
         counts = ", ".join(f"{k} {v}" for k, v in hour.items() if k != "hour" and v)
         lines.append(f"  {hour.get('hour', '?')}  {counts or '-'}")
+    clients = record.get("clientIps", [])
+    lines.append("client addresses" + ("" if clients else "  -"))
+    lines.extend(
+        f"  {c['ip']}  requests {c['requests']}, first {c['firstSeen']}, last {c['lastSeen']}"
+        for c in clients
+    )
     return lines
 
 
