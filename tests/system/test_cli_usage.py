@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from gateway.cli.main import build_parser
+from gateway.keys.store import open_store
 from tests.conftest import POSTGRES_ADMIN_DSN, STACKS_KEY, create_api_key
 from tests.system.test_cli import PORTS_0, environment, walletgate
 
@@ -257,6 +258,10 @@ async def test_keys_commands_refuse_an_empty_postgresql_database(tmp_path):
         fresh = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}")
         tables = await fresh.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         await fresh.close()
+        made = open_store(url)  # as a gateway's start-up makes it
+        await made.open()
+        await made.close()
+        opened = await walletgate("keys", "list", cwd=tmp_path, env={"WALLETGATE_STORE__URL": url})
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -264,6 +269,10 @@ async def test_keys_commands_refuse_an_empty_postgresql_database(tmp_path):
     assert f"no key store at postgresql://postgres@127.0.0.1:5432/{name};" in done.err
     assert "secret-pw" not in done.err
     assert tables == []
+    assert opened.code == 0, opened.err
+    assert opened.err.splitlines()[0] == (
+        f"walletgate: key store postgresql://postgres@127.0.0.1:5432/{name}"
+    )
 
 
 async def test_keys_show_speaks_the_http_apis_names_and_plain_text(
