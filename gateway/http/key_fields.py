@@ -100,11 +100,17 @@ def _expires_at(value: Any, now: datetime) -> datetime | None:
         raise invalid_field("expiresAt", "must be an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        # 9999-12-31T23:59:59-23:59 parses, yet is past the last representable
+        # instant once in UTC; keys are stored and compared in UTC.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise invalid_field("expiresAt", "must lie within years 0001 to 9999 in UTC") from None
     # The gateway's clock, which also judges expiry on use: a key can never
     # be created already expired.
     if moment <= now:
         raise invalid_field("expiresAt", "must be in the future")
-    return moment.astimezone(UTC)
+    return moment
 
 
 def rotation_grace(fields: Mapping[str, Any]) -> int:
