@@ -9,7 +9,6 @@ the others open: each is closed, and what happened is in the shutdown report.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway.addresses import parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
@@ -128,9 +128,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         owners=owners,
         access=AccessControl(owners, authenticator),
         routes=RouteTable(routes),
-        trusted_proxies=tuple(
-            ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
-        ),
+        trusted_proxies=tuple(parse_network(cidr) for cidr in settings.listen.trusted_proxies),
         service_key_hashes={s.sha256.lower(): s.name for s in settings.service_keys},
     )
 

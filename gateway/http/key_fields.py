@@ -6,11 +6,11 @@ rest, so nobody but the wallet can set or widen them.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.addresses import parse_network
 from gateway.config import Settings
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import Dialect, Permission
@@ -80,9 +80,12 @@ def _allowlist(value: Any) -> tuple[str, ...]:
         raise invalid_field("ipAllowlist", f"must be a list of at most {MAX_ALLOWLIST} CIDRs")
     networks = []
     for entry in value:
+        if not isinstance(entry, str):
+            raise invalid_field("ipAllowlist", "must hold IP networks such as 203.0.113.0/24")
         try:
-            networks.append(str(ipaddress.ip_network(entry, strict=False)))
-        except (TypeError, ValueError):
+            # Stored as matched: `::ffff:203.0.113.0/120` is 203.0.113.0/24.
+            networks.append(str(parse_network(entry)))
+        except ValueError:
             raise invalid_field(
                 "ipAllowlist", "must hold IP networks such as 203.0.113.0/24"
             ) from None
