@@ -76,7 +76,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         history_days=settings.usage.history_days,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
-    replay = _replay_guard(settings)
+    replay = _replay_guard(settings, clock)
     verifier = SignatureVerifier(
         replay=replay,
         chains=settings.signatures.chains,
@@ -133,11 +133,13 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
     )
 
 
-def _replay_guard(settings: Settings) -> ReplayGuard:
+def _replay_guard(settings: Settings, clock: Callable[[], float]) -> ReplayGuard:
     if settings.redis.url:
         client = open_redis_client(settings.redis.url)
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
-    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
+    # The verifier's clock: an entry lives until the message it remembers
+    # leaves the age window by that same clock, the one tests can move.
+    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size, clock=clock)
 
 
 def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
