@@ -1,0 +1,127 @@
+"""A failed or frozen Redis Cluster master affects only the keys it holds.
+
+Hits were sent as one cluster pipeline per batch: one dead master failed the
+whole batch, so keys on the healthy masters were refused (or, failing open,
+admitted uncounted) too, and one frozen master held every batch for its
+timeouts. Each hit now goes to the limiter of the node owning its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import defaultdict
+
+import pytest
+from redis.crc import key_slot
+
+from gateway.ratelimit import Limiter, LimiterError, Quota, Window, open_limiter
+from tests.support.services import PrivateRedis, PrivateRedisCluster
+
+FIVE = Window("minute", 60, 5)
+NOON = 1_893_499_200.0  # 2030-01-01 12:00:00 UTC, a minute boundary
+
+
+def identities_by_node(cluster: PrivateRedisCluster, prefix: str) -> dict[int, list[str]]:
+    """Two identities held by each master (by port), for scope `key`."""
+    held: dict[int, list[str]] = defaultdict(list)
+    n = 0
+    while len(held) < len(cluster.nodes) or min(len(ids) for ids in held.values()) < 2:
+        identity = f"id-{n}"
+        n += 1
+        node = cluster.owner_of(key_slot(f"{prefix}:{{key:{identity}}}".encode()))
+        if len(held[node.port]) < 2:
+            held[node.port].append(identity)
+    return held
+
+
+def node_at(cluster: PrivateRedisCluster, port: int) -> PrivateRedis:
+    return next(node for node in cluster.nodes if node.port == port)
+
+
+async def burst(limiter: Limiter, identities: list[str], now: float) -> dict[str, list[object]]:
+    """Eight hits per identity, interleaved and concurrent (so they share batches)."""
+    calls = [
+        (identity, limiter.hit("key", identity, [FIVE], now))
+        for _ in range(8)
+        for identity in identities
+    ]
+    results = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    outcome: dict[str, list[object]] = defaultdict(list)
+    for (identity, _), result in zip(calls, results, strict=True):
+        outcome[identity].append(result)
+    return outcome
+
+
+def allowed(results: list[object]) -> list[bool]:
+    assert all(isinstance(r, Quota) for r in results), results
+    return [r.allowed for r in results if isinstance(r, Quota)]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"wgtest-nodes-{secrets.token_hex(4)}"
+
+
+async def test_a_lost_master_fails_only_the_hits_whose_keys_it_holds(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    held = identities_by_node(redis_cluster, prefix)
+    lost_port, *healthy_ports = held
+    lost = node_at(redis_cluster, lost_port)
+    healthy = [held[port][0] for port in healthy_ports]
+    doomed = held[lost_port][0]
+    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    try:
+        # Every node has served this limiter once: its connections are warm.
+        for identity in [*healthy, doomed]:
+            assert (await limiter.hit("key", identity, [FIVE], NOON)).allowed
+        lost.stop()
+        try:
+            # At once, then once the cluster has marked the master failed; a
+            # new minute each time, so each round starts from five.
+            for round_, now in enumerate((NOON + 60, NOON + 120)):
+                outcome = await burst(limiter, [*healthy, doomed], now)
+                for identity in healthy:
+                    assert (
+                        sorted(allowed(outcome[identity]), reverse=True) == [True] * 5 + [False] * 3
+                    )
+                assert all(isinstance(r, LimiterError) for r in outcome[doomed]), outcome[doomed]
+                if round_ == 0:
+                    redis_cluster.wait_until_failed(lost)
+        finally:
+            redis_cluster.start_node(lost)
+            redis_cluster.wait_until_ok()
+    finally:
+        await limiter.close()
+
+
+async def test_a_frozen_master_delays_only_the_hits_whose_keys_it_holds(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    held = identities_by_node(redis_cluster, prefix)
+    frozen_port, healthy_port, _ = held
+    frozen = node_at(redis_cluster, frozen_port)
+    stuck_identity, healthy_identity = held[frozen_port][1], held[healthy_port][1]
+    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    try:
+        for identity in (stuck_identity, healthy_identity):
+            assert (await limiter.hit("key", identity, [FIVE], NOON)).allowed
+        frozen.pause()
+        try:
+            stuck = asyncio.ensure_future(limiter.hit("key", stuck_identity, [FIVE], NOON + 60))
+            await asyncio.sleep(0)  # its batch is on the wire to the frozen node
+            answers = [
+                await limiter.hit("key", healthy_identity, [FIVE], NOON + 60) for _ in range(8)
+            ]
+            assert [a.allowed for a in answers] == [True] * 5 + [False] * 3
+            # Eight round trips to a healthy node answered while the frozen
+            # node's one hit still waits (it times out after a second).
+            assert not stuck.done()
+        finally:
+            frozen.resume()
+        # Thawed in time or timed out: either way an answer, never a hang.
+        (result,) = await asyncio.gather(stuck, return_exceptions=True)
+        assert isinstance(result, Quota | LimiterError), result
+    finally:
+        await limiter.close()
