@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.crc import key_slot
 
+from gateway.ratelimit.clients import check_cluster
 from gateway.wallets.signing import StacksSigner
 from tests.conftest import Clock, RunningGateway, create_api_key
 from tests.support.rate_limit_support import NOON, Reply, call
-from tests.support.services import PrivateRedis, PrivateRedisCluster
+from tests.support.services import REDIS_CLI, PrivateRedis, PrivateRedisCluster
 
 ORDERS = "/api/v1/orders"
 LIMIT = 20
@@ -150,3 +152,32 @@ async def test_a_frozen_master_delays_only_the_keys_it_holds(
         frozen.resume()
     reply = await stuck
     assert reply.status in (200, 503)
+
+
+def set_full_coverage(cluster: PrivateRedisCluster, value: str) -> None:
+    for node in cluster.nodes:
+        subprocess.run(
+            [
+                REDIS_CLI,
+                "-p",
+                str(node.port),
+                "config",
+                "set",
+                "cluster-require-full-coverage",
+                value,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+
+
+async def test_start_up_warns_when_the_cluster_requires_full_coverage(redis_cluster):
+    """With Redis's default, one lost master stops every master: walletgate says so."""
+    assert await check_cluster(redis_cluster.url) == []
+    set_full_coverage(redis_cluster, "yes")
+    try:
+        (warning,) = await check_cluster(redis_cluster.url)
+    finally:
+        set_full_coverage(redis_cluster, "no")
+    assert "cluster-require-full-coverage" in warning and "redis.url" in warning
