@@ -10,9 +10,9 @@ Slow clients (slowloris) are bounded here too, per connection: a request
 head must arrive whole within `listen.head_timeout_s`; a request body may not
 stall for longer than `listen.body_timeout_s` between two reads; an idle keep-alive
 connection closes after `listen.keepalive_timeout_s`; open connections are
-capped in total and per client address (trusted proxies, which carry many
-clients, count only towards the total). The admin listener is a plain
-AppRunner and keeps none of these limits.
+capped in total and per client address, an IPv6 client per /64, /56 and /48
+(trusted proxies, which carry many clients, count only towards the total).
+The admin listener is a plain AppRunner and keeps none of these limits.
 """
 
 from __future__ import annotations

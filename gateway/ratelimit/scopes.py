@@ -4,7 +4,9 @@ The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
 against the client IP. Key management has a scope of its own per wallet.
 Signed requests and key creation are also charged to the client IP before
-their signature is checked: wallets cost nothing to make, addresses do.
+their signature is checked: wallets cost nothing to make, addresses do. What
+they insert (replay entries, keys) fills shared structures, so an IPv6 client
+is charged per /64, /56 and /48 at once (`gateway.addresses`).
 """
 
 from __future__ import annotations
