@@ -124,13 +124,15 @@ async def test_ipv6_clients_are_counted_per_64_prefix(start_gateway):
 
 
 async def test_one_client_holding_a_48_cannot_fill_the_replay_set(start_gateway, stacks_signer):
-    """Counted per /64 only, 20 /64s of one /48 filled a 200-entry replay set and
-    every other client's signed request got 503. Each /56 and each /48 is
-    charged too, with a widening budget (4x, 16x), so one /48 stops at 160."""
+    """Counted per /64 only, 300 signed requests from 30 /64s of one /48 were
+    all admitted (20 /64s filled a 200-entry replay set, and every other
+    client's signed request got 503). Each /56 and each /48 is charged too,
+    with a widening budget (4x, 16x), so one /48 stops at 160."""
     gw = await start_gateway(
         clock=mid_minute_clock(),
         listen=PROXY,
-        signatures={"replay_cache_size": 200},
+        # Large enough that the per-client share of the set (below) never binds.
+        signatures={"replay_cache_size": 1000},
         rate_limits={"ip_signed_per_minute": 10},
     )
     # Thirty /64s, each in a /56 of its own, all in 2001:db8:aa00::/48.
@@ -142,6 +144,27 @@ async def test_one_client_holding_a_48_cannot_fill_the_replay_set(start_gateway,
     assert {reply.body["details"]["scope"] for reply in flood[160:]} == {"ip_signed"}
     assert len(gw.gw.replay) == 160  # type: ignore[arg-type]
     for other in (VICTIM, "2001:db8:bb00::1", "2001:db8:aa01::1"):
+        reply = await signed_list(gw, stacks_signer, other)
+        assert reply.status == 200, (other, reply.body)
+
+
+async def test_one_client_past_its_rate_limits_still_cannot_fill_the_replay_set(
+    start_gateway, stacks_signer
+):
+    """Whatever lets one client sign a lot (generous ceilings, many keys, a
+    wide prefix), once the set is half full a client holding a sixteenth of
+    it is refused, and everyone else is still served."""
+    gw = await start_gateway(
+        clock=mid_minute_clock(),
+        listen=PROXY,
+        signatures={"replay_cache_size": 64},
+        rate_limits={"ip_signed_per_minute": 1000},
+    )
+    flood = [await signed_list(gw, throwaway(), FLOODER) for _ in range(80)]
+    statuses = [reply.status for reply in flood]
+    assert statuses == [200] * 32 + [503] * 48
+    assert {reply.body["code"] for reply in flood[32:]} == {"SERVICE_UNAVAILABLE"}
+    for other in (VICTIM, "10.0.0.3", "2001:db8:ee00::1", "2001:db8:ee01::1"):
         reply = await signed_list(gw, stacks_signer, other)
         assert reply.status == 200, (other, reply.body)
 
