@@ -4,9 +4,10 @@ The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
 against the client IP. Key management has a scope of its own per wallet.
 Signed requests and key creation are also charged to the client IP before
-their signature is checked: wallets cost nothing to make, addresses do. What
-they insert (replay entries, keys) fills shared structures, so an IPv6 client
-is charged per /64, /56 and /48 at once (`gateway.addresses`).
+their signature is checked: wallets cost nothing to make, addresses do. Every
+per-IP scope charges an IPv6 client per /64, /56 and /48 at once, with
+widening budgets (`gateway.addresses`): what a client's requests fill is
+shared with everyone else.
 """
 
 from __future__ import annotations
@@ -73,13 +74,13 @@ class QuotaGate:
         self._fail_open = fail_open
         self.clock = clock
         self._wallet_windows = self._per_identity_windows(settings.per_minute)
-        self._ip_windows = (Window("minute", 60, settings.public_per_minute),)
+        self._ip_windows = widened((Window("minute", 60, settings.public_per_minute),))
         self._management_windows = (
             Window("minute", 60, settings.management_per_minute),
             Window("hour", 3600, settings.management_per_hour),
         )
-        # What a signed request or a key creation inserts (a replay entry, a
-        # key) lands in a shared structure: charged per IPv6 /64, /56 and /48.
+        # Per-IP scopes charge an IPv6 client per /64, /56 and /48 at once: what
+        # its requests fill (replay entries, keys, counters, caches) is shared.
         self._ip_signed_windows = widened((Window("minute", 60, settings.ip_signed_per_minute),))
         self._ip_key_creation_windows = widened(
             (
@@ -104,7 +105,7 @@ class QuotaGate:
         return await self._admit(Scope.WALLET, wallet, self._wallet_windows)
 
     async def for_ip(self, address: str) -> Quota:
-        return await self._admit(Scope.IP, address_bucket(address), self._ip_windows)
+        return await self._admit_prefixes(Scope.IP, address, self._ip_windows)
 
     async def for_management(self, wallet: str) -> Quota:
         return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
@@ -119,7 +120,7 @@ class QuotaGate:
 
     async def peek_ip(self, address: str) -> Quota:
         """Count against the IP without refusing: for answers that are errors anyway."""
-        return await self._decide(Scope.IP, address_bucket(address), self._ip_windows)
+        return await self._decide_prefixes(Scope.IP, address, self._ip_windows)
 
     async def _admit(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
         quota = await self._decide(scope, identity, windows)
@@ -131,15 +132,27 @@ class QuotaGate:
     async def _admit_prefixes(
         self, scope: str, address: str, windows: dict[int, tuple[Window, ...]]
     ) -> Quota:
-        """Admit only if the address and every prefix it is in has room.
+        """Admit only if the address and every prefix it is in has room."""
+        quota = await self._decide_prefixes(scope, address, windows)
+        if not quota.allowed:
+            self._metrics.count_rate_limited(scope)
+            raise rate_limited(quota, self.clock())
+        return quota
 
-        Narrowest first: a refusal there counts nothing in the wider ones, so
-        a client over its own ceiling never uses up its neighbours' budget.
-        The answer carries the decision with the least left.
+    async def _decide_prefixes(
+        self, scope: str, address: str, windows: dict[int, tuple[Window, ...]]
+    ) -> Quota:
+        """The decision over the address (or /64) and then each wider prefix.
+
+        Narrowest first, stopping at a refusal: it counts nothing in the wider
+        ones, so a client over its own ceiling never uses up its neighbours'
+        budget. An admission carries the decision with the least left.
         """
         binding: Quota | None = None
         for bucket, multiple in client_buckets(address):
-            quota = await self._admit(scope, bucket, windows[multiple])
+            quota = await self._decide(scope, bucket, windows[multiple])
+            if not quota.allowed:
+                return quota
             if binding is None or quota.binding.remaining < binding.binding.remaining:
                 binding = quota
         assert binding is not None  # client_buckets is never empty

@@ -181,6 +181,24 @@ async def test_the_64s_of_one_56_share_four_times_one_64s_budget(start_gateway):
     assert (await signed_list(gw, throwaway(), "2001:db8:cc00:200::7")).status == 200
 
 
+async def test_public_requests_are_charged_per_prefix_too(start_gateway):
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=PROXY, rate_limits={"public_per_minute": 2}
+    )
+    # Twenty /64s of one /48, each in its own /56: the /48 allows 16 x 2.
+    prefixes = [f"2001:db8:ab00:{n:02x}00::1" for n in range(20)]
+    statuses = [
+        (await call(gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": ip})).status
+        for ip in prefixes
+        for _ in range(2)
+    ]
+    assert statuses == [200] * 32 + [429] * 8
+    elsewhere = await call(
+        gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": "2001:db8:ac00::1"}
+    )
+    assert elsewhere.status == 200
+
+
 async def test_key_creation_is_charged_per_prefix_too(start_gateway):
     gw = await start_gateway(
         clock=mid_minute_clock(), listen=PROXY, rate_limits={"ip_key_creation_per_minute": 1}
