@@ -130,7 +130,7 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "rate_limits.per_hour": "Per API key (and per signing wallet), per hour.",
         "rate_limits.per_day": "Per API key (and per signing wallet), per day.",
         "rate_limits.public_per_minute": "Per client IP on public routes and for failed "
-        "authentication.",
+        "authentication (IPv6: per /64, 4x per /56, 16x per /48).",
         "rate_limits.management_per_minute": "Key management, per wallet, per minute.",
         "rate_limits.management_per_hour": "Key management, per wallet, per hour.",
         "rate_limits.ip_signed_per_minute": "Wallet-signed requests per client IP, per minute, "
