@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
 from collections import defaultdict
 
 import pytest
 from redis.crc import key_slot
 
 from gateway.ratelimit import Limiter, LimiterError, Quota, Window, open_limiter
-from tests.support.services import PrivateRedis, PrivateRedisCluster
+from tests.support.services import REDIS_CLI, PrivateRedis, PrivateRedisCluster
 
 FIVE = Window("minute", 60, 5)
 NOON = 1_893_499_200.0  # 2030-01-01 12:00:00 UTC, a minute boundary
@@ -125,3 +126,44 @@ async def test_a_frozen_master_delays_only_the_hits_whose_keys_it_holds(
         assert isinstance(result, Quota | LimiterError), result
     finally:
         await limiter.close()
+
+
+def cli(node: PrivateRedis, *args: str) -> str:
+    answer = subprocess.run(
+        [REDIS_CLI, "-p", str(node.port), *args], capture_output=True, text=True, timeout=10
+    )
+    assert answer.returncode == 0, answer.stderr
+    return answer.stdout.strip()
+
+
+def assign(cluster: PrivateRedisCluster, slot: int, owner: PrivateRedis) -> None:
+    """Give an empty `slot` to `owner` on every node (no keys to migrate)."""
+    owner_id = cli(owner, "cluster", "myid")
+    for node in [owner, *(n for n in cluster.nodes if n is not owner)]:
+        assert cli(node, "cluster", "setslot", str(slot), "node", owner_id) == "OK"
+
+
+async def test_a_moved_slot_is_followed_to_its_new_owner(
+    redis_cluster: PrivateRedisCluster, prefix: str
+) -> None:
+    held = identities_by_node(redis_cluster, prefix)
+    (first_port, ids), (second_port, _), _ = held.items()
+    seen, moving = ids
+    slot = key_slot(f"{prefix}:{{key:{moving}}}".encode())
+    first, second = node_at(redis_cluster, first_port), node_at(redis_cluster, second_port)
+    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    try:
+        assert (await limiter.hit("key", seen, [FIVE], NOON)).allowed  # the map is read
+        assign(redis_cluster, slot, second)
+        # The limiter still believes `first` owns the slot: MOVED, a new map,
+        # and the one hit sent again, counted once.
+        quotas = [await limiter.hit("key", moving, [FIVE], NOON) for _ in range(6)]
+        assert [q.allowed for q in quotas] == [True] * 5 + [False]
+        assert quotas[4].binding.remaining == 0
+        assert cli(second, "cluster", "countkeysinslot", str(slot)) == "1"
+    finally:
+        await limiter.close()
+        for key in cli(second, "cluster", "getkeysinslot", str(slot), "10").split():
+            cli(second, "del", key)
+        assign(redis_cluster, slot, first)
+        redis_cluster.wait_until_ok()
