@@ -136,6 +136,10 @@ def cli(node: PrivateRedis, *args: str) -> str:
     return answer.stdout.strip()
 
 
+def cluster_owner_port(cluster: PrivateRedisCluster, slot: int) -> int:
+    return cluster.owner_of(slot).port
+
+
 def assign(cluster: PrivateRedisCluster, slot: int, owner: PrivateRedis) -> None:
     """Give an empty `slot` to `owner` on every node (no keys to migrate)."""
     owner_id = cli(owner, "cluster", "myid")
@@ -147,10 +151,18 @@ async def test_a_moved_slot_is_followed_to_its_new_owner(
     redis_cluster: PrivateRedisCluster, prefix: str
 ) -> None:
     held = identities_by_node(redis_cluster, prefix)
-    (first_port, ids), (second_port, _), _ = held.items()
-    seen, moving = ids
-    slot = key_slot(f"{prefix}:{{key:{moving}}}".encode())
+    (first_port, (seen, _)), (second_port, _), _ = held.items()
     first, second = node_at(redis_cluster, first_port), node_at(redis_cluster, second_port)
+    # A slot of `first` that holds no key (other tests' keys share the
+    # cluster): only an empty slot can be handed over without migrating.
+    moving, slot = next(
+        (identity, slot)
+        for identity, slot in (
+            (f"move-{n}", key_slot(f"{prefix}:{{key:move-{n}}}".encode())) for n in range(10_000)
+        )
+        if cluster_owner_port(redis_cluster, slot) == first_port
+        and cli(first, "cluster", "countkeysinslot", str(slot)) == "0"
+    )
     limiter = open_limiter(redis_cluster.url, prefix=prefix)
     try:
         assert (await limiter.hit("key", seen, [FIVE], NOON)).allowed  # the map is read
