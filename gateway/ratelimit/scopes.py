@@ -35,15 +35,6 @@ class Scope:
     IP_KEY_CREATION = "ip_key_creation"
 
 
-def address_bucket(address: str) -> str:
-    """What a per-IP scope counts: an IPv4 address, or an IPv6 address's /64.
-
-    One IPv6 subscriber is routinely given a whole /64, 2^64 addresses: counted
-    one by one, a per-IP ceiling would be none at all.
-    """
-    return client_buckets(address)[0][0]
-
-
 def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
     """`windows` for each budget multiple of `PREFIX_WIDENING`, by multiple."""
     return {
