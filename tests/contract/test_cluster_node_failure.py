@@ -104,7 +104,9 @@ async def test_a_frozen_master_delays_only_the_hits_whose_keys_it_holds(
     frozen_port, healthy_port, _ = held
     frozen = node_at(redis_cluster, frozen_port)
     stuck_identity, healthy_identity = held[frozen_port][1], held[healthy_port][1]
-    limiter = open_limiter(redis_cluster.url, prefix=prefix)
+    # A node timeout far beyond the test: the frozen node's hit cannot end
+    # before the node is thawed, so the order below is no race.
+    limiter = open_limiter(f"{redis_cluster.url}?socket_timeout=30", prefix=prefix)
     try:
         for identity in (stuck_identity, healthy_identity):
             assert (await limiter.hit("key", identity, [FIVE], NOON)).allowed
@@ -117,13 +119,12 @@ async def test_a_frozen_master_delays_only_the_hits_whose_keys_it_holds(
             ]
             assert [a.allowed for a in answers] == [True] * 5 + [False] * 3
             # Eight round trips to a healthy node answered while the frozen
-            # node's one hit still waits (it times out after a second).
+            # node's one hit still waits.
             assert not stuck.done()
         finally:
             frozen.resume()
-        # Thawed in time or timed out: either way an answer, never a hang.
-        (result,) = await asyncio.gather(stuck, return_exceptions=True)
-        assert isinstance(result, Quota | LimiterError), result
+        # Thawed, the node answers the hit that waited.
+        assert (await stuck).allowed
     finally:
         await limiter.close()
 
