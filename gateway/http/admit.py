@@ -45,6 +45,7 @@ from gateway.auth.routes import Credential, IpCharge, QuotaScope, Route
 from gateway.http.body import Body, take_body
 from gateway.http.context import GATEWAY, STATE, Gateway, RequestState
 from gateway.http.errors import REFUSALS, api_error
+from gateway.keys.model import ApiKey
 from gateway.ratelimit import Quota, RateLimited
 from gateway.ratelimit.scopes import Scope
 
@@ -78,6 +79,8 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
     parsed: Any = None
     if with_body and request.body_exists:
         body, parsed = await take_body(request, route, gw.settings.limits.max_body_bytes)
+    ip = state.client_ip
+    charges = route.ip_charges
     charged: Quota | None = None  # the client IP's latest charge for this request
     quota: Quota | None = None
     try:
@@ -85,18 +88,39 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
             credential = presented(route, headers, parsed)
             if credential is Credential.PUBLIC:
                 identity = PUBLIC
-            elif credential is not Credential.API_KEY:
-                identity, charged = await _by_signature(
-                    gw, state, matched, credential, headers, parsed
-                )
-            else:
+            elif credential is Credential.API_KEY:
+                plaintext = headers["X-API-Key"]
                 # The hot path: a cached key costs no store query and no IP charge.
-                key = None if route.service_dialect else gw.keys.cached(headers["X-API-Key"])
-                if key is None:
-                    identity, charged = await _by_key(gw, state, route, headers)
-                else:
+                key = None if route.service_dialect else gw.keys.cached(plaintext)
+                if key is not None:
                     gw.keys.ensure_usable(key)
                     identity = key_identity(key)
+                elif (service := _service_identity(gw, route, headers, plaintext)) is not None:
+                    identity = service
+                else:
+                    if IpCharge.KEY_CREATION in charges:
+                        charged = await gw.quotas.for_key_creation_ip(ip)
+                    key = gw.keys.cached(plaintext)
+                    if key is None:
+                        # A made-up key is free to invent, its address is not: the
+                        # IP's public quota decides before the store is asked.
+                        gw.keys.check_format(plaintext)
+                        if IpCharge.KEY_LOOKUP in charges:
+                            charged = await gw.quotas.for_ip(ip)
+                        key = await gw.keys.load(plaintext)
+                    identity = _usable_key(gw, route, key, headers, ip)
+            else:
+                # Throwaway wallets are free to make: the IP pays before recovery.
+                if IpCharge.SIGNING in charges:
+                    charged = await gw.quotas.for_signed_ip(ip)
+                if IpCharge.KEY_CREATION in charges:
+                    charged = await gw.quotas.for_key_creation_ip(ip)
+                if credential is Credential.ORDER_SIGNATURE:
+                    identity = await gw.authenticator.order_signature(route, parsed, headers)
+                else:
+                    identity = await gw.authenticator.signed_message(
+                        route, matched.params, headers, parsed
+                    )
         except RateLimited:
             raise  # an IP charge refused: counted nowhere, and no failed credential
         except REFUSALS as exc:
@@ -125,59 +149,33 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
     return Admission(route, matched.params, identity, quota, body, parsed)
 
 
-async def _by_key(
-    gw: Gateway, state: RequestState, route: Route, headers: Headers
-) -> tuple[Identity, Quota | None]:
-    """A service key, or a wallet's key the store must be asked about: the client
-    IP pays first (a made-up key is free to invent, its address is not)."""
-    plaintext = headers["X-API-Key"]
-    chains = gw.settings.signatures.chains
-    if Credential.SERVICE_KEY in route.credentials:
-        name = service_name(gw.service_key_hashes, plaintext)
-        if name is not None:
-            # The operator's frontend serves every user from one address: exempt
-            # from the per-IP creation ceiling.
-            wallet = header_wallet(headers, chains, required=True)
-            assert wallet is not None
-            return service_identity(name, wallet), None
-    charged = None
-    if IpCharge.KEY_CREATION in route.ip_charges:
-        charged = await gw.quotas.for_key_creation_ip(state.client_ip)
-    key = gw.keys.cached(plaintext)
-    if key is None:
-        gw.keys.check_format(plaintext)
-        if IpCharge.KEY_LOOKUP in route.ip_charges:
-            charged = await gw.quotas.for_ip(state.client_ip)
-        key = await gw.keys.load(plaintext)
+def _service_identity(
+    gw: Gateway, route: Route, headers: Headers, plaintext: str
+) -> Identity | None:
+    """An operator service key acting for X-Wallet-Address, where the route takes one.
+
+    The operator's frontend serves every user from one address: it pays no
+    per-IP creation ceiling.
+    """
+    if Credential.SERVICE_KEY not in route.credentials:
+        return None
+    name = service_name(gw.service_key_hashes, plaintext)
+    if name is None:
+        return None
+    wallet = header_wallet(headers, gw.settings.signatures.chains, required=True)
+    assert wallet is not None
+    return service_identity(name, wallet)
+
+
+def _usable_key(gw: Gateway, route: Route, key: ApiKey, headers: Headers, ip: str) -> Identity:
     gw.keys.ensure_usable(key)
     if not route.service_dialect:
-        return key_identity(key), charged
-    # Held to what it is held to on any route: its own wallet, its IP allowlist.
-    identity = own_key_identity(key, headers, chains)
-    gw.access.check_key(key, None, state.client_ip)
-    return identity, charged
-
-
-async def _by_signature(
-    gw: Gateway,
-    state: RequestState,
-    matched: RouteMatch,
-    credential: Credential,
-    headers: Headers,
-    parsed: Any,
-) -> tuple[Identity, Quota | None]:
-    """A signed message or an order signature, after the client IP paid for its check."""
-    route = matched.route
-    charged = None
-    if IpCharge.SIGNING in route.ip_charges:
-        charged = await gw.quotas.for_signed_ip(state.client_ip)
-    if IpCharge.KEY_CREATION in route.ip_charges:
-        charged = await gw.quotas.for_key_creation_ip(state.client_ip)
-    if credential is Credential.ORDER_SIGNATURE:
-        identity = await gw.authenticator.order_signature(route, parsed, headers)
-    else:
-        identity = await gw.authenticator.signed_message(route, matched.params, headers, parsed)
-    return identity, charged
+        return key_identity(key)
+    # In the service-key dialect a wallet's own key is held to what it is held
+    # to on any route: its own wallet only, and its IP allowlist.
+    identity = own_key_identity(key, headers, gw.settings.signatures.chains)
+    gw.access.check_key(key, None, ip)
+    return identity
 
 
 async def _charge_failure(
