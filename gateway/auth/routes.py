@@ -61,6 +61,9 @@ class Ending(StrEnum):
     LIST_KEY_EVENTS = "list_key_events"
     GENERATE_KEY = "generate_key"  # service-key dialect
     REVOKE_WALLET_KEY = "revoke_wallet_key"  # service-key dialect
+    # A public page of walletgate's own (portal, interface description, order
+    # schemes), served by its aiohttp handler after admission.
+    PAGE = "page"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,15 @@ def build_route(settings: RouteSettings) -> Route:
         action=settings.action or None,
         order_scheme=scheme,
     )
+
+
+_PUBLIC = frozenset({Credential.PUBLIC})
+_NO_CHARGES: frozenset[IpCharge] = frozenset()
+
+
+def page_route(template: str) -> Route:
+    """A public GET of walletgate's own: anyone, counted against the client IP."""
+    return Route("GET", template, _PUBLIC, QuotaScope.IDENTITY, _NO_CHARGES, Ending.PAGE)
 
 
 _SIGNED = frozenset({Credential.SIGNED_MESSAGE})

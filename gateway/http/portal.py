@@ -15,8 +15,11 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.auth.policy import RouteMatch
+from gateway.auth.routes import page_route
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.context import GATEWAY, STATE
+from gateway.http.admit import admit
+from gateway.http.context import GATEWAY
 
 PORTAL_PATH = "/portal"
 
@@ -86,11 +89,15 @@ def load_assets() -> MappingProxyType[str, Asset]:
 ASSETS = web.AppKey("portal_assets", MappingProxyType[str, Asset])
 
 
+_PAGE = RouteMatch(page_route(PORTAL_PATH), MappingProxyType({}))
+_ASSET = RouteMatch(page_route(PORTAL_PATH + "/{asset}"), MappingProxyType({}))
+
+
 async def serve_portal(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+    name = request.match_info.get("asset", "")
     # A public route: charged to the client IP like every other one.
-    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
-    asset = request.app[ASSETS].get(request.match_info.get("asset", ""))
+    await admit(request, _ASSET if name else _PAGE, with_body=False)
+    asset = request.app[ASSETS].get(name)
     if asset is None:
         raise ApiError(ErrorCode.NOT_FOUND, "Not found")
     return web.Response(
