@@ -108,8 +108,9 @@ class RequestState:
     client_ip: str
     route: str | None = None  # the route template, once matched
     auth: str = "none"  # how the request was authenticated
-    quota: Quota | None = None  # the rate-limit decision whose headers the answer carries
-    ip_charged: bool = False  # charged to its client IP already: not again on failure
+    # The rate-limit decision whose headers the answer carries: written once by
+    # `admit`, or, for a request refused before the door, by its error answer.
+    quota: Quota | None = None
     # For the access line: who was identified, how long the upstream took, which error.
     key_id: str | None = None
     wallet: str | None = None
