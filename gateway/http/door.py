@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.admit import admit
-from gateway.http.context import GATEWAY
+from gateway.http.context import GATEWAY, STATE
 from gateway.http.key_routes import KEY_ENDINGS, check_key_request
 from gateway.http.pipeline import forward_admitted
 from gateway.http.target import request_target
@@ -25,6 +25,7 @@ async def handle_request(request: web.Request) -> web.StreamResponse:
     route = matched.route
     if route.forwarded:
         return await forward_admitted(request, await admit(request, matched), target.origin_form)
+    request[STATE].route = route.template  # labels a refusal of its shape too
     check_key_request(request, route.ending)
     return await KEY_ENDINGS[route.ending](request, await admit(request, matched))
 
@@ -35,6 +36,7 @@ async def handle_auth_mode(request: web.Request) -> web.StreamResponse:
     matched = request.app[GATEWAY].routes.match(request.method, target.path)
     route = matched.route
     if not route.forwarded:
+        request[STATE].route = route.template
         check_key_request(request, route.ending)
         return await KEY_ENDINGS[route.ending](request, await admit(request, matched))
     if not route.order_signature:
