@@ -163,3 +163,22 @@ async def test_the_v1_dialect_keeps_invalid_api_key(gw):
     # routes keep INVALID_API_KEY (product section 4).
     reply = await call(gw, "GET", "/api/v1/orders", headers={"X-API-Key": "ck_live_nope"})
     assert_error(reply, 401, ErrorCode.INVALID_API_KEY)
+
+
+# -- auth mode: key management is walletgate's own, whatever carries the traffic -------------
+
+AUTH_MODE = {"mode": "auth", "trusted_proxies": ("127.0.0.1/32",)}
+
+
+async def test_auth_mode_serves_key_management_and_never_decides_it(start_gateway, stacks_signer):
+    gw = await start_gateway(listen=AUTH_MODE)
+    created = await signed(
+        gw, stacks_signer, "POST", "/api/v1/api-keys", "create_api_key", keyName="bot"
+    )
+    assert_no_store(created, 201)
+    wrong = await call(gw, "DELETE", "/api-key/generate")
+    assert (wrong.status, wrong.headers["Allow"]) == (405, "POST")
+    asked = {"X-Original-Method": "POST", "X-Original-URI": "/api/v1/api-keys"}
+    decision = await call(gw, "GET", "/_walletgate/auth", headers=asked)
+    assert_error(decision, 400, ErrorCode.BAD_REQUEST)
+    assert "walletgate" in decision.body["details"]["reason"]
