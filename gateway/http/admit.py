@@ -132,7 +132,7 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
             quota = await _quota(gw, state, route, identity, charged)
         except RateLimited:
             if key is not None and route.scope is QuotaScope.IDENTITY:
-                gw.keys.record_rate_limited(key.id)
+                gw.keys.record_rate_limited(key.id, state.client_ip)
             raise
         if route.forwarded:
             try:
@@ -141,7 +141,9 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
                 )
             except REFUSALS as exc:
                 if key is not None:
-                    gw.keys.record_usage(key.id, api_error(exc).status, route.permission)
+                    gw.keys.record_usage(
+                        key.id, api_error(exc).status, route.permission, state.client_ip
+                    )
                 raise
     finally:
         # The one write: the decision whose headers the answer carries.

@@ -23,6 +23,7 @@ from gateway.http.admit import Admission
 from gateway.http.context import GATEWAY, STATE, Gateway
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
 from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
+from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
 from gateway.keys.service import NewKey
@@ -41,7 +42,12 @@ def iso(moment: Any) -> str | None:
     return utc_timestamp(moment) if moment is not None else None
 
 
-def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> dict[str, Any]:
+def key_json(
+    key: ApiKey,
+    now: Any,
+    hourly: list[HourlyUsage] | None = None,
+    clients: list[ClientIp] | None = None,
+) -> dict[str, Any]:
     """A key as wallets see it: never the key itself nor its hash."""
     return {
         "id": key.id,
@@ -58,6 +64,7 @@ def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> 
         "ipAllowlist": list(key.ip_allowlist),
         "usageStats": key.usage.to_json() | {"hourly": [h.to_json() for h in hourly or ()]},
         "keyHint": key.key_hint,
+        "clientIps": [c.to_json() for c in clients or ()],
     }
 
 
@@ -113,14 +120,16 @@ async def list_api_keys(request: web.Request, admission: Admission) -> web.Respo
     now = gw.keys.now()
     keys = await gw.keys.list_for(wallet_of(admission).canonical)
     hourly = await gw.keys.hourly_for(keys)
-    return answer({"apiKeys": [key_json(k, now, hourly[k.id]) for k in keys]})
+    clients = await gw.keys.clients_for(keys)
+    return answer({"apiKeys": [key_json(k, now, hourly[k.id], clients[k.id]) for k in keys]})
 
 
 async def get_api_key(request: web.Request, admission: Admission) -> web.Response:
     gw = request.app[GATEWAY]
     key = await gw.keys.get_for(wallet_of(admission).canonical, admission.params["keyId"])
     hourly = await gw.keys.hourly_for([key])
-    return answer(key_json(key, gw.keys.now(), hourly[key.id]))
+    clients = await gw.keys.clients_for([key])
+    return answer(key_json(key, gw.keys.now(), hourly[key.id], clients[key.id]))
 
 
 async def delete_api_key(request: web.Request, admission: Admission) -> web.Response:

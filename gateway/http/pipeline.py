@@ -38,10 +38,14 @@ async def forward_admitted(
         response = await forward(request, gw, identity, target, body)
     except REFUSALS as exc:
         if key is not None:
-            gw.keys.record_usage(key.id, api_error(exc).status, route.permission)
+            gw.keys.record_usage(
+                key.id, api_error(exc).status, route.permission, request[STATE].client_ip
+            )
         raise
     if key is not None:
-        gw.keys.record_usage(key.id, relayed_status(response), route.permission)
+        gw.keys.record_usage(
+            key.id, relayed_status(response), route.permission, request[STATE].client_ip
+        )
     if route.order_signature and response.status == 201:
         prime_owner(gw, response)
     return response
