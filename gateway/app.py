@@ -10,7 +10,6 @@ the others open: each is closed, and what happened is in the shutdown report.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +19,7 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.addresses import parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
@@ -79,7 +79,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         history_days=settings.usage.history_days,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
-    replay = _replay_guard(settings)
+    replay = _replay_guard(settings, clock)
     verifier = SignatureVerifier(
         replay=replay,
         chains=settings.signatures.chains,
@@ -135,9 +135,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         forwarder=forwarder,
         owners=owners,
         access=AccessControl(owners, authenticator),
-        trusted_proxies=tuple(
-            ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
-        ),
+        trusted_proxies=tuple(parse_network(cidr) for cidr in settings.listen.trusted_proxies),
         policy=PolicyCell(policy),
     )
 
@@ -146,11 +144,13 @@ def service_key_hashes(settings: Settings) -> MappingProxyType[str, str]:
     return MappingProxyType({s.sha256.lower(): s.name for s in settings.service_keys})
 
 
-def _replay_guard(settings: Settings) -> ReplayGuard:
+def _replay_guard(settings: Settings, clock: Callable[[], float]) -> ReplayGuard:
     if settings.redis.url:
         client = open_redis_client(settings.redis.url)
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
-    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
+    # The verifier's clock: an entry lives until the message it remembers
+    # leaves the age window by that same clock, the one tests can move.
+    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size, clock=clock)
 
 
 def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
