@@ -57,7 +57,8 @@ async def profile(args: argparse.Namespace) -> Path:
                 "--rate", "500", "--nonblocking",
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
-            result = await wrk.run(Load(gateway.url + path, script, args.duration, 50), cores.client)
+            load = Load(gateway.url + path, script, args.duration, 50)
+            result = await wrk.run(load, cores.client)
             await spy.wait()
             print(f"{result.rate:,.0f} req/s, errors {result.errors}")
     return out
