@@ -17,6 +17,7 @@ can fill no shared structure sized above that.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from functools import lru_cache
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,6 +57,37 @@ def in_any(text: str, networks: tuple[Network, ...]) -> bool:
     """Whether the address `text` lies in one of `networks` (never, if it is no address)."""
     address = parse_address(text)
     return address is not None and any(address in network for network in networks)
+
+
+class TrustedProxies:
+    """`listen.trusted_proxies`, each address's verdict remembered.
+
+    Whether a peer (or a forwarded hop) is a trusted proxy is asked on every
+    request, and parsing an address costs more than the rest of the answer;
+    a gateway sees the same proxy and client addresses again and again, so
+    the verdict is kept per address string. The table is bounded and emptied
+    when full: a flood of new addresses costs what no table would, no more.
+    """
+
+    __slots__ = ("_verdicts", "networks")
+    MAX_VERDICTS = 4096
+
+    def __init__(self, networks: Iterable[Network] = ()) -> None:
+        self.networks = tuple(networks)
+        self._verdicts: dict[str, bool] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, str):
+            return False
+        verdict = self._verdicts.get(address)
+        if verdict is None:
+            if len(self._verdicts) >= self.MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[address] = in_any(address, self.networks)
+        return verdict
 
 
 @lru_cache(maxsize=65536)

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from aiohttp import web
 
-from gateway.addresses import parse_network
+from gateway.addresses import TrustedProxies, parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
@@ -135,7 +135,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         forwarder=forwarder,
         owners=owners,
         access=AccessControl(owners, authenticator),
-        trusted_proxies=tuple(parse_network(cidr) for cidr in settings.listen.trusted_proxies),
+        trusted_proxies=TrustedProxies(parse_network(c) for c in settings.listen.trusted_proxies),
         policy=PolicyCell(policy),
     )
 

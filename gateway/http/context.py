@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.addresses import Network, in_any, parse_address
+from gateway.addresses import TrustedProxies, parse_address
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
@@ -32,8 +32,6 @@ from gateway.ratelimit.scopes import QuotaGate
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.replay import ReplayGuard
-
-Networks = tuple[Network, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +65,7 @@ class Gateway:
     forwarder: Forwarder
     owners: OwnerResolver
     access: AccessControl
-    trusted_proxies: Networks
+    trusted_proxies: TrustedProxies
     policy: PolicyCell
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
 
@@ -148,7 +146,9 @@ def request_id_for(request: web.Request, ids: RequestIds) -> str:
     return ids.next()
 
 
-def client_ip(request: web.Request, trusted: Networks, header: str = "x-forwarded-for") -> str:
+def client_ip(
+    request: web.Request, trusted: TrustedProxies, header: str = "x-forwarded-for"
+) -> str:
     """The socket peer, or the nearest untrusted hop behind trusted proxies.
 
     Every field line of the forwarding header is one list (RFC 9110, section 5.3): a
@@ -189,7 +189,7 @@ def _forwarded_for(element: str) -> str:
     return "-"
 
 
-def peer_is_trusted(request: web.Request, trusted: Networks) -> bool:
+def peer_is_trusted(request: web.Request, trusted: TrustedProxies) -> bool:
     """Whether the socket peer is one of `listen.trusted_proxies`."""
     return bool(trusted) and is_trusted(request.remote or "", trusted)
 
@@ -198,6 +198,6 @@ def _is_ip(text: str) -> bool:
     return parse_address(text) is not None
 
 
-def is_trusted(address: str, trusted: Networks) -> bool:
+def is_trusted(address: str, trusted: TrustedProxies) -> bool:
     """A dual-stack listener's `::ffff:10.0.0.1` peer is the trusted proxy 10.0.0.1."""
-    return in_any(address, trusted)
+    return address in trusted

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.addresses import client_buckets, parse_network
+from gateway.addresses import TrustedProxies, client_buckets, parse_network
 from gateway.auth.authorise import ip_allowed
 from gateway.http.context import forwarded_hops, is_trusted
 from gateway.http.listener import ConnectionGuard
@@ -79,11 +79,21 @@ def test_allowlist_matching_is_the_same_in_either_form(client: str, entry: str) 
 
 
 def test_a_dual_stack_peer_of_a_trusted_ipv4_proxy_is_trusted() -> None:
-    trusted = (parse_network("10.0.0.0/8"),)
-    assert is_trusted("::ffff:10.1.2.3", trusted)
-    assert is_trusted("10.1.2.3", trusted)
-    assert not is_trusted("::ffff:11.1.2.3", trusted)
-    assert not is_trusted("unix:", trusted)
+    trusted = TrustedProxies((parse_network("10.0.0.0/8"),))
+    for _ in range(2):  # the remembered verdict is the computed one
+        assert is_trusted("::ffff:10.1.2.3", trusted)
+        assert is_trusted("10.1.2.3", trusted)
+        assert not is_trusted("::ffff:11.1.2.3", trusted)
+        assert not is_trusted("unix:", trusted)
+
+
+def test_remembered_verdicts_are_bounded_and_stay_right() -> None:
+    trusted = TrustedProxies((parse_network("10.0.0.0/8"),))
+    for n in range(TrustedProxies.MAX_VERDICTS * 2 + 7):
+        assert is_trusted(f"10.0.{n // 256 % 256}.{n % 256}", trusted)
+        assert not is_trusted(f"192.0.2.{n % 256}", trusted)
+    assert len(trusted._verdicts) <= TrustedProxies.MAX_VERDICTS
+    assert not TrustedProxies() and TrustedProxies((parse_network("::1/128"),))
 
 
 def test_ipv6_clients_are_charged_per_64_56_and_48() -> None:
