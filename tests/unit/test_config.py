@@ -21,6 +21,7 @@ from gateway.config import (
     load_settings,
     masked,
 )
+from gateway.operator_config import OperatorTokenSettings, TierSettings
 from gateway.order_schemes_config import OrderSchemeTable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_example_config_is_the_built_in_defaults_with_the_default_route_table():
 
 def test_example_config_documents_every_key_with_a_comment():
     text = EXAMPLE.read_text(encoding="utf-8")
-    tables = {*TABLE_LISTS, "order_schemes"}
+    tables = {*TABLE_LISTS, "order_schemes", "tiers"}
     sections = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in tables}
     for section in sections:
         block = re.search(rf"^\[{section}\][^\n]*\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
@@ -75,6 +76,11 @@ def test_example_config_documents_every_key_with_a_comment():
         assert re.search(rf"^# {field.name} = .*#", text, re.M), f"service_keys.{field.name}"
     for field in dataclasses.fields(TABLE_LISTS["routes"]):
         assert re.search(rf"^#   {field.name} +\S", text, re.M), f"routes.{field.name}"
+    for field in dataclasses.fields(TierSettings):
+        if field.name != "name":  # the table's own name, [tiers.NAME]
+            assert re.search(rf"^# {field.name} += .*#", text, re.M), f"tiers.{field.name}"
+    for field in dataclasses.fields(OperatorTokenSettings):
+        assert re.search(rf"^# {field.name} += .*#", text, re.M), f"admin.tokens.{field.name}"
     for field in dataclasses.fields(OrderSchemeTable):
         if field.name not in ("message", "types"):  # tables of their own, shown as such
             assert re.search(rf"^# {field.name} += .*#", text, re.M), f"order_schemes.{field.name}"
