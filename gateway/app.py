@@ -113,6 +113,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         metrics,
         fail_open=settings.redis.on_error == "open",
         clock=clock,
+        tiers=settings.tiers,
     )
     return Gateway(
         settings=settings,
@@ -209,6 +210,7 @@ async def _open_store(gw: Gateway) -> None:
 
 async def _start_keys(gw: Gateway) -> None:
     await gw.keys.start(gw.settings.usage.flush_interval_s)
+    gw.quotas.check_tiers(gw.keys.tiers.in_use())
 
 
 _RESOURCES: tuple[CleanupContext, ...] = (

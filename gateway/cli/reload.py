@@ -33,7 +33,7 @@ from gateway.wallets.order_checks import compile_route_schemes
 log = logging.getLogger("walletgate.reload")
 
 # Sections a running process takes over from a re-read file (when present).
-RELOADABLE: Final = ("routes", "order_schemes", "rate_limits", "service_keys", "log")
+RELOADABLE: Final = ("routes", "order_schemes", "rate_limits", "tiers", "service_keys", "log")
 
 LOG_CONTROL = web.AppKey("log_control", LogControl)
 
@@ -83,14 +83,16 @@ def reload(app: web.Application, new: Settings) -> ReloadResult:
     gw.authenticator.orders.use_schemes(compile_route_schemes(settings, routes))
     gw.routes = RouteTable(routes)
     gw.service_key_hashes = {s.sha256.lower(): s.name for s in settings.service_keys}
-    if "rate_limits" in result.applied:
+    if "rate_limits" in result.applied or "tiers" in result.applied:
         gw.quotas = QuotaGate(
             gw.limiter,
             settings.rate_limits,
             gw.metrics,
             fail_open=settings.redis.on_error == "open",
             clock=gw.quotas.clock,
+            tiers=settings.tiers,
         )
+        gw.quotas.check_tiers(gw.keys.tiers.in_use())
     gw.settings = settings
     control = app.get(LOG_CONTROL)
     if control is not None:

@@ -230,7 +230,8 @@ async def _evm_caller(
     request[STATE].wallet = wallet.display
     if own_key is not None:
         request[STATE].key_id = own_key.id
-        request[STATE].quota = await gw.quotas.for_key(own_key.id, own_key.rate_limit)
+        tier = gw.keys.tiers.of(own_key.wallet)
+        request[STATE].quota = await gw.quotas.for_key(own_key.id, own_key.rate_limit, tier)
     request[STATE].quota = await gw.quotas.for_management(wallet.canonical)
     return gw, wallet, own_key, origin
 

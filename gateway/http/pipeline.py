@@ -303,13 +303,14 @@ async def refuse_unauthenticated(request: web.Request, gw: Gateway, exc: ApiErro
 
 async def admit(state: RequestState, gw: Gateway, identity: Identity) -> Quota:
     if identity.key is not None:
-        return await gw.quotas.for_key(identity.key.id, identity.key.rate_limit)
+        key = identity.key
+        return await gw.quotas.for_key(key.id, key.rate_limit, gw.keys.tiers.of(key.wallet))
     if identity.order_only and state.quota is not None:
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (charge_ip before verification).
         return state.quota
     if identity.method == AuthMethod.SIGNATURE and identity.wallet is not None:
-        return await gw.quotas.for_wallet(identity.wallet)
+        return await gw.quotas.for_wallet(identity.wallet, gw.keys.tiers.of(identity.wallet))
     return await gw.quotas.for_ip(state.client_ip)
 
 

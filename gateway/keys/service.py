@@ -40,6 +40,7 @@ from gateway.keys.model import (
     Permission,
 )
 from gateway.keys.store.base import KeyStore, StoreError
+from gateway.keys.tiers import WalletTiers
 from gateway.keys.token import (
     check_api_key_format,
     generate_api_key,
@@ -113,6 +114,7 @@ class KeyService:
     ) -> None:
         self.store = store
         self.usage = UsageCounter(store, clock, timedelta(days=history_days))
+        self.tiers = WalletTiers(store)
         self._settings = settings
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
@@ -132,6 +134,8 @@ class KeyService:
     # -- lifecycle ---------------------------------------------------------
     async def start(self, flush_interval_s: float) -> None:
         self._cursor = await self.store.change_cursor()
+        # After the cursor: a tier set in between is loaded again by the first sync.
+        await self.tiers.load()
         self._tasks = [
             asyncio.create_task(self._every(self._settings.invalidation_interval_s, self.sync)),
             asyncio.create_task(self._every(flush_interval_s, self.flush_usage)),
@@ -160,6 +164,7 @@ class KeyService:
         self._cursor, changed = await self.store.changes_since(self._cursor)
         for key_hash in changed:
             self._by_hash.pop(key_hash, None)
+        await self.tiers.sync(changed)
 
     # -- authentication (hot path) -------------------------------------------
     async def authenticate(
@@ -324,11 +329,15 @@ class KeyService:
 
     # -- operator operations ------------------------------------------------------
     async def set_status(
-        self, key_id: str, status: KeyStatus, origin: Origin = OPERATOR
+        self,
+        key_id: str,
+        status: KeyStatus,
+        origin: Origin = OPERATOR,
+        details: Mapping[str, object] | None = None,
     ) -> ApiKey | None:
         """The key after the change; the event is stored and logged only if it changed."""
         before = await self.store.get(key_id)
-        event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin)
+        event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin, details)
         key = await self.store.set_status(key_id, status, event=event)
         if key is not None:
             self._forget(key)
@@ -340,6 +349,10 @@ class KeyService:
         """Record (once, in the store) and log each key that has passed its expiry."""
         for event in await self.store.record_expiries(self._clock()):
             log_key_event(event)
+
+    def forget(self, key: ApiKey) -> None:
+        """Drop a record this process just changed from the cache (others: change log)."""
+        self._by_hash.pop(key.key_hash, None)
 
     def _forget(self, key: ApiKey) -> None:
         self._by_hash.pop(key.key_hash, None)

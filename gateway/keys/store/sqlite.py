@@ -25,6 +25,7 @@ import aiosqlite
 from gateway.keys.audit import KeyEvent
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
+from gateway.keys.store.admin_base import schema_v3
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
@@ -39,6 +40,7 @@ from gateway.keys.store.events import (
     event_values,
     schema_v2,
 )
+from gateway.keys.store.sqlite_admin import SQLiteAdmin
 from gateway.keys.store.sqlite_trail import (
     EFFECTIVE_STATUS,
     SQLiteTrail,
@@ -60,6 +62,7 @@ MIGRATIONS: Final = (
             time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
         ),
     ),
+    (3, schema_v3(time_type="TEXT")),
 )
 _INSERT_EVENT: Final = (
     f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
@@ -102,7 +105,7 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SQLiteKeyStore(SQLiteTrail):
+class SQLiteKeyStore(SQLiteAdmin, SQLiteTrail):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
