@@ -40,6 +40,21 @@ async def _keys(gw: RunningGateway, signer, count: int, prefix: str = "bot") -> 
     return [await create_api_key(gw, signer, name=f"{prefix} {i}") for i in range(count)]
 
 
+async def _all_pages(
+    gw: RunningGateway, path: str, field: str, params: dict[str, str]
+) -> tuple[list[dict], int]:
+    """Every item, following nextCursor; a cursor that never ends fails after 10 pages."""
+    seen: list[dict] = []
+    cursor = None
+    for pages in range(1, 11):
+        reply = await op(gw, "GET", path, params=params | ({"cursor": cursor} if cursor else {}))
+        assert reply.status == 200, reply.text
+        seen += reply.body[field]
+        if (cursor := reply.body["nextCursor"]) is None:
+            return seen, pages
+    raise AssertionError(f"{path}: still a next page after 10")
+
+
 # -- the door: tokens, scopes, the per-token limit ------------------------------------
 
 
@@ -109,18 +124,7 @@ async def test_keys_are_listed_newest_first_a_page_at_a_time_without_secrets(
     gw, stacks_signer, evm_signer
 ):
     made = await _keys(gw, stacks_signer, 3, "stacks") + await _keys(gw, evm_signer, 2, "evm")
-    seen: list[dict] = []
-    cursor = None
-    pages = 0
-    while True:
-        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
-        reply = await op(gw, "GET", "/keys", params=params)
-        assert reply.status == 200, reply.text
-        seen += reply.body["apiKeys"]
-        pages += 1
-        cursor = reply.body["nextCursor"]
-        if cursor is None:
-            break
+    seen, pages = await _all_pages(gw, "/keys", "apiKeys", {"limit": "2"})
     assert pages == 3
     assert sorted(k["keyId"] for k in seen) == sorted(k["keyId"] for k in made)
     order = [(k["createdAt"], k["keyId"]) for k in seen]
@@ -308,17 +312,8 @@ async def test_events_filter_by_wallet_key_kind_and_since_across_pages(
     for key in stacks_keys:
         await op(gw, "PATCH", f"/keys/{key['keyId']}", WRITE_TOKEN, json={"status": "suspended"})
 
-    pages, cursor, seen = 0, None, []
-    while True:
-        params = {"wallet": stacks_signer.address, "limit": "2"}
-        reply = await op(
-            gw, "GET", "/events", params=params | ({"cursor": cursor} if cursor else {})
-        )
-        assert reply.status == 200, reply.text
-        seen += reply.body["events"]
-        pages += 1
-        if (cursor := reply.body["nextCursor"]) is None:
-            break
+    params = {"wallet": stacks_signer.address, "limit": "2"}
+    seen, pages = await _all_pages(gw, "/events", "events", params)
     assert pages == 3 and len(seen) == 6
     assert {e["wallet"] for e in seen} == {stacks_signer.address}
 
@@ -425,7 +420,7 @@ async def test_unknown_tiers_and_bad_bodies_change_nothing(gw, stacks_signer, bo
 
 
 async def test_top_keys_rank_by_requests_and_failures(gw, stacks_signer):
-    busy, quiet, idle = await _keys(gw, stacks_signer, 3)
+    busy, quiet, _idle = await _keys(gw, stacks_signer, 3)
     for _ in range(3):
         await probe_key(gw, busy["apiKey"])
     await probe_key(gw, quiet["apiKey"])
