@@ -130,7 +130,8 @@ class KeyAdmin:
         self, wallet: str, tier: str | None, origin: Origin, reason: str | None = None
     ) -> str | None:
         """Place the wallet in `tier` (None: out of it); returns the previous tier."""
-        previous = self._keys.tiers.of(wallet)
+        # From the store, not this process's map: the CLI has none loaded.
+        previous = (await self._store.wallet_tiers()).get(wallet)
         details: Mapping[str, object] = {"tier": {"from": previous, "to": tier}} | _reason(reason)
         event = new_event(
             EventKind.LIMITS_CHANGED, "", self._keys.now(), origin, details, wallet=wallet
