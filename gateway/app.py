@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
@@ -133,6 +134,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
             ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
         ),
         service_key_hashes={s.sha256.lower(): s.name for s in settings.service_keys},
+        operator_tokens=OperatorTokens(settings.admin.tokens),
     )
 
 

@@ -23,6 +23,7 @@ from typing import Final
 
 from aiohttp import web
 
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import ConfigError, Settings
 from gateway.http.context import GATEWAY
@@ -34,6 +35,8 @@ log = logging.getLogger("walletgate.reload")
 
 # Sections a running process takes over from a re-read file (when present).
 RELOADABLE: Final = ("routes", "order_schemes", "rate_limits", "tiers", "service_keys", "log")
+# Keys of fixed sections it takes over too: operator tokens (a leaked one goes at once).
+RELOADABLE_KEYS: Final = ("admin.tokens",)
 
 LOG_CONTROL = web.AppKey("log_control", LogControl)
 
@@ -59,14 +62,16 @@ def _changed_keys(old: object, new: object, section: str) -> list[str]:
 
 
 def compare(old: Settings, new: Settings) -> ReloadResult:
-    applied, ignored = [], []
+    applied: list[str] = []
+    ignored: list[str] = []
     for section in _sections(old):
         before, after = getattr(old, section), getattr(new, section)
         if section in RELOADABLE:
             if before != after:
                 applied.append(section)
         else:
-            ignored.extend(_changed_keys(before, after, section))
+            for key in _changed_keys(before, after, section):
+                (applied if key in RELOADABLE_KEYS else ignored).append(key)
     return ReloadResult(tuple(applied), tuple(ignored))
 
 
@@ -77,6 +82,10 @@ def reload(app: web.Application, new: Settings) -> ReloadResult:
     settings = dataclasses.replace(
         gw.settings, **{s: getattr(new, s) for s in RELOADABLE if s in _sections(new)}
     )
+    settings = dataclasses.replace(
+        settings, admin=dataclasses.replace(settings.admin, tokens=new.admin.tokens)
+    )
+    gw.operator_tokens = OperatorTokens(settings.admin.tokens)
     # Each assignment is one step of the event loop: no request sees half of it.
     routes = settings.routes or DEFAULT_ROUTES
     # Schemes before routes: a new route must never name a scheme not compiled yet.

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import RouteTable
 from gateway.config import Settings
@@ -49,6 +50,9 @@ class Gateway:
     routes: RouteTable
     trusted_proxies: Networks
     service_key_hashes: dict[str, str]  # sha256 hex -> service name
+    # `[[admin.tokens]]` by hash; swapped whole on SIGHUP (a leaked token is removed
+    # without a restart).
+    operator_tokens: OperatorTokens = field(default_factory=lambda: OperatorTokens(()))
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.auth.operator import OperatorAdmission, OperatorTokens, admit_operator
+from gateway.auth.operator import OperatorAdmission, admit_operator
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.errors import api_error
@@ -33,7 +33,6 @@ log = logging.getLogger("walletgate.operator")
 
 PREFIX: Final = "/admin/v1"
 MAX_BODY_BYTES: Final = 16384
-TOKENS = web.AppKey("operator_tokens", OperatorTokens)
 _ADMISSION = web.RequestKey("operator_admission", OperatorAdmission)
 
 Ending = Callable[[web.Request, Gateway, OperatorAdmission], Awaitable[web.Response]]
@@ -187,7 +186,7 @@ def _door(route: OperatorRoute) -> Callable[[web.Request], Awaitable[web.Respons
         admission = await admit_operator(
             request.headers.get("Authorization"),
             route.scope,
-            tokens=request.app[TOKENS],
+            tokens=gw.operator_tokens,
             quotas=gw.quotas,
             client_ip=request.remote or "",
         )
@@ -206,7 +205,7 @@ async def operator_errors(
     the token's rate-limit headers on every answer it was charged for."""
     gw = request.app[GATEWAY]
     try:
-        if not request.app[TOKENS]:
+        if not gw.operator_tokens:
             raise ApiError(ErrorCode.NOT_FOUND, "Not found")
         response = await handler(request)
     except Exception as exc:
@@ -230,7 +229,6 @@ def build_operator_app(gw: Gateway) -> web.Application:
     """The `/admin/v1/` sub-application (mounted by the admin listener)."""
     app = web.Application(middlewares=[operator_errors])
     app[GATEWAY] = gw
-    app[TOKENS] = OperatorTokens(gw.settings.admin.tokens)
     app.router.add_get("/openapi.json", serve_operator_openapi, allow_head=False)
     for route in OPERATOR_ROUTES:
         app.router.add_route(route.method, route.path, _door(route))

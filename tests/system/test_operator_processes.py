@@ -130,22 +130,28 @@ async def test_a_tier_and_a_suspension_reach_the_second_instance_within_1_s(
             assert await second.stop() == 0
 
 
-def _config(tmp_path: Path, tiers: dict[str, dict[str, int]]) -> str:
+def _config(tmp_path: Path, tiers: dict[str, dict[str, int]], tokens: Any = TOKENS) -> str:
     lines = [f'[store]\nurl = "sqlite:///{tmp_path / "walletgate.db"}"']
+    for token in tokens:
+        lines.append("[[admin.tokens]]")
+        lines += [
+            f'sha256 = "{token.sha256}"',
+            f'name = "{token.name}"',
+            f'scope = "{token.scope}"',
+        ]
     for name, values in tiers.items():
         lines.append(f"[tiers.{name}]")
         lines += [f"{key} = {value}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
 
 
-async def test_tiers_reload_on_sighup_and_a_removed_tier_falls_back_with_a_warning(
+async def test_tiers_and_tokens_reload_on_sighup_and_a_removed_tier_falls_back_with_a_warning(
     tmp_path, upstream, stacks_signer
 ):
     config = tmp_path / "walletgate.toml"
     mm = {"per_minute": 5, "per_hour": 50, "per_day": 500}
     config.write_text(_config(tmp_path, {"market_maker": mm}), encoding="utf-8")
-    env = GENEROUS | {"WALLETGATE_ADMIN__TOKENS": TOKENS_JSON}
-    gw = await start_logged_gateway(tmp_path, upstream.url, "--config", str(config), env=env)
+    gw = await start_logged_gateway(tmp_path, upstream.url, "--config", str(config), env=GENEROUS)
     try:
         async with aiohttp.ClientSession() as client:
             created = await create_key(client, gw, stacks_signer)
@@ -169,5 +175,15 @@ async def test_tiers_reload_on_sighup_and_a_removed_tier_falls_back_with_a_warni
             fallback = await probe(client, gw, created["apiKey"])
             assert fallback.headers["X-RateLimit-Limit"] == "100"
             assert '"hour";q=1000;w=3600' in fallback.headers["RateLimit-Policy"]
+
+            # A leaked write token is taken out of the file: refused after SIGHUP.
+            config.write_text(_config(tmp_path, {}, TOKENS[:1]), encoding="utf-8")
+            await gw.hup()
+            await gw.wait_for(
+                lambda r: r["event"] == "reload" and r["applied"] == ["admin.tokens"], "tokens"
+            )
+            headers = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+            async with client.get(f"{gw.admin_url}/admin/v1/keys", headers=headers) as response:
+                assert response.status == 401
     finally:
         assert await gw.stop() == 0
