@@ -55,6 +55,12 @@ class Gateway:
     operator_tokens: OperatorTokens = field(default_factory=lambda: OperatorTokens(()))
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
 
+    def minute_ceiling(self, wallet: str) -> int:
+        """The most a key of `wallet` may have per minute: its tier's figure, else
+        [rate_limits] (a tier no longer configured counts as none)."""
+        tier = self.settings.tier(self.keys.tiers.of(wallet))
+        return (tier or self.settings.rate_limits).per_minute
+
 
 GATEWAY = web.AppKey("gateway", Gateway)
 

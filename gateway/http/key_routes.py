@@ -112,7 +112,10 @@ async def verified_wallet(
 
 async def create_api_key(request: web.Request) -> web.Response:
     gw, verified = await verified_wallet(request, "create_api_key", creates_key=True)
-    new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
+    ceiling = gw.minute_ceiling(verified.wallet.canonical)
+    new_key = new_key_from_message(
+        verified.fields, verified.wallet, gw.settings, gw.keys.now(), ceiling
+    )
     key, plaintext = await gw.keys.create(new_key, wallet_origin(request))
     return web.json_response(created_json(key, plaintext), status=201)
 
@@ -253,7 +256,7 @@ def minted_key(gw: Gateway, wallet: WalletAddress, parent: ApiKey | None) -> New
     rate limit) and never longer-lived (its expiry or scheduled revocation)."""
     settings = gw.settings
     permissions = frozenset(Permission(p) for p in settings.keys.default_permissions)
-    rate_limit = settings.rate_limits.per_minute
+    rate_limit = gw.minute_ceiling(wallet.canonical)
     allowlist: tuple[str, ...] = ()
     expires_at = None
     if parent is not None:

@@ -97,9 +97,7 @@ async def patch_key(request: web.Request, gw: Gateway, op: OperatorAdmission) ->
     key_id = fields.key_id(request.match_info["keyId"])
     body = await _json_body(request)
     key = await admin.get(key_id)
-    tier = gw.settings.tier(gw.keys.tiers.of(key.wallet))
-    ceiling = (tier or gw.settings.rate_limits).per_minute
-    change = fields.key_change(body, ceiling, gw.keys.now())
+    change = fields.key_change(body, gw.minute_ceiling(key.wallet), gw.keys.now())
     changed = await admin.change(key, change, op.origin())
     return web.json_response(key_view(gw, changed, None))
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import RunningGateway, create_api_key
+from gateway.wallets.signing import signed_body
+from tests.conftest import RunningGateway, create_api_key, now_ms
 from tests.support.key_api import (
     KEY_ID,
     SECRET_FIELDS,
@@ -471,3 +472,25 @@ async def test_the_openapi_document_describes_every_operation(gw):
         body = operation.get("requestBody")
         if body:
             assert body["content"]["application/json"]["schema"]["$ref"].split("/")[-1] in schemas
+
+
+async def test_a_wallet_in_a_tier_creates_keys_up_to_the_tiers_figure(
+    gw, stacks_signer, evm_signer
+):
+    await op(
+        gw, "PUT", f"/wallets/{stacks_signer.address}/tier", WRITE_TOKEN, json={"tier": "whale"}
+    )
+    fast = await create_api_key(gw, stacks_signer, name="fast", rateLimit=800)
+    default = await create_api_key(gw, stacks_signer, name="default")
+    assert (fast["rateLimit"], default["rateLimit"]) == (800, 1000)
+    assert (await probe_key(gw, fast["apiKey"])).headers["X-RateLimit-Limit"] == "800"
+
+    body = signed_body(
+        evm_signer,
+        "create_api_key",
+        {"keyName": "too fast", "rateLimit": 800},
+        now_ms=now_ms(gw),
+    )
+    async with gw.client.post(gw.at("/api/v1/api-keys"), json=body) as response:
+        assert response.status == 400
+        assert (await response.json())["code"] == "INVALID_MESSAGE"
