@@ -91,7 +91,7 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "admin.token": "Bearer token required for `/metrics` and `/readyz`; empty = none. "
         "`/healthz` stays open for container health checks.",
         "admin.tokens": "`[[admin.tokens]]`: operator API tokens (`/admin/v1/`), each "
-        '`{ sha256 = "<hex of the token>", name = "support", scope = "read" | "write" }`; '
+        '`{ sha256 = "<hex of the token>", name = "support", scope = "read" }` (or `"write"`); '
         "the token itself is never configured (`walletgate keys hash` prints the hash). "
         "None = every `/admin/v1/` path answers 404. See docs/operations.md.",
         "upstream.url": "Base URL of the exchange API, e.g. `http://10.0.0.5:8000`; empty "
