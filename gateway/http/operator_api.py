@@ -140,7 +140,7 @@ async def list_events(request: web.Request, gw: Gateway, _: OperatorAdmission) -
 
 async def get_wallet(request: web.Request, gw: Gateway, _: OperatorAdmission) -> web.Response:
     wallet = parse_wallet_address(request.match_info["address"], gw.settings.signatures.chains)
-    keys, _mark = await _admin(gw).page(wallet.canonical, None, None, fields.MAX_PAGE)
+    keys = await gw.keys.list_for(wallet.canonical)  # every key, newest first
     return web.json_response(wallet_view(gw, wallet, keys))
 
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.wallets.signing import signed_body
-from tests.conftest import RunningGateway, create_api_key, now_ms
+from gateway.wallets.signing import signed_body, signed_headers
+from tests.conftest import RunningGateway, create_api_key, create_order, now_ms
 from tests.support.key_api import (
     KEY_ID,
     SECRET_FIELDS,
@@ -494,3 +494,29 @@ async def test_a_wallet_in_a_tier_creates_keys_up_to_the_tiers_figure(
     async with gw.client.post(gw.at("/api/v1/api-keys"), json=body) as response:
         assert response.status == 400
         assert (await response.json())["code"] == "INVALID_MESSAGE"
+
+
+async def test_a_tiered_wallets_signed_requests_have_the_tiers_windows(gw, stacks_signer):
+    path = f"/wallets/{stacks_signer.address}/tier"
+    await op(gw, "PUT", path, WRITE_TOKEN, json={"tier": "market_maker"})
+    order = await create_order(gw, stacks_signer)
+    headers = signed_headers(
+        stacks_signer, "execute_order", {"uuid": order["uuid"]}, now_ms=now_ms(gw)
+    )
+    url = gw.at(f"/api/v1/orders/{order['uuid']}/execute")
+    async with gw.client.post(url, headers=headers) as response:
+        assert response.status == 200, await response.text()
+        assert response.headers["RateLimit-Policy"] == (
+            '"minute";q=5;w=60, "hour";q=50;w=3600, "day";q=500;w=86400'
+        )
+
+
+async def test_operator_tokens_work_beside_the_admin_token_which_guards_the_rest(start_gateway):
+    gw = await start_gateway(**operator_sections(token="metrics-secret"))
+    assert (await op(gw, "GET", "/keys", READ_TOKEN)).status == 200
+    async with gw.client.get(gw.admin_url + "/metrics") as response:
+        assert response.status == 401
+    headers = {"Authorization": "Bearer metrics-secret"}
+    assert_error(await op(gw, "GET", "/keys", None, headers=headers), 401, "UNAUTHORIZED")
+    unknown = await op(gw, "POST", "/keys", WRITE_TOKEN, json={})
+    assert_error(unknown, 405, "METHOD_NOT_ALLOWED")
