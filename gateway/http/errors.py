@@ -16,6 +16,7 @@ from typing import Final
 from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.keys.operator import KeyRevoked
 from gateway.keys.store import StoreError
 from gateway.ratelimit import LimiterError
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
@@ -58,6 +59,12 @@ def _invalid_signature(exc: Exception) -> ApiError:
     return ApiError(ErrorCode.INVALID_SIGNATURE, "Invalid signature", details)
 
 
+def _key_revoked(exc: Exception) -> ApiError:
+    assert isinstance(exc, KeyRevoked)
+    details = {"keyId": exc.key_id}
+    return ApiError(ErrorCode.KEY_REVOKED, "API key is revoked; revocation is final", details)
+
+
 def _invalid_order(exc: Exception) -> ApiError:
     return ApiError(ErrorCode.BAD_REQUEST, "Invalid request body", {"reason": str(exc)})
 
@@ -90,6 +97,7 @@ TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
         ReplayCacheFull: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full"),
         ReplayGuardUnavailable: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable"),
         WalletError: _invalid_signature,
+        KeyRevoked: _key_revoked,
         StoreError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable"),
         LimiterError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"),
         UpstreamTimeout: _fixed(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout"),

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.errors import ApiError, ErrorCode
 from gateway.keys.audit import EventKind, Origin, log_key_event, new_event
 from gateway.keys.history import hour_of
 from gateway.keys.model import ApiKey, KeyStatus
@@ -35,10 +34,12 @@ class KeyChange:
         return self.rate_limit is not None or self.expires_at is not None or self.clear_expiry
 
 
-def key_revoked(key_id: str) -> ApiError:
-    return ApiError(
-        ErrorCode.KEY_REVOKED, "API key is revoked; revocation is final", {"keyId": key_id}
-    )
+class KeyRevoked(Exception):
+    """An operator asked to change a revoked key: revocation is final."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(key_id)
+        self.key_id = key_id
 
 
 def _reason(reason: str | None) -> dict[str, object]:
@@ -70,7 +71,7 @@ class KeyAdmin:
     async def change(self, key: ApiKey, change: KeyChange, origin: Origin) -> ApiKey:
         """Apply a PATCH: limits first (one `limits_changed` event), then the status."""
         if key.effective_status(self._keys.now()) == KeyStatus.REVOKED:
-            raise key_revoked(key.id)
+            raise KeyRevoked(key.id)
         if change.changes_limits and self._differs(key, change):
             key = await self._change_limits(key, change, origin)
         if change.status is not None and change.status != key.status:
@@ -78,7 +79,7 @@ class KeyAdmin:
                 key.id, change.status, origin, _reason(change.reason)
             )
             if changed is None or changed.status != change.status:
-                raise key_revoked(key.id)
+                raise KeyRevoked(key.id)
             key = changed
         return self._keys.with_pending_usage(key)
 
@@ -112,7 +113,7 @@ class KeyAdmin:
             event=event,
         )
         if updated is None:
-            raise key_revoked(key.id)
+            raise KeyRevoked(key.id)
         self._keys.forget(updated)
         log_key_event(event)
         return updated
