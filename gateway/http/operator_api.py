@@ -54,9 +54,11 @@ def _admin(gw: Gateway) -> KeyAdmin:
 async def _json_body(request: web.Request) -> Any:
     if not request.body_exists:
         return None
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "Request body too large")
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -87,6 +89,7 @@ async def list_keys(request: web.Request, gw: Gateway, _: OperatorAdmission) -> 
 
 
 async def get_key(request: web.Request, gw: Gateway, _: OperatorAdmission) -> web.Response:
+    fields.only(request.query, ())
     key = await _admin(gw).get(fields.key_id(request.match_info["keyId"]))
     hourly = await gw.keys.hourly_for([key])
     return web.json_response(key_view(gw, key, hourly[key.id]))
@@ -95,6 +98,7 @@ async def get_key(request: web.Request, gw: Gateway, _: OperatorAdmission) -> we
 async def patch_key(request: web.Request, gw: Gateway, op: OperatorAdmission) -> web.Response:
     admin = _admin(gw)
     key_id = fields.key_id(request.match_info["keyId"])
+    fields.only(request.query, ())
     body = await _json_body(request)
     key = await admin.get(key_id)
     change = fields.key_change(body, gw.minute_ceiling(key.wallet), gw.keys.now())
@@ -139,12 +143,14 @@ async def list_events(request: web.Request, gw: Gateway, _: OperatorAdmission) -
 
 
 async def get_wallet(request: web.Request, gw: Gateway, _: OperatorAdmission) -> web.Response:
+    fields.only(request.query, ())
     wallet = parse_wallet_address(request.match_info["address"], gw.settings.signatures.chains)
     keys = await gw.keys.list_for(wallet.canonical)  # every key, newest first
     return web.json_response(wallet_view(gw, wallet, keys))
 
 
 async def put_tier(request: web.Request, gw: Gateway, op: OperatorAdmission) -> web.Response:
+    fields.only(request.query, ())
     wallet = parse_wallet_address(request.match_info["address"], gw.settings.signatures.chains)
     body = await _json_body(request)
     name = fields.tier_name(body, tuple(t.name for t in gw.settings.tiers))
