@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from gateway.wallets.signing import StacksSigner, signed_body
 from tests.conftest import scale_out_sections
 from tests.support.log_support import EchoUpstream, LoggedGateway, start_logged_gateway
 from tests.support.operator_support import TOKENS, WRITE_TOKEN
+from tests.support.process_support import start_gateway_with
 
 PROPAGATION_S = 1.0  # the product's bound: every instance within 1 s
 GENEROUS = {
@@ -187,3 +189,42 @@ async def test_tiers_and_tokens_reload_on_sighup_and_a_removed_tier_falls_back_w
                 assert response.status == 401
     finally:
         assert await gw.stop() == 0
+
+
+async def test_with_workers_the_supervisor_serves_the_api_and_every_worker_applies_it(
+    tmp_path, upstream, postgres_database, redis_prefix, stacks_signer
+):
+    async with scale_out_sections(postgres_database, redis_prefix) as sections:
+        env = {
+            "WALLETGATE_STORE__URL": sections["store"]["url"],
+            "WALLETGATE_REDIS__URL": sections["redis"]["url"],
+            "WALLETGATE_REDIS__PREFIX": sections["redis"]["prefix"],
+            "WALLETGATE_ADMIN__TOKENS": TOKENS_JSON,
+            "WALLETGATE_TIERS__JSON": json.dumps(
+                {"market_maker": {"per_minute": 5, "per_hour": 50, "per_day": 500}}
+            ),
+        }
+        process = await start_gateway_with(
+            GENEROUS | env, "--upstream", upstream.url, "--workers", "2", cwd=tmp_path
+        )
+        gw = LoggedGateway(process.child, process.url, process.admin_url)
+        try:
+            # One connection per request: the kernel picks a worker for each.
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as client:
+                created = await create_key(client, gw, stacks_signer)
+                path = f"/wallets/{stacks_signer.address}/tier"
+                await operator(client, gw, "PUT", path, {"tier": "market_maker"})
+
+                limits: list[str] = []
+                for _ in range(100):  # bounded; the workers poll the change log
+                    response = await probe(client, gw, created["apiKey"])
+                    limits.append(response.headers["X-RateLimit-Limit"])
+                    if limits[-10:] == ["5"] * 10:
+                        break
+                    await asyncio.sleep(0.05)
+                assert limits[-10:] == ["5"] * 10, limits
+        finally:
+            process.child.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.child.communicate(), 30)
+            assert process.child.returncode == 0
