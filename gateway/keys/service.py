@@ -317,7 +317,7 @@ class KeyService:
         else:
             at = now + timedelta(seconds=grace_s)
             updated = await self.store.schedule_revocation(old.id, at, event=event)
-        self._forget(updated or old)
+        self.forget(updated or old)
         if updated is not None:
             log_key_event(event)
         return created
@@ -340,7 +340,7 @@ class KeyService:
         event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin, details)
         key = await self.store.set_status(key_id, status, event=event)
         if key is not None:
-            self._forget(key)
+            self.forget(key)
             if before is not None and before.status != key.status:
                 log_key_event(event.for_wallet(key.wallet))
         return key
@@ -352,9 +352,6 @@ class KeyService:
 
     def forget(self, key: ApiKey) -> None:
         """Drop a record this process just changed from the cache (others: change log)."""
-        self._by_hash.pop(key.key_hash, None)
-
-    def _forget(self, key: ApiKey) -> None:
         self._by_hash.pop(key.key_hash, None)
 
     # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
