@@ -160,11 +160,15 @@ class KeyService:
                 log.warning("key store unavailable during %s", getattr(job, "__name__", "job"))
 
     async def sync(self) -> None:
-        """Forget cached records that changed in the store since the last look."""
-        self._cursor, changed = await self.store.changes_since(self._cursor)
+        """Forget cached records that changed in the store since the last look, and
+        reload the tier map when a wallet's tier changed."""
+        cursor, changed = await self.store.changes_since(self._cursor)
         for key_hash in changed:
             self._by_hash.pop(key_hash, None)
+        # The cursor moves only once the tiers are read: a store failure in between
+        # means the same changes are read again on the next tick, not lost.
         await self.tiers.sync(changed)
+        self._cursor = cursor
 
     # -- authentication (hot path) -------------------------------------------
     async def authenticate(
