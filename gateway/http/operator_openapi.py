@@ -13,7 +13,7 @@ from typing import Any, Final, Protocol
 from gateway import __version__
 from gateway.errors import ErrorCode
 from gateway.keys.audit import EventKind
-from gateway.keys.model import KeyStatus
+from gateway.keys.model import KeyStatus, UsageStats
 from gateway.keys.store.admin_base import TopBy
 
 
@@ -34,27 +34,11 @@ def _ref(name: str) -> dict[str, str]:
 
 _NULLABLE_TIME: Final = {"type": ["string", "null"], "format": "date-time"}
 _INT: Final = {"type": "integer"}
+_COUNTERS: Final = tuple(UsageStats().to_json())
 _COUNTS: Final = {
     "type": "object",
-    "required": [
-        "totalRequests",
-        "successfulRequests",
-        "failedRequests",
-        "creationCount",
-        "executionCount",
-        "cancellationCount",
-    ],
-    "properties": {
-        name: _INT
-        for name in (
-            "totalRequests",
-            "successfulRequests",
-            "failedRequests",
-            "creationCount",
-            "executionCount",
-            "cancellationCount",
-        )
-    }
+    "required": list(_COUNTERS),
+    "properties": dict.fromkeys(_COUNTERS, _INT)
     | {"hourly": {"type": "array", "items": {"type": "object"}}},
 }
 _LIMITS: Final = {
