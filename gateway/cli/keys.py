@@ -16,16 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.auth.authorise import permission_list
+from gateway.cli.keys_operator import add_operator_parsers
 from gateway.config import Settings
 from gateway.errors import utc_timestamp
 from gateway.keys.audit import OPERATOR, KeyEvent
 from gateway.keys.history import hour_of
 from gateway.keys.model import ApiKey, KeyStatus
-from gateway.keys.operator import KeyAdmin
 from gateway.keys.service import KeyService
 from gateway.keys.store import KeyStore, StoreError, open_store
 from gateway.keys.token import hash_api_key
-from gateway.wallets.errors import InvalidWalletAddress
 
 TABLE_COLUMNS = ("id", "name", "wallet", "status", "permissions", "rateLimit", "lastUsedAt")
 
@@ -57,11 +56,7 @@ def add_keys_parser(commands: Any) -> None:
     events.add_argument("--limit", type=int, default=1000)
     events.add_argument("--json", action="store_true")
     events.set_defaults(keys_handler=_sync(list_events))
-    tier = actions.add_parser("tier", help="show or set a wallet's rate-limit tier")
-    tier.add_argument("wallet")
-    tier.add_argument("tier", nargs="?", help="a [tiers.NAME] of the configuration")
-    tier.add_argument("--clear", action="store_true", help="take the wallet out of its tier")
-    tier.set_defaults(keys_handler=_sync(set_tier))
+    add_operator_parsers(actions, _sync)
     hashing = actions.add_parser("hash", help="read a key from stdin, print its SHA-256")
     hashing.set_defaults(keys_handler=hash_key)
 
@@ -195,27 +190,6 @@ def _event_line(event: KeyEvent) -> str:
         f"{utc_timestamp(event.at)}  {event.kind.value:9}  {event.key_id}  {event.wallet}  "
         f"{event.actor}  {event.client_ip or '-'}  {details}"
     )
-
-
-async def set_tier(store: KeyStore, args: argparse.Namespace) -> int:
-    """Show the wallet's tier, or place it in one (`--clear`: in none), as the API does."""
-    settings: Settings = args.settings
-    try:
-        wallet = _canonical(args.wallet)
-    except InvalidWalletAddress as exc:
-        print(f"walletgate: {args.wallet!r} is not a wallet address: {exc.reason}", file=sys.stderr)
-        return 2
-    if args.tier is None and not args.clear:
-        print((await store.wallet_tiers()).get(wallet) or "-")
-        return 0
-    if args.tier is not None and (args.clear or settings.tier(args.tier) is None):
-        known = ", ".join(t.name for t in settings.tiers) or "none configured"
-        print(f"walletgate: unknown tier {args.tier!r} (tiers: {known})", file=sys.stderr)
-        return 2
-    admin = KeyAdmin(KeyService(store, settings.keys))
-    previous = await admin.set_tier(wallet, args.tier, OPERATOR)
-    print(f"wallet {args.wallet}: tier {previous or '-'} -> {args.tier or '-'}")
-    return 0
 
 
 def hash_key(settings: Settings, args: argparse.Namespace) -> int:

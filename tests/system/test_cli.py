@@ -392,3 +392,41 @@ async def test_keys_tier_shows_sets_and_clears_a_tier_a_running_gateway_applies(
     ]
     bad = await walletgate("keys", "tier", "SPNOTAWALLET", "market_maker", cwd=tmp_path, env=env)
     assert bad.code == 2 and "is not a wallet address" in bad.err
+
+
+async def test_keys_limits_changes_a_keys_limit_and_expiry_as_the_api_does(
+    start_gateway, tmp_path, stacks_signer
+):
+    gw = await start_gateway()
+    created = await create_api_key(gw, stacks_signer)
+    key_id = created["keyId"]
+    env = {"WALLETGATE_STORE__URL": gw.gw.settings.store.url}
+
+    async def limits(*args: str) -> Done:
+        return await walletgate("keys", "limits", *args, cwd=tmp_path, env=env)
+
+    refused = await asyncio.gather(
+        limits(key_id),
+        limits(key_id, "--rate-limit", "101"),
+        limits(key_id, "--expires-at", "yesterday"),
+        limits(key_id, "--expires-at", "2001-01-01T00:00:00Z"),
+    )
+    assert [r.code for r in refused] == [2, 2, 2, 2]
+    assert "must be 1 to 100" in refused[1].err
+    unknown = await limits("key_0123456789abcdef", "--rate-limit", "5")
+    assert unknown.code == 1 and "no key with id" in unknown.err
+
+    changed = await limits(key_id, "--rate-limit", "7", "--reason", "abuse")
+    assert changed.code == 0, changed.err
+    assert changed.out.strip() == f"key {key_id} (My Trading Bot): rateLimit 7, expiresAt none"
+    headers = {"X-API-Key": created["apiKey"]}
+    for _ in range(50):  # bounded: the change log is polled every 0.2 s here
+        async with gw.client.get(gw.at("/api/v1/orders"), headers=headers) as response:
+            if response.headers["X-RateLimit-Limit"] == "7":
+                break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the gateway never applied the new limit")
+    (event, *_) = await gw.gw.store.list_events(key_id=key_id)
+    assert (event.kind.value, event.actor) == ("limits_changed", "operator")
+    assert dict(event.details) == {"rateLimit": {"from": 100, "to": 7}, "reason": "abuse"}
