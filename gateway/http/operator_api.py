@@ -20,7 +20,6 @@ from gateway.auth.operator import OperatorAdmission, admit_operator
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.errors import api_error
-from gateway.http.key_routes import key_json
 from gateway.http.operator_openapi import operator_document
 from gateway.keys.operator import KeyAdmin
 from gateway.operator_config import TokenScope
@@ -80,10 +79,7 @@ async def list_keys(request: web.Request, gw: Gateway, _: OperatorAdmission) -> 
     wallet, status = _wallet(gw, query.get("wallet")), fields.status(query)
     limit, after = fields.page_limit(query, 50), fields.read_key_cursor(query)
     keys, mark = await _admin(gw).page(wallet, status, after, limit)
-    now = gw.keys.now()
-    listed = [key_json(k, now) for k in keys]
-    for entry in listed:
-        entry["usageStats"].pop("hourly", None)
+    listed = [key_view(gw, k, None) for k in keys]
     cursor = None if mark is None else fields.key_cursor(mark)
     return web.json_response({"apiKeys": listed, "nextCursor": cursor})
 

@@ -131,6 +131,8 @@ async def test_keys_are_listed_newest_first_a_page_at_a_time_without_secrets(
     order = [(k["createdAt"], k["keyId"]) for k in seen]
     assert order == sorted(order, reverse=True)
     for key in seen:
+        assert key["effectiveLimits"]["perMinute"] == 100
+        assert "hourly" not in key["usageStats"]
         assert not SECRET_FIELDS & set(key)
         assert not any(m["apiKey"] in str(key) for m in made)
 
