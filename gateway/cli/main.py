@@ -21,7 +21,7 @@ from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, run_sign_order
-from gateway.config import ConfigError, Settings, load_settings, masked
+from gateway.config import ConfigError, Settings, load_settings, masked, unbound_warnings
 from gateway.config_reference import reference_markdown
 from gateway.logs import LogControl, configure_logging
 from gateway.order_schemes_config import unsigned_warnings
@@ -198,9 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"walletgate: configuration error: {line}", file=sys.stderr)
         return 2
     logging_control = configure_logging(settings.log)
-    # Start-up and `config check` name every unsigned order field.
+    # Start-up and `config check` name every unsigned order field and an
+    # exposed listener whose signed messages are bound to no deployment.
     for warning in (
-        unsigned_warnings(settings) if args.command in ("run", "gateway", "config") else ()
+        [*unsigned_warnings(settings), *unbound_warnings(settings)]
+        if args.command in ("run", "gateway", "config")
+        else ()
     ):
         print(f"walletgate: warning: {warning}", file=sys.stderr)
     try:
