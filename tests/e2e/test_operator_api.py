@@ -6,7 +6,11 @@ wallet-signed endpoint and used through the real public listener.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +23,7 @@ from tests.support.key_api import (
     probe_key,
     store_snapshot,
 )
+from tests.support.openapi_check import AnswerChecker
 from tests.support.operator_support import (
     READ_TOKEN,
     WRITE_TOKEN,
@@ -522,3 +527,50 @@ async def test_operator_tokens_work_beside_the_admin_token_which_guards_the_rest
     assert_error(await op(gw, "GET", "/keys", None, headers=headers), 401, "UNAUTHORIZED")
     unknown = await op(gw, "POST", "/keys", WRITE_TOKEN, json={})
     assert_error(unknown, 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_every_answer_matches_the_schema_the_document_gives_it(gw, stacks_signer, tmp_path):
+    document = (await op(gw, "GET", "/openapi.json", token=None)).body
+    path = tmp_path / "operator-openapi.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    validator = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "openapi-spec-validator"),
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await validator.communicate()
+    assert validator.returncode == 0, output.decode()
+
+    checker = AnswerChecker(document)
+    created = await create_api_key(gw, stacks_signer)
+    await probe_key(gw, created["apiKey"])
+    key, wallet = created["keyId"], stacks_signer.address
+    calls = [
+        ("GET", "/keys", "/keys", None, READ_TOKEN),
+        ("GET", "/keys?cursor=bad", "/keys", None, READ_TOKEN),
+        ("GET", f"/keys/{key}", "/keys/{keyId}", None, READ_TOKEN),
+        ("GET", f"/keys/{UNKNOWN_KEY}", "/keys/{keyId}", None, READ_TOKEN),
+        ("PATCH", f"/keys/{key}", "/keys/{keyId}", {"rateLimit": 9}, WRITE_TOKEN),
+        ("PATCH", f"/keys/{key}", "/keys/{keyId}", {"status": "suspended"}, READ_TOKEN),
+        ("GET", "/events", "/events", None, READ_TOKEN),
+        ("GET", f"/wallets/{wallet}", "/wallets/{address}", None, READ_TOKEN),
+        (
+            "PUT",
+            f"/wallets/{wallet}/tier",
+            "/wallets/{address}/tier",
+            {"tier": "whale"},
+            WRITE_TOKEN,
+        ),
+        ("PUT", f"/wallets/{wallet}/tier", "/wallets/{address}/tier", {"tier": "x"}, WRITE_TOKEN),
+        ("GET", "/usage/top", "/usage/top", None, READ_TOKEN),
+        ("GET", "/usage/top", "/usage/top", None, "wrong-token"),
+        ("DELETE", f"/keys/{key}", "/keys/{keyId}", None, WRITE_TOKEN),
+        ("PATCH", f"/keys/{key}", "/keys/{keyId}", {"status": "active"}, WRITE_TOKEN),
+    ]
+    for method, target, template, body, token in calls:
+        reply = await op(gw, method, target, token, json=body)
+        checker.check(method, template, reply.status, reply.body, reply.headers)
+    succeeded = {operation for operation, status in checker.seen if status == 200}
+    assert len(succeeded) == 8
+    assert {status for _, status in checker.seen} == {200, 400, 401, 403, 404, 409}
