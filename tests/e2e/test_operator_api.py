@@ -574,3 +574,14 @@ async def test_every_answer_matches_the_schema_the_document_gives_it(gw, stacks_
     succeeded = {operation for operation, status in checker.seen if status == 200}
     assert len(succeeded) == 8
     assert {status for _, status in checker.seen} == {200, 400, 401, 403, 404, 409}
+
+
+async def test_a_tokens_limit_is_shared_by_instances_on_redis(start_gateway, deployment):
+    if deployment.database is None:
+        pytest.skip("in-process limits are per instance by design; shared only on Redis")
+    sections = operator_sections() | {"rate_limits": {"operator_per_minute": 3}}
+    first = await start_gateway(**sections)
+    second = await start_gateway(**sections)
+    replies = [await op(gw, "GET", "/keys", READ_TOKEN) for gw in (first, second, first)]
+    assert [r.status for r in replies] == [200, 200, 200]
+    assert_error(await op(second, "GET", "/keys", READ_TOKEN), 429, "RATE_LIMITED")
