@@ -31,6 +31,7 @@ from gateway.operator_config import (
     tier_table,
 )
 from gateway.order_spec import SchemeSpec, spec_table
+from gateway.portal_brand import BrandError, check_brand
 
 ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")
@@ -195,6 +196,11 @@ class LogSettings:
 class PortalSettings:
     # The key portal (GET /portal): a page where wallet owners manage their keys.
     enabled: bool = True
+    # The exchange's name on the page, its accent colour ("#rrggbb", "" = the
+    # default) and a logo file (.png, .svg, .jpg, .webp) served under /portal/.
+    title: str = "API keys"
+    accent_color: str = ""
+    logo: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,6 +463,10 @@ def validate(settings: Settings) -> None:
     if settings.log.format not in LOG_FORMATS:
         raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)}")
     _check_positive("log.health_interval_s", settings.log.health_interval_s)
+    try:
+        check_brand(settings.portal.title, settings.portal.accent_color, settings.portal.logo)
+    except BrandError as exc:
+        raise ConfigError(str(exc)) from None
     for i, service_key in enumerate(settings.service_keys):
         digest = service_key.sha256.lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):

@@ -26,7 +26,7 @@ from gateway.operator_config import TokenScope
 from gateway.wallets import parse_wallet_address
 
 from . import operator_fields as fields
-from .operator_views import key_view, tier_view, top_view, wallet_view
+from .operator_views import key_views, tier_view, top_view, wallet_view
 
 log = logging.getLogger("walletgate.operator")
 
@@ -79,7 +79,7 @@ async def list_keys(request: web.Request, gw: Gateway, _: OperatorAdmission) -> 
     wallet, status = _wallet(gw, query.get("wallet")), fields.status(query)
     limit, after = fields.page_limit(query, 50), fields.read_key_cursor(query)
     keys, mark = await _admin(gw).page(wallet, status, after, limit)
-    listed = [key_view(gw, k, None) for k in keys]
+    listed = await key_views(gw, keys)
     cursor = None if mark is None else fields.key_cursor(mark)
     return web.json_response({"apiKeys": listed, "nextCursor": cursor})
 
@@ -87,8 +87,7 @@ async def list_keys(request: web.Request, gw: Gateway, _: OperatorAdmission) -> 
 async def get_key(request: web.Request, gw: Gateway, _: OperatorAdmission) -> web.Response:
     fields.only(request.query, ())
     key = await _admin(gw).get(fields.key_id(request.match_info["keyId"]))
-    hourly = await gw.keys.hourly_for([key])
-    return web.json_response(key_view(gw, key, hourly[key.id]))
+    return web.json_response((await key_views(gw, [key]))[0])
 
 
 async def patch_key(request: web.Request, gw: Gateway, op: OperatorAdmission) -> web.Response:
@@ -99,7 +98,7 @@ async def patch_key(request: web.Request, gw: Gateway, op: OperatorAdmission) ->
     key = await admin.get(key_id)
     change = fields.key_change(body, gw.minute_ceiling(key.wallet), gw.keys.now())
     changed = await admin.change(key, change, op.origin())
-    return web.json_response(key_view(gw, changed, None))
+    return web.json_response((await key_views(gw, [changed]))[0])
 
 
 async def delete_key(request: web.Request, gw: Gateway, op: OperatorAdmission) -> web.Response:
@@ -112,7 +111,7 @@ async def delete_key(request: web.Request, gw: Gateway, op: OperatorAdmission) -
         fields.only(body, ("reason",))
     reason = fields.reason((body or {}).get("reason", request.query.get("reason")))
     key = await _admin(gw).revoke(key_id, reason, op.origin())
-    return web.json_response(key_view(gw, key, None))
+    return web.json_response((await key_views(gw, [key]))[0])
 
 
 async def list_events(request: web.Request, gw: Gateway, _: OperatorAdmission) -> web.Response:
@@ -142,7 +141,7 @@ async def get_wallet(request: web.Request, gw: Gateway, _: OperatorAdmission) ->
     fields.only(request.query, ())
     wallet = parse_wallet_address(request.match_info["address"], gw.settings.signatures.chains)
     keys = await gw.keys.list_for(wallet.canonical)  # every key, newest first
-    return web.json_response(wallet_view(gw, wallet, keys))
+    return web.json_response(wallet_view(gw, wallet, keys, await key_views(gw, keys)))
 
 
 async def put_tier(request: web.Request, gw: Gateway, op: OperatorAdmission) -> web.Response:

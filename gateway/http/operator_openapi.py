@@ -66,6 +66,7 @@ _KEY_FIELDS: Final = {
     "ipAllowlist": {"type": "array", "items": {"type": "string"}},
     "usageStats": _ref("UsageStats"),
     "keyHint": {"type": "string"},
+    "clientIps": {"type": "array", "items": _ref("ClientIp")},
     "effectiveLimits": _ref("EffectiveLimits"),
 }
 _NEXT: Final = {"nextCursor": {"type": ["string", "null"]}}
@@ -82,6 +83,16 @@ SCHEMAS: Final[dict[str, Any]] = {
         },
     },
     "UsageStats": _COUNTS,
+    "ClientIp": {
+        "type": "object",
+        "required": ["ip", "firstSeen", "lastSeen", "requests"],
+        "properties": {
+            "ip": {"type": "string"},
+            "firstSeen": {"type": "string", "format": "date-time"},
+            "lastSeen": {"type": "string", "format": "date-time"},
+            "requests": _INT,
+        },
+    },
     "EffectiveLimits": _LIMITS,
     "Tier": _TIER,
     "Key": {"type": "object", "required": list(_KEY_FIELDS), "properties": _KEY_FIELDS},

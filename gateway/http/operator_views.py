@@ -4,11 +4,13 @@ limits that apply to them now, wallets with their tier, and usage rankings."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from gateway.errors import utc_timestamp
 from gateway.http.context import Gateway
 from gateway.http.key_routes import key_json
+from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageStats
 from gateway.keys.store.admin_base import KeyTotals, TopBy
@@ -29,11 +31,19 @@ def limits_view(gw: Gateway, wallet: str, rate_limit: int | None) -> dict[str, A
     }
 
 
-def key_view(gw: Gateway, key: ApiKey, hourly: list[HourlyUsage] | None) -> dict[str, Any]:
-    body = key_json(key, gw.keys.now(), hourly)
-    if hourly is None:
-        body["usageStats"].pop("hourly", None)
+def key_view(
+    gw: Gateway, key: ApiKey, hourly: list[HourlyUsage], clients: list[ClientIp]
+) -> dict[str, Any]:
+    body = key_json(key, gw.keys.now(), hourly, clients)
     return body | {"effectiveLimits": limits_view(gw, key.wallet, key.rate_limit)}
+
+
+async def key_views(gw: Gateway, keys: Sequence[ApiKey]) -> list[dict[str, Any]]:
+    """Keys exactly as their owner sees them (hourly usage and client addresses
+    included, two batched reads), plus the limits that apply now."""
+    hourly = await gw.keys.hourly_for(keys)
+    clients = await gw.keys.clients_for(keys)
+    return [key_view(gw, k, hourly[k.id], clients[k.id]) for k in keys]
 
 
 def tier_view(gw: Gateway, name: str | None) -> dict[str, Any]:
@@ -50,11 +60,12 @@ def tier_view(gw: Gateway, name: str | None) -> dict[str, Any]:
     }
 
 
-def wallet_view(gw: Gateway, wallet: WalletAddress, keys: list[ApiKey]) -> dict[str, Any]:
+def wallet_view(
+    gw: Gateway, wallet: WalletAddress, keys: list[ApiKey], listed: list[dict[str, Any]]
+) -> dict[str, Any]:
     now = gw.keys.now()
     totals = UsageStats(*(sum(getattr(k.usage, name) for k in keys) for name in COUNTER_FIELDS))
     statuses = Counter(k.effective_status(now).value for k in keys)
-    listed = [key_view(gw, k, None) for k in keys]
     return (
         {"walletAddress": wallet.display, "chain": wallet.chain.value}
         | tier_view(gw, gw.keys.tiers.of(wallet.canonical))

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     SUSPENDED = "suspended"
     RESUMED = "resumed"
     EXPIRED = "expired"
+    NEW_IP = "new_ip"  # used from an address it had not used in the last 30 days
     # An operator changed a key's rate limit or expiry, or its wallet's tier
     # (a wallet-level event: no key id).
     LIMITS_CHANGED = "limits_changed"

@@ -137,7 +137,7 @@ async def test_keys_are_listed_newest_first_a_page_at_a_time_without_secrets(
     assert order == sorted(order, reverse=True)
     for key in seen:
         assert key["effectiveLimits"]["perMinute"] == 100
-        assert "hourly" not in key["usageStats"]
+        assert key["usageStats"]["hourly"] == [] and key["clientIps"] == []
         assert not SECRET_FIELDS & set(key)
         assert not any(m["apiKey"] in str(key) for m in made)
 
@@ -186,6 +186,7 @@ async def test_one_key_as_its_owner_sees_it_with_usage_and_limits(gw, stacks_sig
     assert key["walletAddress"] == stacks_signer.address
     assert key["usageStats"]["totalRequests"] == 1
     assert sum(h["success"] for h in key["usageStats"]["hourly"]) == 1
+    assert [(c["ip"], c["requests"]) for c in key["clientIps"]] == [("127.0.0.1", 1)]
     assert key["effectiveLimits"] == {
         "tier": None,
         "perMinute": 100,

@@ -1,6 +1,6 @@
 """What the operator API asks of a store beyond the wallet-facing protocol:
 pages of keys across wallets, limit changes, wallets' rate-limit tiers and the
-busiest keys. Schema version 3 (wallet tiers) is shared by both backends.
+busiest keys. Schema version 4 (wallet tiers) is shared by both backends.
 
 A tier change is written to the same change log as a revocation, under a
 marker that can never be a key hash (`wallet_change`), so every instance
@@ -80,7 +80,7 @@ def top_query(
         LIMIT {limit}"""
 
 
-def schema_v3(*, time_type: str) -> tuple[str, ...]:
+def schema_v4(*, time_type: str) -> tuple[str, ...]:
     return (
         f"""CREATE TABLE wallet_tiers (
             wallet TEXT PRIMARY KEY,
@@ -130,7 +130,7 @@ __all__ = [
     "PageMark",
     "TopBy",
     "changed_wallet",
-    "schema_v3",
+    "schema_v4",
     "top_query",
     "wallet_change",
 ]
