@@ -9,7 +9,6 @@ the others open: each is closed, and what happened is in the shutdown report.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from gateway.addresses import parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.operator import OperatorTokens
@@ -79,7 +79,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         history_days=settings.usage.history_days,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
-    replay = _replay_guard(settings)
+    replay = _replay_guard(settings, clock)
     verifier = SignatureVerifier(
         replay=replay,
         chains=settings.signatures.chains,
@@ -133,19 +133,19 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         owners=owners,
         access=AccessControl(owners, authenticator),
         routes=RouteTable(routes),
-        trusted_proxies=tuple(
-            ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
-        ),
+        trusted_proxies=tuple(parse_network(cidr) for cidr in settings.listen.trusted_proxies),
         service_key_hashes={s.sha256.lower(): s.name for s in settings.service_keys},
         operator_tokens=OperatorTokens(settings.admin.tokens),
     )
 
 
-def _replay_guard(settings: Settings) -> ReplayGuard:
+def _replay_guard(settings: Settings, clock: Callable[[], float]) -> ReplayGuard:
     if settings.redis.url:
         client = open_redis_client(settings.redis.url)
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
-    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
+    # The verifier's clock: an entry lives until the message it remembers
+    # leaves the age window by that same clock, the one tests can move.
+    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size, clock=clock)
 
 
 def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:

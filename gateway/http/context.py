@@ -6,7 +6,6 @@ middlewares read it from `request.app[GATEWAY]`. No module globals.
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import re
 import secrets
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.addresses import Network, in_any, parse_address
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.operator import OperatorTokens
@@ -30,7 +30,7 @@ from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.replay import ReplayGuard
 
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+Networks = tuple[Network, ...]
 
 
 @dataclass(slots=True)
@@ -158,24 +158,15 @@ def _forwarded_for(element: str) -> str:
     return "-"
 
 
-def peer_is_trusted(
-    request: web.Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-) -> bool:
+def peer_is_trusted(request: web.Request, trusted: Networks) -> bool:
     """Whether the socket peer is one of `listen.trusted_proxies`."""
     return bool(trusted) and is_trusted(request.remote or "", trusted)
 
 
 def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    return parse_address(text) is not None
 
 
 def is_trusted(address: str, trusted: Networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    """A dual-stack listener's `::ffff:10.0.0.1` peer is the trusted proxy 10.0.0.1."""
+    return in_any(address, trusted)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.addresses import client_buckets
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.access_log import ACCESS_LINES, access_enabled
 from gateway.http.context import (
@@ -32,6 +33,7 @@ from gateway.http.listener import SERVER
 from gateway.ratelimit import LimiterError
 from gateway.ratelimit.scopes import rate_limited
 from gateway.upstream.forwarder import relayed_status
+from gateway.wallets.replay import REPLAY_CLIENT
 
 log = logging.getLogger("walletgate")
 
@@ -56,6 +58,9 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header),
     )
     request[STATE] = state
+    # Replay entries this request makes count towards its client's share
+    # (its IPv4 address or IPv6 /48, the widest prefix one client holds).
+    REPLAY_CLIENT.set(client_buckets(state.client_ip)[-1][0])
     try:
         response = await handler(request)
     except Exception as exc:

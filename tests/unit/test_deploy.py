@@ -10,18 +10,17 @@ The Dockerfile is linted with hadolint (shipped in a wheel) and its promises
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.ingress import RENDERERS, build_plan
+from tests.support.ci import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -35,9 +34,7 @@ def tool(name: str) -> str:
         return str(found)
     on_path = shutil.which(name)
     if on_path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: install the test extras")
-        pytest.skip(f"{name} is not installed")
+        missing(f"{name} is not installed: install the test extras")
     return on_path
 
 
