@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, get_args, get_origin, get_type_hints
 
@@ -269,6 +270,8 @@ def _type_name(kind: Any) -> str:
         return "table"
     if get_origin(kind) is tuple:
         return f"list of {_type_name(get_args(kind)[0])}"
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return "string"  # one of the values its description names
     if isinstance(kind, type):
         return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
             kind.__name__, kind.__name__

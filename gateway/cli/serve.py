@@ -26,6 +26,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.app import SHUTDOWN, build_app
+from gateway.cli.output import say
 from gateway.cli.reload import LOG_CONTROL, install_sighup
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
@@ -39,13 +40,6 @@ Loader = Callable[[], Settings]
 BACKEND_START_TIMEOUT_S = 15.0
 # The line a worker prints once its listener accepts connections.
 WORKER_READY = "walletgate worker ready"
-
-
-def say(line: str) -> None:
-    """One line on stdout in a single write: the log thread writes to the same
-    terminal, and must never land in the middle of a line a script reads."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def _url(site: web.TCPSite, host: str) -> str:

@@ -38,8 +38,8 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.process_collector import ProcessCollector
 
 from gateway.app import build_app
+from gateway.cli.output import say
 from gateway.cli.reload import reload_from
-from gateway.cli.serve import say
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY

@@ -2,6 +2,10 @@
 
 `app.py` builds a `Gateway` and stores it under `GATEWAY`; handlers and
 middlewares read it from `request.app[GATEWAY]`. No module globals.
+
+The wiring is frozen once built. What SIGHUP may change while running
+(settings, routes, rate limits, service keys) is one frozen `Policy`, swapped
+whole by `Gateway.apply`: a request reads either the old one or the new one.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -33,33 +37,72 @@ from gateway.wallets.replay import ReplayGuard
 Networks = tuple[Network, ...]
 
 
-@dataclass(slots=True)
-class Gateway:
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a running process takes over from a re-read configuration, as one value."""
+
     settings: Settings
+    routes: RouteTable
+    quotas: QuotaGate
+    service_key_hashes: Mapping[str, str]  # sha256 hex -> service name
+    # `[[admin.tokens]]` by hash: a leaked token is removed by SIGHUP, no restart.
+    operator_tokens: OperatorTokens = field(default_factory=lambda: OperatorTokens(()))
+
+
+class PolicyCell:
+    """The one mutable place of the wiring: the current `Policy`, replaced whole."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, policy: Policy) -> None:
+        self.current = policy
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
     metrics: Metrics
     store: KeyStore
     keys: KeyService
     limiter: Limiter
-    quotas: QuotaGate
     replay: ReplayGuard
     verifier: SignatureVerifier
     authenticator: Authenticator
     forwarder: Forwarder
     owners: OwnerResolver
     access: AccessControl
-    routes: RouteTable
     trusted_proxies: Networks
-    service_key_hashes: dict[str, str]  # sha256 hex -> service name
-    # `[[admin.tokens]]` by hash; swapped whole on SIGHUP (a leaked token is removed
-    # without a restart).
-    operator_tokens: OperatorTokens = field(default_factory=lambda: OperatorTokens(()))
+    policy: PolicyCell
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
+
+    @property
+    def settings(self) -> Settings:
+        return self.policy.current.settings
+
+    @property
+    def routes(self) -> RouteTable:
+        return self.policy.current.routes
+
+    @property
+    def quotas(self) -> QuotaGate:
+        return self.policy.current.quotas
+
+    @property
+    def service_key_hashes(self) -> Mapping[str, str]:
+        return self.policy.current.service_key_hashes
+
+    @property
+    def operator_tokens(self) -> OperatorTokens:
+        return self.policy.current.operator_tokens
 
     def minute_ceiling(self, wallet: str) -> int:
         """The most a key of `wallet` may have per minute: its tier's figure, else
         [rate_limits] (a tier no longer configured counts as none)."""
         tier = self.settings.tier(self.keys.tiers.of(wallet))
         return (tier or self.settings.rate_limits).per_minute
+
+    def apply(self, policy: Policy) -> None:
+        """Swap in a reloaded policy (SIGHUP): one assignment, between two requests."""
+        self.policy.current = policy
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -78,8 +121,9 @@ class RequestState:
     client_ip: str
     route: str | None = None  # the route template, once matched
     auth: str = "none"  # how the request was authenticated
-    quota: Quota | None = None  # the rate-limit decision whose headers the answer carries
-    ip_charged: bool = False  # charged to its client IP already: not again on failure
+    # The rate-limit decision whose headers the answer carries: written once by
+    # `admit`, or, for a request refused before the door, by its error answer.
+    quota: Quota | None = None
     # For the access line: who was identified, how long the upstream took, which error.
     key_id: str | None = None
     wallet: str | None = None

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway.keys.audit import EventKind, Origin, log_key_event, new_event
+from gateway.keys.errors import KeyNotFound
 from gateway.keys.history import hour_of
 from gateway.keys.model import ApiKey, KeyStatus
-from gateway.keys.service import KeyService, key_not_found
+from gateway.keys.service import KeyService
 from gateway.keys.store.admin_base import KeyTotals, PageMark, TopBy
 
 
@@ -65,7 +66,7 @@ class KeyAdmin:
     async def get(self, key_id: str) -> ApiKey:
         key = await self._store.get(key_id)
         if key is None:
-            raise key_not_found()
+            raise KeyNotFound()
         return self._keys.with_pending_usage(key)
 
     async def change(self, key: ApiKey, change: KeyChange, origin: Origin) -> ApiKey:
@@ -124,7 +125,7 @@ class KeyAdmin:
             return key  # revoking twice changes nothing and records nothing
         revoked = await self._keys.set_status(key_id, KeyStatus.REVOKED, origin, _reason(reason))
         if revoked is None:
-            raise key_not_found()
+            raise KeyNotFound()
         return self._keys.with_pending_usage(revoked)
 
     async def set_tier(

@@ -15,19 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from functools import lru_cache
 
 from gateway.addresses import PREFIX_WIDENING, client_buckets
 from gateway.config import RateLimitSettings
-from gateway.errors import ApiError, ErrorCode
 from gateway.logs import log_event
 from gateway.metrics import Metrics
 from gateway.operator_config import TierSettings
-from gateway.ratelimit import Limiter, LimiterError, Quota, Window
+from gateway.ratelimit import Limiter, LimiterError, Quota, RateLimited, Window
 from gateway.ratelimit.base import WindowState
 
 
-class Scope:
+class Scope(StrEnum):
+    """What a decision counts against; its value names the scope in 429 bodies,
+    metrics and the limiter's keys."""
+
     KEY = "key"
     WALLET = "wallet"
     IP = "ip"
@@ -52,12 +55,6 @@ def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
         multiple: tuple(Window(w.name, w.seconds, w.limit * multiple) for w in windows)
         for _, multiple in PREFIX_WIDENING
     }
-
-
-def rate_limited(quota: Quota, now: float) -> ApiError:
-    return ApiError(
-        ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(now)
-    )
 
 
 class QuotaGate:
@@ -160,28 +157,29 @@ class QuotaGate:
         )
 
     async def peek_ip(self, address: str) -> Quota:
-        """Count against the IP without refusing: for answers that are errors anyway."""
+        """Count against the IP without refusing: for answers that are errors anyway
+        (the caller refuses with `RateLimited` when the decision says so)."""
         return await self._decide_prefixes(Scope.IP, address, self._ip_windows)
 
-    async def _admit(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+    async def _admit(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         quota = await self._decide(scope, identity, windows)
         if not quota.allowed:
             self._metrics.count_rate_limited(scope)
-            raise rate_limited(quota, self.clock())
+            raise RateLimited(quota, self.clock())
         return quota
 
     async def _admit_prefixes(
-        self, scope: str, address: str, windows: dict[int, tuple[Window, ...]]
+        self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
     ) -> Quota:
         """Admit only if the address and every prefix it is in has room."""
         quota = await self._decide_prefixes(scope, address, windows)
         if not quota.allowed:
             self._metrics.count_rate_limited(scope)
-            raise rate_limited(quota, self.clock())
+            raise RateLimited(quota, self.clock())
         return quota
 
     async def _decide_prefixes(
-        self, scope: str, address: str, windows: dict[int, tuple[Window, ...]]
+        self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
     ) -> Quota:
         """The decision over the address (or /64) and then each wider prefix.
 
@@ -199,7 +197,7 @@ class QuotaGate:
         assert binding is not None  # client_buckets is never empty
         return binding
 
-    async def _decide(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+    async def _decide(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         now = self.clock()
         try:
             return await self._limiter.hit(scope, identity, windows, now)
@@ -210,7 +208,7 @@ class QuotaGate:
             return _unlimited(scope, windows, now)
 
 
-def _unlimited(scope: str, windows: tuple[Window, ...], now: float) -> Quota:
+def _unlimited(scope: Scope, windows: tuple[Window, ...], now: float) -> Quota:
     """An admitting decision with full headers, used when failing open."""
     states = tuple(
         WindowState(w, w.limit, (int(now) // w.seconds + 1) * w.seconds) for w in windows
