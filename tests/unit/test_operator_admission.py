@@ -10,9 +10,10 @@ import pytest
 from gateway.auth.operator import OperatorTokens, admit_operator, bearer_token
 from gateway.config import RateLimitSettings
 from gateway.errors import ApiError
+from gateway.http.errors import api_error
 from gateway.metrics import Metrics
 from gateway.operator_config import OperatorTokenSettings, TokenScope
-from gateway.ratelimit import MemoryLimiter
+from gateway.ratelimit import MemoryLimiter, RateLimited
 from gateway.ratelimit.scopes import QuotaGate
 
 READ, WRITE = "read-token-value", "write-token-value"
@@ -55,9 +56,14 @@ async def test_a_read_token_is_charged_then_refused_a_write():
     assert (refused.value.status, refused.value.code.value) == (403, "PERMISSION_DENIED")
     assert "X-RateLimit-Limit" in refused.value.headers
     assert (await _admit(f"Bearer {READ}", TokenScope.READ, quotas)).quota.binding.remaining == 0
-    with pytest.raises(ApiError) as limited:
+    with pytest.raises(RateLimited) as limited:
         await _admit(f"Bearer {READ}", TokenScope.READ, quotas)
-    assert (limited.value.status, limited.value.code.value) == (429, "RATE_LIMITED")
+    answer = api_error(limited.value)
+    assert (answer.status, answer.code.value, answer.details["scope"]) == (
+        429,
+        "RATE_LIMITED",
+        "operator",
+    )
 
 
 @pytest.mark.parametrize(
@@ -72,9 +78,9 @@ async def test_missing_malformed_or_unknown_tokens_are_401_charged_to_the_addres
         assert refused.value.status == 401
         assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")
     # The address has spent its public quota (2): the third guess is 429.
-    with pytest.raises(ApiError) as limited:
+    with pytest.raises(RateLimited) as limited:
         await _admit(header, TokenScope.READ, quotas)
-    assert limited.value.status == 429
+    assert limited.value.quota.scope == "ip"
     # No token was charged by the guesses.
     assert (await _admit(f"Bearer {READ}", TokenScope.READ, quotas)).quota.binding.remaining == 1
 
