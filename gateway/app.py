@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.addresses import TrustedProxies, parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import ListenMode, OnError, Settings
@@ -117,12 +118,14 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         metrics,
         fail_open=settings.redis.on_error == OnError.OPEN,
         clock=clock,
+        tiers=settings.tiers,
     )
     policy = Policy(
         settings=settings,
         routes=RouteTable(routes),
         quotas=quotas,
         service_key_hashes=service_key_hashes(settings),
+        operator_tokens=OperatorTokens(settings.admin.tokens),
     )
     return Gateway(
         metrics=metrics,
@@ -223,6 +226,7 @@ async def _open_store(gw: Gateway) -> None:
 
 async def _start_keys(gw: Gateway) -> None:
     await gw.keys.start(gw.settings.usage.flush_interval_s)
+    gw.quotas.check_tiers(gw.keys.tiers.in_use())
 
 
 _RESOURCES: tuple[CleanupContext, ...] = (

@@ -22,6 +22,15 @@ from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from gateway import order_schemes_config
+from gateway.operator_config import (
+    TIERS_SECTION,
+    OperatorConfigError,
+    OperatorTokenSettings,
+    TierSettings,
+    parse_tiers,
+    parse_tokens,
+    tier_table,
+)
 from gateway.order_spec import SchemeSpec, spec_table
 from gateway.portal_brand import BrandError, check_brand
 
@@ -112,6 +121,8 @@ class AdminSettings:
     # An exchange outage must not take every replica out of its load balancer,
     # so /readyz only reports the upstream unless this is set.
     ready_requires_upstream: bool = False
+    # `[[admin.tokens]]`: operator API tokens by hash; none = no /admin/v1/ at all.
+    tokens: tuple[OperatorTokenSettings, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +186,8 @@ class RateLimitSettings:
     ip_signed_per_minute: int = 120
     ip_key_creation_per_minute: int = 10
     ip_key_creation_per_hour: int = 60
+    # Per operator token, on the operator API (/admin/v1/).
+    operator_per_minute: int = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +277,11 @@ class Settings:
     # `[order_schemes.NAME]` tables, parsed by order_schemes_config; compiled and
     # checked against the routes by wallets.order_checks (it needs the encoders).
     order_schemes: tuple[SchemeSpec, ...] = ()
+    # `[tiers.NAME]` tables: rate-limit ceilings a wallet can be placed in.
+    tiers: tuple[TierSettings, ...] = ()
+
+    def tier(self, name: str | None) -> TierSettings | None:
+        return next((t for t in self.tiers if t.name == name), None) if name else None
 
     def replace(self, section: str, **values: Any) -> Settings:
         """A copy with some keys of one section changed (CLI flags, tests)."""
@@ -311,7 +329,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section in TABLE_LISTS or section == order_schemes_config.SECTION:
+        if section in (*TABLE_LISTS, order_schemes_config.SECTION, TIERS_SECTION):
             # Arrays of tables come as JSON, e.g. WALLETGATE_SERVICE_KEYS__JSON='[...]'.
             raw[section] = _parse_json(f"{section} ({name})", value)
             continue
@@ -339,6 +357,11 @@ def _build(raw: Mapping[str, Any]) -> Settings:
             try:
                 sections[name] = order_schemes_config.parse_order_schemes(value)
             except order_schemes_config.SchemeConfigErrors as exc:
+                raise ConfigError(str(exc)) from None
+        elif name == TIERS_SECTION:
+            try:
+                sections[name] = parse_tiers(value)
+            except OperatorConfigError as exc:
                 raise ConfigError(str(exc)) from None
         elif name in TABLE_LISTS:
             if not isinstance(value, list):
@@ -375,6 +398,11 @@ def _is_choice(kind: Any) -> bool:
 
 def _coerce(key: str, kind: Any, value: Any) -> Any:
     from_env = isinstance(value, _EnvText)
+    if kind == tuple[OperatorTokenSettings, ...]:
+        try:
+            return parse_tokens(key, str(value) if from_env else value)
+        except OperatorConfigError as exc:
+            raise ConfigError(str(exc)) from None
     if _is_choice(kind):
         try:
             return kind(str(value).strip() if from_env else value)
@@ -575,8 +603,9 @@ def _check_subset(key: str, values: tuple[str, ...], allowed: tuple[str, ...]) -
 
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data with secrets hidden, for `config check`."""
-    data = dataclasses.asdict(dataclasses.replace(settings, order_schemes=()))
+    data = dataclasses.asdict(dataclasses.replace(settings, order_schemes=(), tiers=()))
     data["order_schemes"] = {spec.name: spec_table(spec) for spec in settings.order_schemes}
+    data["tiers"] = tier_table(settings.tiers)
     for section, key in SECRET_KEYS:
         value = data[section][key]
         if value:

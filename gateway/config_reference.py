@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Final, get_args, get_origin, get_type_hints
 
 from gateway.config import ENV_PREFIX, TABLE_LISTS, Settings
+from gateway.operator_config import TIERS_SECTION, TierSettings
 from gateway.order_schemes_config import SECTION as ORDER_SCHEMES
 from gateway.order_schemes_config import OrderSchemeTable
 
@@ -42,6 +43,11 @@ SECTIONS: Final[Mapping[str, str]] = MappingProxyType(
         "routes": "`[[routes]]`: the route policy table. Without any entry the built-in "
         "table is in force; a request that matches no route is answered 404 and never "
         "forwarded.",
+        "tiers": "`[tiers.NAME]`: rate-limit tiers. A wallet placed in a tier (operator API "
+        "`PUT /admin/v1/wallets/{address}/tier` or `walletgate keys tier`) has these ceilings "
+        "instead of `[rate_limits]`: each of its keys gets its own `rateLimit` capped by "
+        "`per_minute`, and the tier's hour and day windows. Reloaded on SIGHUP; a tier removed "
+        "while wallets use it falls back to `[rate_limits]` with a warning (docs/operations.md).",
         "order_schemes": "`[order_schemes.NAME]`: how orders are signed on the routes whose "
         "`order_signature` names the scheme (see docs/order-signing.md). `true` means the "
         'built-in `"canonical_json"`.',
@@ -86,6 +92,10 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "outage does not take every replica out of its load balancer.",
         "admin.token": "Bearer token required for `/metrics` and `/readyz`; empty = none. "
         "`/healthz` stays open for container health checks.",
+        "admin.tokens": "`[[admin.tokens]]`: operator API tokens (`/admin/v1/`), each "
+        '`{ sha256 = "<hex of the token>", name = "support", scope = "read" }` (or `"write"`); '
+        "the token itself is never configured (`walletgate keys hash` prints the hash). "
+        "None = every `/admin/v1/` path answers 404. See docs/operations.md.",
         "upstream.url": "Base URL of the exchange API, e.g. `http://10.0.0.5:8000`; empty "
         "with `walletgate run` = the bundled backend.",
         "upstream.timeout_s": "Connect and read timeout in seconds; slower answers get 504.",
@@ -142,6 +152,12 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "/48.",
         "rate_limits.ip_key_creation_per_hour": "Requests that would create a key, per client "
         "IP, per hour (IPv6 prefixes as per minute).",
+        "rate_limits.operator_per_minute": "Operator API calls per token, per minute (shared "
+        "by every instance on Redis).",
+        "tiers.per_minute": "Ceiling of each key's own `rateLimit` (and of signed requests) "
+        "for a wallet in the tier, per minute.",
+        "tiers.per_hour": "Per key (and per signing wallet) of the tier, per hour.",
+        "tiers.per_day": "Per key (and per signing wallet) of the tier, per day.",
         "signatures.max_age_s": "A signed message's timestamp may be this many seconds old "
         "(or ahead).",
         "signatures.chains": 'Wallets accepted: `"stacks"`, `"evm"` or both.',
@@ -224,7 +240,7 @@ class KeyReference:
 
     @property
     def env(self) -> str:
-        if self.section in TABLE_LISTS or self.section == ORDER_SCHEMES:
+        if self.section in (*TABLE_LISTS, ORDER_SCHEMES, TIERS_SECTION):
             return f"{ENV_PREFIX}{self.section.upper()}__JSON"
         return f"{ENV_PREFIX}{self.section.upper()}__{self.key.upper()}"
 
@@ -234,10 +250,12 @@ def schema_keys() -> Iterator[KeyReference]:
     sections = get_type_hints(Settings)
     for section_field in dataclasses.fields(Settings):
         section = section_field.name
-        cls: Any = OrderSchemeTable if section == ORDER_SCHEMES else None
+        cls: Any = {ORDER_SCHEMES: OrderSchemeTable, TIERS_SECTION: TierSettings}.get(section)
         cls = cls or TABLE_LISTS.get(section) or sections[section]
         hints = get_type_hints(cls)
         for key_field in dataclasses.fields(cls):
+            if section == TIERS_SECTION and key_field.name == "name":
+                continue  # the table's own name, [tiers.NAME]
             yield KeyReference(
                 section=section,
                 key=key_field.name,
@@ -248,6 +266,8 @@ def schema_keys() -> Iterator[KeyReference]:
 
 
 def _type_name(kind: Any) -> str:
+    if dataclasses.is_dataclass(kind):
+        return "table"
     if get_origin(kind) is tuple:
         return f"list of {_type_name(get_args(kind)[0])}"
     if isinstance(kind, type) and issubclass(kind, StrEnum):
@@ -289,7 +309,7 @@ def reference_markdown() -> str:
         if ref.section != current:
             current = ref.section
             title = f"[[{current}]]" if current in TABLE_LISTS else f"[{current}]"
-            title = f"[{current}.NAME]" if current == ORDER_SCHEMES else title
+            title = f"[{current}.NAME]" if current in (ORDER_SCHEMES, TIERS_SECTION) else title
             lines += ["", f"## `{title}`", "", SECTIONS.get(current, ""), ""]
             lines += [
                 "| key | type | default | environment | meaning |",

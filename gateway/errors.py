@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     API_KEY_EXISTS = "API_KEY_EXISTS"
     KEY_LIMIT_REACHED = "KEY_LIMIT_REACHED"
+    KEY_REVOKED = "KEY_REVOKED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -68,6 +69,8 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.API_KEY_EXISTS: 409,
         # The wallet already holds keys.max_active_per_wallet active keys.
         ErrorCode.KEY_LIMIT_REACHED: 409,
+        # An operator asked to change a revoked key (revocation is final).
+        ErrorCode.KEY_REVOKED: 409,
         ErrorCode.PAYLOAD_TOO_LARGE: 413,
         ErrorCode.RATE_LIMITED: 429,
         ErrorCode.INTERNAL_ERROR: 500,

@@ -136,7 +136,7 @@ def make_settings(tmp_path: Path, **sections: dict[str, Any]) -> Settings:
     }
     settings = load_settings(None, environ)
     for section, values in sections.items():
-        if section in ("service_keys", "routes"):
+        if section in ("service_keys", "routes", "tiers"):
             settings = _with_tables(settings, section, values)
         elif section == "order_schemes":
             # Raw TOML tables, parsed as `[order_schemes.*]` in a file would be.

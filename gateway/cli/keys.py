@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.cli.keys_operator import add_operator_parsers
 from gateway.cli.parser import command_group, examples, positive_int
 from gateway.config import Settings
 from gateway.errors import utc_timestamp
@@ -94,6 +95,7 @@ def add_keys_parser(commands: Any) -> None:
     events.add_argument("--limit", type=positive_int, default=1000)
     events.add_argument("--json", action="store_true")
     events.set_defaults(keys_handler=_sync(list_events))
+    add_operator_parsers(actions, _sync)
     hashing = actions.add_parser(
         "hash",
         help="read a key from stdin, print its SHA-256",

@@ -24,6 +24,7 @@ from typing import Final
 from aiohttp import web
 
 from gateway.app import service_key_hashes
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import ConfigError, OnError, Settings
 from gateway.http.context import GATEWAY, Policy
@@ -34,7 +35,9 @@ from gateway.wallets.order_checks import compile_route_schemes
 log = logging.getLogger("walletgate.reload")
 
 # Sections a running process takes over from a re-read file (when present).
-RELOADABLE: Final = ("routes", "order_schemes", "rate_limits", "service_keys", "log")
+RELOADABLE: Final = ("routes", "order_schemes", "rate_limits", "tiers", "service_keys", "log")
+# Keys of fixed sections it takes over too: operator tokens (a leaked one goes at once).
+RELOADABLE_KEYS: Final = ("admin.tokens",)
 
 LOG_CONTROL = web.AppKey("log_control", LogControl)
 
@@ -60,14 +63,16 @@ def _changed_keys(old: object, new: object, section: str) -> list[str]:
 
 
 def compare(old: Settings, new: Settings) -> ReloadResult:
-    applied, ignored = [], []
+    applied: list[str] = []
+    ignored: list[str] = []
     for section in _sections(old):
         before, after = getattr(old, section), getattr(new, section)
         if section in RELOADABLE:
             if before != after:
                 applied.append(section)
         else:
-            ignored.extend(_changed_keys(before, after, section))
+            for key in _changed_keys(before, after, section):
+                (applied if key in RELOADABLE_KEYS else ignored).append(key)
     return ReloadResult(tuple(applied), tuple(ignored))
 
 
@@ -78,20 +83,33 @@ def reload(app: web.Application, new: Settings) -> ReloadResult:
     settings = dataclasses.replace(
         gw.settings, **{s: getattr(new, s) for s in RELOADABLE if s in _sections(new)}
     )
+    settings = dataclasses.replace(
+        settings, admin=dataclasses.replace(settings.admin, tokens=new.admin.tokens)
+    )
     routes = settings.routes or DEFAULT_ROUTES
     # Schemes before routes: a new route must never name a scheme not compiled yet.
     gw.authenticator.orders.use_schemes(compile_route_schemes(settings, routes))
     quotas = gw.quotas
-    if "rate_limits" in result.applied:
+    if "rate_limits" in result.applied or "tiers" in result.applied:
         quotas = QuotaGate(
             gw.limiter,
             settings.rate_limits,
             gw.metrics,
             fail_open=settings.redis.on_error == OnError.OPEN,
             clock=gw.quotas.clock,
+            tiers=settings.tiers,
         )
+        quotas.check_tiers(gw.keys.tiers.in_use())
     # One assignment, one step of the event loop: no request sees half of it.
-    gw.apply(Policy(settings, RouteTable(routes), quotas, service_key_hashes(settings)))
+    gw.apply(
+        Policy(
+            settings,
+            RouteTable(routes),
+            quotas,
+            service_key_hashes(settings),
+            OperatorTokens(settings.admin.tokens),
+        )
+    )
     control = app.get(LOG_CONTROL)
     if control is not None:
         control.apply(settings.log)

@@ -39,6 +39,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from gateway.app import build_app
 from gateway.cli.output import say
+from gateway.cli.reload import reload_from
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY
@@ -227,9 +228,19 @@ async def supervise(
         worker_settings, count, metrics_dir, WorkerLoad(load, port) if load is not None else None
     )
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, workers.signal_all, signal.SIGHUP)
     try:
-        async with _admin(settings, workers) as admin_url:
+        async with _admin(settings, workers) as (admin_url, admin_app):
+            # The admin listener's own gateway (operator API: tokens, tiers) reloads too.
+            reloads: set[asyncio.Task[object]] = set()
+
+            def on_hup() -> None:
+                workers.signal_all(signal.SIGHUP)
+                if load is not None:
+                    task = loop.create_task(reload_from(admin_app, load))
+                    reloads.add(task)
+                    task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
             await workers.start()
             shown = "127.0.0.1" if settings.listen.host in ("0.0.0.0", "") else settings.listen.host
             say(f"walletgate gateway listening on http://{shown}:{port}")
@@ -248,7 +259,9 @@ async def supervise(
 
 
 @contextlib.asynccontextmanager
-async def _admin(settings: Settings, workers: Workers) -> AsyncIterator[str]:
+async def _admin(
+    settings: Settings, workers: Workers
+) -> AsyncIterator[tuple[str, web.Application]]:
     """The admin listener, with a gateway of its own for the store and limiter checks."""
     app = build_app(settings)
     # The key-count gauge is the supervisor's own (it asks the store on scrape).
@@ -266,7 +279,7 @@ async def _admin(settings: Settings, workers: Workers) -> AsyncIterator[str]:
         server: Any = site._server  # aiohttp keeps the bound socket here; port 0 needs it
         bound = server.sockets[0].getsockname()[1] if server and server.sockets else 0
         host = "127.0.0.1" if settings.admin.host in ("0.0.0.0", "") else settings.admin.host
-        yield f"http://{host}:{bound}"
+        yield f"http://{host}:{bound}", app
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()

@@ -1,4 +1,4 @@
-"""The admin listener: /metrics, /healthz, /readyz.
+"""The admin listener: /metrics, /healthz, /readyz, and the operator API (/admin/v1/).
 
 It shares the main application's `Gateway`, so it must run beside the main
 app, which opens and closes the parts. An optional bearer token guards it.
@@ -18,6 +18,8 @@ from gateway import __version__
 from gateway.errors import ApiError, ErrorCode, error_body
 from gateway.http.context import GATEWAY
 from gateway.http.health import HEALTH, readiness
+from gateway.http.operator_api import PREFIX as OPERATOR_PREFIX
+from gateway.http.operator_api import build_operator_app
 from gateway.keys.store import StoreError
 
 MAIN_APP = web.AppKey("main_app", web.Application)
@@ -54,6 +56,8 @@ def build_admin_app(
     app.router.add_get("/metrics", metrics, allow_head=False)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz, allow_head=False)
+    # Always mounted: without [[admin.tokens]] it answers 404 with the error body.
+    app.add_subapp(OPERATOR_PREFIX, build_operator_app(gw))
     return app
 
 
@@ -64,8 +68,9 @@ def _bearer_token(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
     async def check(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        # /healthz stays open so container health checks need no secret.
-        if token and request.path != "/healthz":
+        # /healthz stays open so container health checks need no secret; the
+        # operator API checks its own tokens (one Authorization header each).
+        if token and request.path != "/healthz" and not _is_operator_path(request.path):
             sent = request.headers.get("Authorization", "").encode("utf-8", "surrogatepass")
             if not hmac.compare_digest(sent, expected):
                 error = ApiError(ErrorCode.UNAUTHORIZED, "Admin token required")
@@ -75,6 +80,10 @@ def _bearer_token(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
         return await handler(request)
 
     return check
+
+
+def _is_operator_path(path: str) -> bool:
+    return path == OPERATOR_PREFIX or path.startswith(OPERATOR_PREFIX + "/")
 
 
 async def metrics(request: web.Request) -> web.Response:

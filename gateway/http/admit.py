@@ -205,17 +205,17 @@ async def _quota(
         # A wallet's own key is held to its own limit too; the answer carries
         # management's, which never consumes order quota.
         if key is not None:
-            await gw.quotas.for_key(key.id, key.rate_limit)
+            await gw.quotas.for_key(key.id, key.rate_limit, gw.keys.tiers.of(key.wallet))
         assert identity.wallet is not None
         return await gw.quotas.for_management(identity.wallet)
     if key is not None:
-        return await gw.quotas.for_key(key.id, key.rate_limit)
+        return await gw.quotas.for_key(key.id, key.rate_limit, gw.keys.tiers.of(key.wallet))
     if identity.order_only and charged is not None:
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (the signing ceiling, before verification).
         return charged
     if identity.method is AuthMethod.SIGNATURE and identity.wallet is not None:
-        return await gw.quotas.for_wallet(identity.wallet)
+        return await gw.quotas.for_wallet(identity.wallet, gw.keys.tiers.of(identity.wallet))
     return await gw.quotas.for_ip(state.client_ip)
 
 

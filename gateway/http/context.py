@@ -21,6 +21,7 @@ from aiohttp import web
 from gateway.addresses import TrustedProxies, parse_address
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
+from gateway.auth.operator import OperatorTokens
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import RouteTable
 from gateway.config import Settings
@@ -42,6 +43,8 @@ class Policy:
     routes: RouteTable
     quotas: QuotaGate
     service_key_hashes: Mapping[str, str]  # sha256 hex -> service name
+    # `[[admin.tokens]]` by hash: a leaked token is removed by SIGHUP, no restart.
+    operator_tokens: OperatorTokens = field(default_factory=lambda: OperatorTokens(()))
 
 
 class PolicyCell:
@@ -84,6 +87,16 @@ class Gateway:
     @property
     def service_key_hashes(self) -> Mapping[str, str]:
         return self.policy.current.service_key_hashes
+
+    @property
+    def operator_tokens(self) -> OperatorTokens:
+        return self.policy.current.operator_tokens
+
+    def minute_ceiling(self, wallet: str) -> int:
+        """The most a key of `wallet` may have per minute: its tier's figure, else
+        [rate_limits] (a tier no longer configured counts as none)."""
+        tier = self.settings.tier(self.keys.tiers.of(wallet))
+        return (tier or self.settings.rate_limits).per_minute
 
     def apply(self, policy: Policy) -> None:
         """Swap in a reloaded policy (SIGHUP): one assignment, between two requests."""

@@ -26,6 +26,7 @@ from gateway.keys.errors import (
     KeyNotFound,
     KeyNotRotatable,
 )
+from gateway.keys.operator import KeyRevoked
 from gateway.keys.store import StoreError
 from gateway.ratelimit import LimiterError, RateLimited
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
@@ -66,6 +67,12 @@ def _invalid_signature(exc: Exception) -> ApiError:
     reason = exc.reason if isinstance(exc, WalletError) else None
     details = {"reason": reason} if reason else {}
     return ApiError(ErrorCode.INVALID_SIGNATURE, "Invalid signature", details)
+
+
+def _key_revoked(exc: Exception) -> ApiError:
+    assert isinstance(exc, KeyRevoked)
+    details = {"keyId": exc.key_id}
+    return ApiError(ErrorCode.KEY_REVOKED, "API key is revoked; revocation is final", details)
 
 
 def _invalid_order(exc: Exception) -> ApiError:
@@ -135,6 +142,7 @@ TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
         KeyLimitReached: _key_limit,
         KeyExists: _fixed(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet"),
         KeyNotRotatable: _not_rotatable,
+        KeyRevoked: _key_revoked,
         RateLimited: _rate_limited,
         StoreError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable"),
         LimiterError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"),

@@ -31,8 +31,13 @@ def invalid_field(field: str, reason: str) -> ApiError:
 
 
 def new_key_from_message(
-    fields: Mapping[str, Any], wallet: WalletAddress, settings: Settings, now: datetime
+    fields: Mapping[str, Any],
+    wallet: WalletAddress,
+    settings: Settings,
+    now: datetime,
+    ceiling: int | None = None,
 ) -> NewKey:
+    """`ceiling`: the wallet's per-minute figure (its tier's); [rate_limits] when None."""
     return NewKey(
         wallet=wallet.canonical,
         wallet_display=wallet.display,
@@ -40,7 +45,7 @@ def new_key_from_message(
         dialect=Dialect.V1,
         name=_name(fields.get("keyName")),
         permissions=_permissions(fields.get("permissions"), settings.keys.default_permissions),
-        rate_limit=_rate_limit(fields.get("rateLimit"), settings.rate_limits.per_minute),
+        rate_limit=_rate_limit(fields.get("rateLimit"), ceiling or settings.rate_limits.per_minute),
         ip_allowlist=_allowlist(fields.get("ipAllowlist")),
         expires_at=_expires_at(fields.get("expiresAt"), now),
     )

@@ -110,7 +110,9 @@ def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
 async def create_api_key(request: web.Request, admission: Admission) -> web.Response:
     gw = request.app[GATEWAY]
     fields = signed_fields(admission)
-    new_key = new_key_from_message(fields, wallet_of(admission), gw.settings, gw.keys.now())
+    wallet = wallet_of(admission)
+    ceiling = gw.minute_ceiling(wallet.canonical)
+    new_key = new_key_from_message(fields, wallet, gw.settings, gw.keys.now(), ceiling)
     key, plaintext = await gw.keys.create(new_key, origin_of(request, admission))
     return answer(created_json(key, plaintext), status=201)
 
@@ -180,7 +182,7 @@ def minted_key(gw: Gateway, wallet: WalletAddress, parent: ApiKey | None) -> New
     rate limit) and never longer-lived (its expiry or scheduled revocation)."""
     settings = gw.settings
     permissions = frozenset(Permission(p) for p in settings.keys.default_permissions)
-    rate_limit = settings.rate_limits.per_minute
+    rate_limit = gw.minute_ceiling(wallet.canonical)
     allowlist: tuple[str, ...] = ()
     expires_at = None
     if parent is not None:

@@ -34,6 +34,9 @@ class EventKind(StrEnum):
     RESUMED = "resumed"
     EXPIRED = "expired"
     NEW_IP = "new_ip"  # used from an address it had not used in the last 30 days
+    # An operator changed a key's rate limit or expiry, or its wallet's tier
+    # (a wallet-level event: no key id).
+    LIMITS_CHANGED = "limits_changed"
 
 
 # Who acted: the wallet itself (signed), one of its keys, a configured
@@ -49,6 +52,11 @@ def key_actor(key_id: str) -> str:
 
 def service_actor(name: str) -> str:
     return f"service:{name}"
+
+
+def operator_actor(name: str) -> str:
+    """An operator API token's name, as configured in `[[admin.tokens]]`."""
+    return f"{OPERATOR_ACTOR}:{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +89,7 @@ class KeyEvent:
         return {
             "event": self.kind.value,
             "at": utc_timestamp(self.at),
-            "keyId": self.key_id,
+            "keyId": self.key_id or None,
             "wallet": self.wallet,
             "actor": self.actor,
             "clientIp": self.client_ip,

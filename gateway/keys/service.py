@@ -48,6 +48,7 @@ from gateway.keys.model import (
     Permission,
 )
 from gateway.keys.store.base import KeyStore, StoreError
+from gateway.keys.tiers import WalletTiers
 from gateway.keys.token import (
     check_api_key_format,
     generate_api_key,
@@ -105,6 +106,7 @@ class KeyService:
     ) -> None:
         self.store = store
         self.usage = UsageCounter(store, clock, timedelta(days=history_days))
+        self.tiers = WalletTiers(store)
         self._settings = settings
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
@@ -124,6 +126,8 @@ class KeyService:
     # -- lifecycle ---------------------------------------------------------
     async def start(self, flush_interval_s: float) -> None:
         self._cursor = await self.store.change_cursor()
+        # After the cursor: a tier set in between is loaded again by the first sync.
+        await self.tiers.load()
         self._tasks = [
             asyncio.create_task(self._every(self._settings.invalidation_interval_s, self.sync)),
             asyncio.create_task(self._every(flush_interval_s, self.flush_usage)),
@@ -148,10 +152,15 @@ class KeyService:
                 log.warning("key store unavailable during %s", getattr(job, "__name__", "job"))
 
     async def sync(self) -> None:
-        """Forget cached records that changed in the store since the last look."""
-        self._cursor, changed = await self.store.changes_since(self._cursor)
+        """Forget cached records that changed in the store since the last look, and
+        reload the tier map when a wallet's tier changed."""
+        cursor, changed = await self.store.changes_since(self._cursor)
         for key_hash in changed:
             self._by_hash.pop(key_hash, None)
+        # The cursor moves only once the tiers are read: a store failure in between
+        # means the same changes are read again on the next tick, not lost.
+        await self.tiers.sync(changed)
+        self._cursor = cursor
 
     # -- authentication (hot path) -------------------------------------------
     def cached(self, plaintext: str) -> ApiKey | None:
@@ -314,7 +323,7 @@ class KeyService:
         else:
             at = now + timedelta(seconds=grace_s)
             updated = await self.store.schedule_revocation(old.id, at, event=event)
-        self._forget(updated or old)
+        self.forget(updated or old)
         if updated is not None:
             log_key_event(event)
         return created
@@ -326,14 +335,18 @@ class KeyService:
 
     # -- operator operations ------------------------------------------------------
     async def set_status(
-        self, key_id: str, status: KeyStatus, origin: Origin = OPERATOR
+        self,
+        key_id: str,
+        status: KeyStatus,
+        origin: Origin = OPERATOR,
+        details: Mapping[str, object] | None = None,
     ) -> ApiKey | None:
         """The key after the change; the event is stored and logged only if it changed."""
         before = await self.store.get(key_id)
-        event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin)
+        event = new_event(_STATUS_EVENT[status], key_id, self._clock(), origin, details)
         key = await self.store.set_status(key_id, status, event=event)
         if key is not None:
-            self._forget(key)
+            self.forget(key)
             if before is not None and before.status != key.status:
                 log_key_event(event.for_wallet(key.wallet))
         return key
@@ -343,7 +356,8 @@ class KeyService:
         for event in await self.store.record_expiries(self._clock()):
             log_key_event(event)
 
-    def _forget(self, key: ApiKey) -> None:
+    def forget(self, key: ApiKey) -> None:
+        """Drop a record this process just changed from the cache (others: change log)."""
         self._by_hash.pop(key.key_hash, None)
 
     # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------

@@ -12,14 +12,17 @@ shared with everyone else.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from functools import lru_cache
 
 from gateway.addresses import PREFIX_WIDENING, client_buckets
 from gateway.config import RateLimitSettings
+from gateway.logs import log_event
 from gateway.metrics import Metrics
+from gateway.operator_config import TierSettings
 from gateway.ratelimit import Limiter, LimiterError, Quota, RateLimited, Window
 from gateway.ratelimit.base import WindowState
 
@@ -36,6 +39,14 @@ class Scope(StrEnum):
     # are free, IPs are not).
     IP_SIGNED = "ip_signed"
     IP_KEY_CREATION = "ip_key_creation"
+    # Per operator API token (by its configured name).
+    OPERATOR = "operator"
+
+
+log = logging.getLogger("walletgate.ratelimit")
+
+# A per-minute figure above any tier's, so the tier alone decides.
+_UNCAPPED = 2**31
 
 
 def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
@@ -55,13 +66,16 @@ class QuotaGate:
         *,
         fail_open: bool,
         clock: Callable[[], float] = time.time,
+        tiers: tuple[TierSettings, ...] = (),
     ) -> None:
         self._limiter = limiter
         self._settings = settings
+        self._tiers = {tier.name: tier for tier in tiers}
+        self._missing_tiers: set[str] = set()
         self._metrics = metrics
         self._fail_open = fail_open
         self.clock = clock
-        self._wallet_windows = self._per_identity_windows(settings.per_minute)
+        self._wallet_windows = self._per_identity_windows(settings.per_minute, None)
         self._ip_windows = widened((Window("minute", 60, settings.public_per_minute),))
         self._management_windows = (
             Window("minute", 60, settings.management_per_minute),
@@ -76,21 +90,57 @@ class QuotaGate:
                 Window("hour", 3600, settings.ip_key_creation_per_hour),
             )
         )
-        self.key_windows = lru_cache(maxsize=64)(self._per_identity_windows)
+        self._operator_windows = (Window("minute", 60, settings.operator_per_minute),)
+        self.key_windows = lru_cache(maxsize=256)(self._per_identity_windows)
 
-    def _per_identity_windows(self, per_minute: int) -> tuple[Window, ...]:
-        # The minute figure is the key's own; hour and day come from config.
+    def _per_identity_windows(self, per_minute: int, tier_name: str | None) -> tuple[Window, ...]:
+        """The key's own minute figure capped by its wallet's tier, and the tier's hour
+        and day; a wallet without a tier (or one no longer configured) has [rate_limits]."""
+        tier = self._tier(tier_name)
+        ceilings = self._settings if tier is None else tier
         return (
-            Window("minute", 60, per_minute),
-            Window("hour", 3600, self._settings.per_hour),
-            Window("day", 86400, self._settings.per_day),
+            Window("minute", 60, min(per_minute, ceilings.per_minute)),
+            Window("hour", 3600, ceilings.per_hour),
+            Window("day", 86400, ceilings.per_day),
         )
 
-    async def for_key(self, key_id: str, per_minute: int) -> Quota:
-        return await self._admit(Scope.KEY, key_id, self.key_windows(per_minute))
+    def _tier(self, name: str | None) -> TierSettings | None:
+        if name is None:
+            return None
+        tier = self._tiers.get(name)
+        if tier is None:
+            self._warn_missing(name, None)
+        return tier
 
-    async def for_wallet(self, wallet: str) -> Quota:
-        return await self._admit(Scope.WALLET, wallet, self._wallet_windows)
+    def check_tiers(self, in_use: Mapping[str, int]) -> None:
+        """Warn once for each tier that wallets are in but the configuration lacks."""
+        for name, wallets in sorted(in_use.items()):
+            if name not in self._tiers:
+                self._warn_missing(name, wallets)
+
+    def _warn_missing(self, name: str, wallets: int | None) -> None:
+        if name in self._missing_tiers:
+            return
+        self._missing_tiers.add(name)
+        log_event(
+            log,
+            logging.WARNING,
+            "tier.missing",
+            f"tier {name!r} is not configured; its wallets fall back to [rate_limits]",
+            tier=name,
+            wallets=wallets,
+        )
+
+    async def for_key(self, key_id: str, per_minute: int, tier: str | None = None) -> Quota:
+        return await self._admit(Scope.KEY, key_id, self.key_windows(per_minute, tier))
+
+    async def for_wallet(self, wallet: str, tier: str | None = None) -> Quota:
+        # A signing wallet in a tier has the tier's figures (no key of its own to cap them).
+        windows = self._wallet_windows if tier is None else self.key_windows(_UNCAPPED, tier)
+        return await self._admit(Scope.WALLET, wallet, windows)
+
+    async def for_operator(self, name: str) -> Quota:
+        return await self._admit(Scope.OPERATOR, name, self._operator_windows)
 
     async def for_ip(self, address: str) -> Quota:
         return await self._admit_prefixes(Scope.IP, address, self._ip_windows)

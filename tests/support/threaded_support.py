@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from backend.app import create_app as create_backend_app
 from gateway.app import build_app
+from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY
 from gateway.http.listener import GatewayRunner
 from tests.conftest import make_settings
@@ -31,6 +32,7 @@ class ThreadedGateway:
     port: int
     loop: asyncio.AbstractEventLoop
     app: Any
+    admin_port: int = 0
 
     @property
     def base_url(self) -> str:
@@ -42,7 +44,8 @@ class ThreadedGateway:
         return len(future.result(10))
 
 
-def run_threaded_gateway(tmp_path: Path) -> Iterator[ThreadedGateway]:
+def run_threaded_gateway(tmp_path: Path, **sections: Any) -> Iterator[ThreadedGateway]:
+    """The gateway (and its admin listener) with test settings; `sections` override them."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     servers: list[TestServer] = []
@@ -54,12 +57,15 @@ def run_threaded_gateway(tmp_path: Path) -> Iterator[ThreadedGateway]:
         settings = make_settings(
             tmp_path,
             upstream={"url": str(backend.make_url("")).rstrip("/")},
-            rate_limits={"public_per_minute": 1_000_000},
+            rate_limits={"public_per_minute": 1_000_000} | sections.pop("rate_limits", {}),
+            **sections,
         )
         app = build_app(settings)
+        admin = TestServer(build_admin_app(app), host="127.0.0.1")
         server = _GatewayServer(app, host="127.0.0.1")
         await server.start_server()
-        servers.append(server)
+        await admin.start_server()
+        servers.extend((admin, server))
         return app
 
     def run() -> None:
@@ -71,9 +77,9 @@ def run_threaded_gateway(tmp_path: Path) -> Iterator[ThreadedGateway]:
     thread.start()
     ready.wait()
     app = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
-    port = servers[-1].port
-    assert port is not None
-    yield ThreadedGateway("127.0.0.1", port, loop, app)
+    port, admin_port = servers[-1].port, servers[-2].port
+    assert port is not None and admin_port is not None
+    yield ThreadedGateway("127.0.0.1", port, loop, app, admin_port)
 
     async def stop() -> None:
         for server in reversed(servers):

@@ -18,6 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import ServiceKeySettings
+from gateway.keys.audit import EventKind
+from gateway.operator_config import TierSettings
 from tests.conftest import EVM_KEY, STACKS_KEY, create_api_key, signed_order
 
 START_TIMEOUT_S = 15
@@ -347,3 +349,88 @@ async def test_sign_output_verifies_against_a_running_gateway(gateway, tmp_path)
         body = await response.json()
         assert response.status == 200, body
         assert [k["name"] for k in body["apiKeys"]] == ["from-file"]
+
+
+async def test_keys_tier_shows_sets_and_clears_a_tier_a_running_gateway_applies(
+    start_gateway, tmp_path, stacks_signer
+):
+    tiers = (TierSettings("market_maker", per_minute=5, per_hour=50, per_day=500),)
+    gw = await start_gateway(tiers=tiers)
+    created = await create_api_key(gw, stacks_signer)
+    env = {
+        "WALLETGATE_STORE__URL": gw.gw.settings.store.url,
+        "WALLETGATE_TIERS__JSON": json.dumps(
+            {"market_maker": {"per_minute": 5, "per_hour": 50, "per_day": 500}}
+        ),
+    }
+    wallet = stacks_signer.address
+
+    async def tier(*args: str) -> Done:
+        return await walletgate("keys", "tier", wallet, *args, cwd=tmp_path, env=env)
+
+    async def limit_becomes(expected: str) -> None:
+        headers = {"X-API-Key": created["apiKey"]}
+        for _ in range(50):  # bounded: the change log is polled every 0.2 s here
+            async with gw.client.get(gw.at("/api/v1/orders"), headers=headers) as response:
+                if response.headers["X-RateLimit-Limit"] == expected:
+                    return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the gateway never showed a limit of {expected}")
+
+    assert (await tier()).out.strip() == "-"
+    unknown = await tier("platinum")
+    assert unknown.code == 2 and "unknown tier 'platinum' (tiers: market_maker)" in unknown.err
+    placed = await tier("market_maker")
+    assert placed.code == 0, placed.err
+    assert placed.out.strip() == f"wallet {wallet}: tier - -> market_maker"
+    await limit_becomes("5")
+    assert (await tier()).out.strip() == "market_maker"
+
+    cleared = await tier("--clear")
+    assert cleared.code == 0 and cleared.out.strip().endswith("market_maker -> -")
+    await limit_becomes("100")
+    events = await gw.gw.store.list_events(wallet=wallet, kind=EventKind.LIMITS_CHANGED)
+    assert [(e.kind.value, e.key_id, e.actor) for e in events] == [
+        ("limits_changed", "", "operator"),
+        ("limits_changed", "", "operator"),
+    ]
+    bad = await walletgate("keys", "tier", "SPNOTAWALLET", "market_maker", cwd=tmp_path, env=env)
+    assert bad.code == 2 and "is not a wallet address" in bad.err
+
+
+async def test_keys_limits_changes_a_keys_limit_and_expiry_as_the_api_does(
+    start_gateway, tmp_path, stacks_signer
+):
+    gw = await start_gateway()
+    created = await create_api_key(gw, stacks_signer)
+    key_id = created["keyId"]
+    env = {"WALLETGATE_STORE__URL": gw.gw.settings.store.url}
+
+    async def limits(*args: str) -> Done:
+        return await walletgate("keys", "limits", *args, cwd=tmp_path, env=env)
+
+    refused = await asyncio.gather(
+        limits(key_id),
+        limits(key_id, "--rate-limit", "101"),
+        limits(key_id, "--expires-at", "yesterday"),
+        limits(key_id, "--expires-at", "2001-01-01T00:00:00Z"),
+    )
+    assert [r.code for r in refused] == [2, 2, 2, 2]
+    assert "must be 1 to 100" in refused[1].err
+    unknown = await limits("key_0123456789abcdef", "--rate-limit", "5")
+    assert unknown.code == 1 and "no key with id" in unknown.err
+
+    changed = await limits(key_id, "--rate-limit", "7", "--reason", "abuse")
+    assert changed.code == 0, changed.err
+    assert changed.out.strip() == f"key {key_id} (My Trading Bot): rateLimit 7, expiresAt none"
+    headers = {"X-API-Key": created["apiKey"]}
+    for _ in range(50):  # bounded: the change log is polled every 0.2 s here
+        async with gw.client.get(gw.at("/api/v1/orders"), headers=headers) as response:
+            if response.headers["X-RateLimit-Limit"] == "7":
+                break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the gateway never applied the new limit")
+    (event,) = await gw.gw.store.list_events(key_id=key_id, kind=EventKind.LIMITS_CHANGED)
+    assert (event.kind.value, event.actor) == ("limits_changed", "operator")
+    assert dict(event.details) == {"rateLimit": {"from": 100, "to": 7}, "reason": "abuse"}

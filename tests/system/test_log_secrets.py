@@ -29,6 +29,7 @@ from tests.conftest import EVM_KEY, STACKS_KEY, order_body
 from tests.support.log_support import EchoUpstream, LoggedGateway, start_logged_gateway
 
 SERVICE_KEY = "svc_" + secrets.token_urlsafe(32)
+OPERATOR_TOKEN = "wgop_" + secrets.token_urlsafe(32)
 ROUTES = (
     ("POST", "/api/v1/orders/new", None),
     ("POST", "/api/v1/orders/{uuid}/execute", "execute_order"),
@@ -52,7 +53,12 @@ class Secrets:
     """Every secret sent, and the forms in which a leak could show it."""
 
     def __init__(self) -> None:
-        self.values: list[str] = [SERVICE_KEY, STACKS_KEY, EVM_KEY.removeprefix("0x")]
+        self.values: list[str] = [
+            SERVICE_KEY,
+            OPERATOR_TOKEN,
+            STACKS_KEY,
+            EVM_KEY.removeprefix("0x"),
+        ]
 
     def add(self, value: str) -> str:
         self.values.append(value)
@@ -188,6 +194,26 @@ async def drive_raw(gw: LoggedGateway, shh: Secrets, api_key: str) -> None:
         await raw_exchange(gw.url, payload)
 
 
+async def drive_operator_api(gw: LoggedGateway, shh: Secrets, key_id: str) -> None:
+    """The operator API with its token, a wrong secret token, and secrets in the body."""
+    base = gw.admin_url + "/admin/v1"
+    wrong = shh.add("wgop_" + secrets.token_urlsafe(32))
+    async with aiohttp.ClientSession() as client:
+        for token in (OPERATOR_TOKEN, wrong, f"{OPERATOR_TOKEN}\u00e9"):
+            headers = {"Authorization": f"Bearer {token}"}
+            for method, path, body in (
+                ("GET", "/keys", None),
+                ("GET", f"/keys/{key_id}", None),
+                ("PATCH", f"/keys/{key_id}", {"rateLimit": 5, "note": shh.token("note")}),
+                ("PATCH", f"/keys/{key_id}", {"status": "suspended"}),
+                ("PATCH", f"/keys/{key_id}", {"status": "active"}),
+                ("GET", "/events", None),
+                ("GET", "/usage/top", None),
+            ):
+                async with client.request(method, base + path, json=body, headers=headers) as r:
+                    await r.read()
+
+
 @pytest.mark.parametrize("log_format", ["json", "text"])
 async def test_no_secret_reaches_any_log_line_at_debug(tmp_path: Path, log_format: str):
     upstream = EchoUpstream()
@@ -201,6 +227,15 @@ async def test_no_secret_reaches_any_log_line_at_debug(tmp_path: Path, log_forma
         "WALLETGATE_SERVICE_KEYS__JSON": json.dumps(
             [{"sha256": hashlib.sha256(SERVICE_KEY.encode()).hexdigest(), "name": "frontend"}]
         ),
+        "WALLETGATE_ADMIN__TOKENS": json.dumps(
+            [
+                {
+                    "sha256": hashlib.sha256(OPERATOR_TOKEN.encode()).hexdigest(),
+                    "name": "risk",
+                    "scope": "write",
+                }
+            ]
+        ),
     }
     gw = await start_logged_gateway(
         tmp_path, upstream.url, "--log-level", "debug", "--log-format", log_format, env=env
@@ -213,6 +248,7 @@ async def test_no_secret_reaches_any_log_line_at_debug(tmp_path: Path, log_forma
                 created = await response.json()
                 assert response.status == 201, created
         await drive_routes(gw, shh, created["apiKey"], created["keyId"])
+        await drive_operator_api(gw, shh, created["keyId"])
         await drive_raw(gw, shh, created["apiKey"])
         await upstream.stop()  # an outage line too
         await asyncio.sleep(0.5)

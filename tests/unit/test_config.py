@@ -21,6 +21,7 @@ from gateway.config import (
     load_settings,
     masked,
 )
+from gateway.operator_config import OperatorTokenSettings, TierSettings
 from gateway.order_schemes_config import OrderSchemeTable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def test_example_config_is_the_built_in_defaults_with_the_default_route_table():
 
 def test_example_config_documents_every_key_with_a_comment():
     text = EXAMPLE.read_text(encoding="utf-8")
-    tables = {*TABLE_LISTS, "order_schemes"}
+    tables = {*TABLE_LISTS, "order_schemes", "tiers"}
     sections = {f.name: f.type for f in dataclasses.fields(Settings) if f.name not in tables}
     for section in sections:
         block = re.search(rf"^\[{section}\][^\n]*\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
@@ -75,6 +76,11 @@ def test_example_config_documents_every_key_with_a_comment():
         assert re.search(rf"^# {field.name} = .*#", text, re.M), f"service_keys.{field.name}"
     for field in dataclasses.fields(TABLE_LISTS["routes"]):
         assert re.search(rf"^#   {field.name} +\S", text, re.M), f"routes.{field.name}"
+    for field in dataclasses.fields(TierSettings):
+        if field.name != "name":  # the table's own name, [tiers.NAME]
+            assert re.search(rf"^# {field.name} += .*#", text, re.M), f"tiers.{field.name}"
+    for field in dataclasses.fields(OperatorTokenSettings):
+        assert re.search(rf"^# {field.name} += .*#", text, re.M), f"admin.tokens.{field.name}"
     for field in dataclasses.fields(OrderSchemeTable):
         if field.name not in ("message", "types"):  # tables of their own, shown as such
             assert re.search(rf"^# {field.name} += .*#", text, re.M), f"order_schemes.{field.name}"
@@ -343,3 +349,56 @@ def test_workers_with_redis_and_cluster_urls_are_accepted(tmp_path):
     assert settings.listen.workers == 0
     assert settings.redis.url == "redis+cluster://10.0.0.7:7000"
     assert load_settings(None, {}).listen.workers == 1
+
+
+# -- tiers and operator tokens -------------------------------------------------------
+
+_HASH = "ab" * 32
+
+
+def test_tiers_and_operator_tokens_load_from_the_file(tmp_path):
+    path = write(
+        tmp_path,
+        "[tiers.market_maker]\nper_minute = 2000\nper_hour = 60000\nper_day = 1000000\n"
+        f'[[admin.tokens]]\nsha256 = "{_HASH.upper()}"\nname = "risk"\nscope = "write"\n',
+    )
+    settings = load_settings(path, {})
+    assert settings.tiers == (TierSettings("market_maker", 2000, 60000, 1000000),)
+    assert settings.tier("market_maker") is settings.tiers[0] and settings.tier("x") is None
+    assert settings.admin.tokens == (OperatorTokenSettings(_HASH, "risk", "write"),)
+
+
+def test_tiers_and_operator_tokens_load_from_the_environment():
+    environ = {
+        "WALLETGATE_TIERS__JSON": '{"mm": {"per_minute": 5, "per_hour": 50, "per_day": 500}}',
+        "WALLETGATE_ADMIN__TOKENS": json.dumps([{"sha256": _HASH, "name": "support"}]),
+    }
+    settings = load_settings(None, environ)
+    assert settings.tiers == (TierSettings("mm", 5, 50, 500),)
+    assert settings.admin.tokens == (OperatorTokenSettings(_HASH, "support", "read"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[tiers.mm]\nper_minute = 5\nper_hour = 50\n", r"tiers\.mm\.per_day: required"),
+        ("[tiers.mm]\nper_minute = 0\nper_hour = 1\nper_day = 1\n", r"tiers\.mm\.per_minute"),
+        ('[tiers.mm]\nper_minute = "5"\nper_hour = 1\nper_day = 1\n', r"tiers\.mm\.per_minute"),
+        ("[tiers.mm]\nburst = 5\n", r"tiers\.mm\.burst: unknown key"),
+        ('[tiers."a b"]\nper_minute = 1\nper_hour = 1\nper_day = 1\n', r"tiers\.a b:"),
+        ('[[admin.tokens]]\nsha256 = "abc"\nname = "x"\n', r"admin\.tokens\[0\]\.sha256"),
+        (f'[[admin.tokens]]\nsha256 = "{_HASH}"\n', r"admin\.tokens\[0\]\.name"),
+        (
+            f'[[admin.tokens]]\nsha256 = "{_HASH}"\nname = "x"\nscope = "admin"\n',
+            r"admin\.tokens\[0\]\.scope",
+        ),
+        (
+            f'[[admin.tokens]]\nsha256 = "{_HASH}"\nname = "a"\n'
+            f'[[admin.tokens]]\nsha256 = "{_HASH}"\nname = "b"\n',
+            r"admin\.tokens\[1\]\.sha256: the same token is listed twice",
+        ),
+    ],
+)
+def test_a_bad_tier_or_token_names_its_key(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key):
+        load_settings(write(tmp_path, text), {})

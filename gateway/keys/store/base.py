@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
-from gateway.keys.audit import KeyEvent
+from gateway.keys.audit import EventKind, KeyEvent
 from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import (
@@ -25,6 +25,7 @@ from gateway.keys.model import (
     UsageDelta,
     UsageStats,
 )
+from gateway.keys.store.admin_base import AdminQueries
 
 
 class Row(Protocol):
@@ -62,7 +63,7 @@ KEY_COLUMNS: Final = (
 
 
 @runtime_checkable
-class KeyStore(Protocol):
+class KeyStore(AdminQueries, Protocol):
     # Operations asked of the store so far, by name ("get_by_hash", "insert", ...):
     # how often the request path reaches the store, observable without a profiler.
     operations: Counter[str]
@@ -131,6 +132,7 @@ class KeyStore(Protocol):
         since: datetime | None = None,
         before_seq: int | None = None,
         limit: int = 100,
+        kind: EventKind | None = None,
     ) -> list[KeyEvent]:
         """Events newest first; `before_seq` continues a page."""
 

@@ -24,6 +24,7 @@ from gateway.keys.audit import KeyEvent
 from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
+from gateway.keys.store.admin_base import schema_v4
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
@@ -40,9 +41,11 @@ from gateway.keys.store.events import (
     event_values,
     schema_v2,
 )
+from gateway.keys.store.postgres_admin import PostgresAdmin
 from gateway.keys.store.postgres_clients import read_clients, write_clients
 from gateway.keys.store.postgres_trail import (
     LOCK_GLOBAL,
+    OBJ_CHANGES,
     PostgresTrail,
     decode_moment,
     effective_status,
@@ -51,7 +54,6 @@ from gateway.keys.store.postgres_trail import (
 # Advisory lock space (LOCK_GLOBAL and these), split by purpose so the locks never collide.
 _LOCK_WALLET: Final = 0x5747_0001
 _OBJ_MIGRATIONS: Final = 0
-_OBJ_CHANGES: Final = 1
 
 _DRIVER_ERRORS: Final = (
     asyncpg.PostgresError,
@@ -78,6 +80,7 @@ MIGRATIONS: Final = (
         ),
     ),
     (3, schema_v3(time_type="TIMESTAMPTZ", counter_type="BIGINT")),
+    (4, schema_v4(time_type="TIMESTAMPTZ")),
 )
 _INSERT_EVENT: Final = (
     f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
@@ -116,7 +119,7 @@ def _t(moment: datetime) -> datetime:
     return moment
 
 
-class PostgresKeyStore(PostgresTrail):
+class PostgresKeyStore(PostgresAdmin, PostgresTrail):
     def __init__(
         self,
         url: str,
@@ -267,7 +270,7 @@ class PostgresKeyStore(PostgresTrail):
         update = (
             "UPDATE api_keys SET status = $2 WHERE id = $1 AND status <> 'revoked' AND status <> $2"
         )
-        return await self._change("set_status", key_id, update, KeyStatus(status).value, event)
+        return await self._change("set_status", key_id, update, (KeyStatus(status).value,), event)
 
     async def schedule_revocation(
         self, key_id: str, at: datetime, *, event: KeyEvent | None = None
@@ -276,25 +279,23 @@ class PostgresKeyStore(PostgresTrail):
             "UPDATE api_keys SET revoke_at = $2 "
             "WHERE id = $1 AND (revoke_at IS NULL OR revoke_at > $2)"
         )
-        return await self._change("schedule_revocation", key_id, update, at, event)
+        return await self._change("schedule_revocation", key_id, update, (at,), event)
 
     async def _change(
-        self, what: str, key_id: str, update: str, value: Any, event: KeyEvent | None
+        self, what: str, key_id: str, update: str, values: tuple[Any, ...], event: KeyEvent | None
     ) -> ApiKey | None:
         """Apply a status-like update; when a row changed, log it for other instances
         and store its audit event in the same transaction."""
         now = datetime.now(UTC)
         async with self._connection(what, transaction=True) as conn:
-            changed = await conn.fetchrow(f"{update} RETURNING key_hash, wallet", key_id, value)
+            changed = await conn.fetchrow(f"{update} RETURNING key_hash, wallet", key_id, *values)
             key_hash = None if changed is None else changed["key_hash"]
             if changed is not None and event is not None:
                 await conn.execute(
                     _INSERT_EVENT, *event_values(event.for_wallet(changed["wallet"]), _t)
                 )
             if key_hash is not None:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, _OBJ_CHANGES
-                )
+                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_GLOBAL, OBJ_CHANGES)
                 await conn.execute(
                     "INSERT INTO key_changes (key_hash, changed_at) VALUES ($1, $2)", key_hash, now
                 )

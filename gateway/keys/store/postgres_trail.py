@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from gateway.keys.audit import KeyEvent
+from gateway.keys.audit import EventKind, KeyEvent
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import KeyStatus
 from gateway.keys.store.base import changes_from_rows, status_counts
@@ -26,6 +26,8 @@ from gateway.keys.store.events import (
 
 # Advisory lock space ("WG"), split by purpose so the locks never collide.
 LOCK_GLOBAL: Final = 0x5747_0000
+# Taken before drawing a change-log sequence number, so sequence order is commit order.
+OBJ_CHANGES: Final = 1
 _OBJ_EXPIRIES: Final = 2
 # What the per-wallet cap counts: active, unexpired, not scheduled for revocation.
 _COUNT_ACTIVE: Final = """
@@ -78,6 +80,7 @@ class PostgresTrail(ABC):
         since: datetime | None = None,
         before_seq: int | None = None,
         limit: int = 100,
+        kind: EventKind | None = None,
     ) -> list[KeyEvent]:
         clauses: list[str] = []
         params: list[Any] = [limit]
@@ -86,6 +89,7 @@ class PostgresTrail(ABC):
             ("wallet", "=", wallet),
             ("at", ">=", since),
             ("seq", "<", before_seq),
+            ("kind", "=", None if kind is None else kind.value),
         ):
             if value is not None:
                 params.append(value)

@@ -26,6 +26,7 @@ from gateway.keys.audit import KeyEvent
 from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
+from gateway.keys.store.admin_base import schema_v4
 from gateway.keys.store.base import (
     CHANGE_RETENTION,
     KEY_COLUMNS,
@@ -41,6 +42,7 @@ from gateway.keys.store.events import (
     event_values,
     schema_v2,
 )
+from gateway.keys.store.sqlite_admin import SQLiteAdmin
 from gateway.keys.store.sqlite_clients import read_clients, write_clients
 from gateway.keys.store.sqlite_trail import (
     EFFECTIVE_STATUS,
@@ -64,6 +66,7 @@ MIGRATIONS: Final = (
         ),
     ),
     (3, schema_v3(time_type="TEXT", counter_type="INTEGER")),
+    (4, schema_v4(time_type="TEXT")),
 )
 _INSERT_EVENT: Final = (
     f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
@@ -106,7 +109,7 @@ def path_from_url(url: str) -> str:
     return path
 
 
-class SQLiteKeyStore(SQLiteTrail):
+class SQLiteKeyStore(SQLiteAdmin, SQLiteTrail):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms

@@ -11,7 +11,7 @@ from typing import Final
 
 import aiosqlite
 
-from gateway.keys.audit import KeyEvent
+from gateway.keys.audit import EventKind, KeyEvent
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import KeyStatus
 from gateway.keys.store.base import changes_from_rows, status_counts
@@ -87,6 +87,7 @@ class SQLiteTrail(ABC):
         since: datetime | None = None,
         before_seq: int | None = None,
         limit: int = 100,
+        kind: EventKind | None = None,
     ) -> list[KeyEvent]:
         clauses, params = ["1 = 1"], []
         for clause, value in (
@@ -94,6 +95,7 @@ class SQLiteTrail(ABC):
             ("wallet = ?", wallet),
             ("at >= ?", None if since is None else moment_text(since)),
             ("seq < ?", before_seq),
+            ("kind = ?", None if kind is None else kind.value),
         ):
             if value is not None:
                 clauses.append(clause)
