@@ -19,10 +19,12 @@ from gateway import __version__
 from gateway.auth.policy import DEFAULT_ROUTES
 from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
+from gateway.cli.output import complain
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, run_sign_order
-from gateway.config import ConfigError, Settings, load_settings, masked
+from gateway.config import ConfigError, Settings, environment_warnings, load_settings, masked
 from gateway.config_reference import reference_markdown
+from gateway.keys.store import StoreError
 from gateway.logs import LogControl, configure_logging
 from gateway.order_schemes_config import unsigned_warnings
 from gateway.ratelimit.clients import check_cluster, is_cluster_url
@@ -188,6 +190,12 @@ def settings_loader(args: argparse.Namespace) -> SettingsLoader:
     )
 
 
+def _early_format(args: argparse.Namespace) -> str:
+    """The log format before the settings are known (to report that they are not)."""
+    chosen = args.log_format or os.environ.get("WALLETGATE_LOG__FORMAT", "")
+    return chosen.strip().lower()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     load = settings_loader(args)
@@ -195,18 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load()
     except ConfigError as exc:
         for line in str(exc).splitlines():
-            print(f"walletgate: configuration error: {line}", file=sys.stderr)
+            complain(f"configuration error: {line}", _early_format(args), event="config.error")
         return 2
+    fmt = settings.log.format
     logging_control = configure_logging(settings.log)
-    # Start-up and `config check` name every unsigned order field.
-    for warning in (
-        unsigned_warnings(settings) if args.command in ("run", "gateway", "config") else ()
-    ):
-        print(f"walletgate: warning: {warning}", file=sys.stderr)
+    # Start-up and `config check` name every unsigned order field and every
+    # variable that looks like a setting but is not one.
+    serving = args.command in ("run", "gateway", "config")
+    for warning in (*environment_warnings(), *(unsigned_warnings(settings) if serving else ())):
+        complain(f"warning: {warning}", fmt, level="warning", event="config.warning")
     try:
         return _dispatch(settings, args, load, logging_control)
-    except (ValueError, OSError) as exc:
-        print(f"walletgate: {exc}", file=sys.stderr)
+    except (ValueError, OSError, StoreError) as exc:
+        # After the log thread wrote what it holds: the error is the last line.
+        logging_control.stop()
+        complain(str(exc), fmt, event="error")
         return 1
     finally:
         logging_control.stop()
@@ -224,13 +235,13 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
         try:
             asyncio.run(check_cluster(settings.redis.url))
         except OSError as exc:
-            print(f"walletgate: configuration error: redis.url: {exc}", file=sys.stderr)
+            complain(f"configuration error: redis.url: {exc}", settings.log.format)
             return 2
     if args.command == "run":
         return run_loop(serve_with_backend(settings, load, logs))
     if args.command == "gateway":
         if not settings.upstream.url:
-            print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
+            complain("configuration error: upstream.url: required", settings.log.format)
             return 2
         return run_loop(serve_gateway(settings, load, logs))
     if args.command == "backend":

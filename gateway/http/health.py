@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -42,6 +43,8 @@ class Dependency:
     name: str  # as /readyz names it: store, rateLimiter, upstream
     kind: str  # sqlite, postgresql, redis, memory, http
     probe: Probe
+    # Where it is (host:port, a file): never its credentials.
+    address: str = ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -78,7 +81,12 @@ class HealthWatch:
             return
         if check.ok:
             log_event(
-                log, logging.INFO, "dependency.up", dependency=dependency.name, kind=dependency.kind
+                log,
+                logging.INFO,
+                "dependency.up",
+                dependency=dependency.name,
+                kind=dependency.kind,
+                address=dependency.address,
             )
         else:
             log_event(
@@ -87,6 +95,7 @@ class HealthWatch:
                 "dependency.down",
                 dependency=dependency.name,
                 kind=dependency.kind,
+                address=dependency.address,
                 reason=check.reason,
             )
 
@@ -112,15 +121,38 @@ def limiter_kind(redis_url: str) -> str:
     return "redis" if redis_url else "memory"
 
 
+def address_of(url: str) -> str:
+    """`host:port` (and a database or a file), without user, password or query."""
+    if not url:
+        return "in-process"
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url.partition("://")[2].removeprefix("/") or ":memory:"
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{shown}{port}{parts.path if parts.scheme.startswith('postgres') else ''}"
+
+
 async def health_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the watcher of this app's dependencies, probing in the background."""
     gw = app[GATEWAY]
     settings = gw.settings
     watch = HealthWatch(
         (
-            Dependency("store", store_kind(settings.store.url), gw.store.ping),
-            Dependency("rateLimiter", limiter_kind(settings.redis.url), gw.limiter.ping),
-            Dependency("upstream", "http", gw.forwarder.probe),
+            Dependency(
+                "store",
+                store_kind(settings.store.url),
+                gw.store.ping,
+                address_of(settings.store.url),
+            ),
+            Dependency(
+                "rateLimiter",
+                limiter_kind(settings.redis.url),
+                gw.limiter.ping,
+                address_of(settings.redis.url),
+            ),
+            Dependency("upstream", "http", gw.forwarder.probe, address_of(settings.upstream.url)),
         )
     )
     app[HEALTH] = watch
