@@ -48,8 +48,9 @@ def log_start(
     )
 
 
-def banner(settings: Settings, public_url: str, admin_url: str) -> None:
-    """The listening lines scripts read, then what the gateway does with requests."""
+def banner(settings: Settings, public_url: str, admin_url: str, *, bundled: bool = False) -> None:
+    """The listening lines scripts read, then what the gateway does with requests
+    (`bundled`: `walletgate run`, whose backend line says where it forwards)."""
     fmt = settings.log.format
     say(
         f"walletgate gateway listening on {public_url}",
@@ -74,7 +75,7 @@ def banner(settings: Settings, public_url: str, admin_url: str) -> None:
             mode="auth",
             upstream=upstream,
         )
-    else:
+    elif not bundled:
         say(f"walletgate forwarding to {upstream}", fmt, "mode", mode="proxy", upstream=upstream)
 
 

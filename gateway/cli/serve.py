@@ -241,7 +241,7 @@ async def serve_with_backend(
             admin_url,
         ):
             log_start(gateway_settings, "run", public_url, admin_url)
-            banner(gateway_settings, public_url, admin_url)
+            banner(gateway_settings, public_url, admin_url, bundled=True)
             say(
                 f"walletgate backend listening on {backend_url}",
                 settings.log.format,

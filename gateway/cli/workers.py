@@ -275,7 +275,7 @@ async def supervise(
             log_start(
                 settings, command, public_url, admin_url, **SUPERVISOR, workers=count, pids=pids
             )
-            banner(settings, public_url, admin_url)
+            banner(settings, public_url, admin_url, bundled=command == "run")
             say(
                 f"walletgate workers: {count} (pids {' '.join(map(str, pids))})",
                 fmt,

@@ -31,13 +31,27 @@ def upstream_variable(header: str) -> str:
     return "$upstream_http_" + header.lower().replace("-", "_")
 
 
-def _upstream_block(name: str, origin: Origin, *, hashed: bool = False) -> list[str]:
+def _upstream_block(
+    name: str, origin: Origin, *, hashed: bool = False, resolve: bool = False
+) -> list[str]:
     lines = [f"    upstream {name} {{"]
+    if resolve:
+        # Shared memory for servers that change while nginx runs (nginx 1.27.3+).
+        lines.append(f"        zone {name} 64k;")
     if hashed:
         # A decision and the fetch of its denial must reach the same process.
         lines.append("        hash $request_id consistent;")
-    lines += [f"        server {origin.authority};", "        keepalive 32;", "    }"]
+    server = f"server {origin.authority} resolve;" if resolve else f"server {origin.authority};"
+    lines += [f"        {server}", "        keepalive 32;", "    }"]
     return lines
+
+
+def _resolver(plan: IngressPlan) -> list[str]:
+    if not plan.resolver:
+        return []
+    # Every replica behind one name, followed as they come and go (scale,
+    # restart with a new address); without it nginx keeps the start-up answer.
+    return [f"    resolver {plan.resolver} valid=5s ipv6=off;"]
 
 
 def _to_walletgate(plan: IngressPlan) -> list[str]:
@@ -147,9 +161,12 @@ def render(plan: IngressPlan) -> str:
         "    access_log off;",
         "    server_tokens off;",
         "    client_max_body_size 1m;",
-        *_upstream_block("walletgate", plan.walletgate),
-        *_upstream_block("walletgate_decisions", plan.walletgate, hashed=True),
-        *_upstream_block("exchange", plan.upstream),
+        *_resolver(plan),
+        *_upstream_block("walletgate", plan.walletgate, resolve=bool(plan.resolver)),
+        *_upstream_block(
+            "walletgate_decisions", plan.walletgate, hashed=True, resolve=bool(plan.resolver)
+        ),
+        *_upstream_block("exchange", plan.upstream, resolve=bool(plan.resolver)),
         "",
         "    server {",
         f"        listen {plan.listen.authority};",
