@@ -54,10 +54,19 @@ def _reason(exc: BaseException) -> str:
     return text[:MAX_REASON]
 
 
+Observe = Callable[[str, str, bool], None]
+
+
+def _ignore(dependency: str, kind: str, up: bool) -> None:
+    return None
+
+
 class HealthWatch:
-    def __init__(self, dependencies: tuple[Dependency, ...]) -> None:
+    def __init__(self, dependencies: tuple[Dependency, ...], observe: Observe = _ignore) -> None:
         self.dependencies = dependencies
         self._up: dict[str, bool] = {}
+        # Every probe's result, for the walletgate_dependency_up gauge.
+        self._observe = observe
 
     async def check(self) -> dict[str, Check]:
         results = await asyncio.gather(*(self._probe(d) for d in self.dependencies))
@@ -77,6 +86,7 @@ class HealthWatch:
         """Log a transition; the first look logs only a dependency that is down."""
         before = self._up.get(dependency.name)
         self._up[dependency.name] = check.ok
+        self._observe(dependency.name, dependency.kind, check.ok)
         if (before is None and check.ok) or before == check.ok:
             return
         if check.ok:
@@ -153,7 +163,8 @@ async def health_context(app: web.Application) -> AsyncIterator[None]:
                 address_of(settings.redis.url),
             ),
             Dependency("upstream", "http", gw.forwarder.probe, address_of(settings.upstream.url)),
-        )
+        ),
+        observe=gw.metrics.set_dependency,
     )
     app[HEALTH] = watch
     task = asyncio.create_task(watch.watch(lambda: app[GATEWAY].settings.log.health_interval_s))
