@@ -68,6 +68,11 @@ class HealthWatch:
         # Every probe's result, for the walletgate_dependency_up gauge.
         self._observe = observe
 
+    @property
+    def checked(self) -> bool:
+        """Whether any probe has run yet (the first one waits an interval)."""
+        return bool(self._up)
+
     async def check(self) -> dict[str, Check]:
         results = await asyncio.gather(*(self._probe(d) for d in self.dependencies))
         checks = {d.name: c for d, c in zip(self.dependencies, results, strict=True)}
