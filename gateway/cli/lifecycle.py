@@ -1,5 +1,6 @@
 """The lines that say what a serving process is doing: the `start` log line and
-the banners on stdout (listeners, and what happens to admitted requests).
+the banners on stdout (listeners, and what happens to admitted requests), and
+`Stop`, the signal that ends serving and names itself in the shutdown line.
 
 No URL is shown whole: an upstream URL may carry credentials, so only its
 scheme and address appear.

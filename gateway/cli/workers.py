@@ -58,6 +58,11 @@ DRAIN_TIMEOUT_S = 75.0
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def _tell(level: int, event: str, **fields: Any) -> None:
+    """A lifecycle line of the supervisor (workers write their own, role "worker")."""
+    log_event(log, level, event, **SUPERVISOR, **fields)
+
+
 class WorkerStartError(OSError):
     """A worker exited before it was ready; its stderr says why."""
 
@@ -153,16 +158,7 @@ class Workers:
         index = self._indexes.pop(process.pid)
         if self._stopping:
             return
-        log_event(
-            log,
-            logging.WARNING,
-            "worker.exited",
-            **SUPERVISOR,
-            worker=index,
-            pid=process.pid,
-            code=code,
-            action="restart",
-        )
+        _tell(logging.WARNING, "worker.exited", worker=index, pid=process.pid, code=code)
         if time.monotonic() - started < YOUNG_DEATH_S:
             await asyncio.sleep(RESTART_PAUSE_S)
         while not self._stopping:
@@ -170,11 +166,9 @@ class Workers:
                 await self._spawn(index)
                 return
             except WorkerStartError as exc:
-                log_event(
-                    log,
+                _tell(
                     logging.WARNING,
                     "worker.start_failed",
-                    **SUPERVISOR,
                     worker=index,
                     reason=str(exc),
                     retry_in_s=RESTART_PAUSE_S,
@@ -196,11 +190,9 @@ class Workers:
             try:
                 codes.append(await asyncio.wait_for(process.wait(), DRAIN_TIMEOUT_S))
             except TimeoutError:
-                log_event(
-                    log,
+                _tell(
                     logging.WARNING,
                     "worker.killed",
-                    **SUPERVISOR,
                     worker=self._indexes.get(process.pid),
                     pid=process.pid,
                     reason=f"did not drain within {DRAIN_TIMEOUT_S:g}s",
@@ -286,13 +278,13 @@ async def supervise(
             for line, fields in more_banner:
                 say(line, fmt, "listening", **fields)
             reason = await _until(stop, also_until)
-            log_event(log, logging.INFO, "shutdown", **SUPERVISOR, reason=reason)
+            _tell(logging.INFO, "shutdown", reason=reason)
             drained = await workers.stop()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         holder.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
-    log_event(log, logging.INFO, "stopped", **SUPERVISOR, drained=drained)
+    _tell(logging.INFO, "stopped", drained=drained)
     return 0 if drained else 1
 
 
