@@ -103,10 +103,24 @@ def render(results: dict[str, list[WrkResult]], header: list[str], command: str)
             f"| off | {off:,.0f} | {cpu['off']:.0f} µs | - |",
             f"| on | {on:,.0f} | {cpu['on']:.0f} µs | {(on / off - 1) * 100:+.1f}% |",
             "",
+            "| figure | measured | target | verdict |",
+            "| --- | ---: | ---: | --- |",
+            _target_row("throughput, on vs off", on / off, ">= 0.9x", on / off >= 0.9),
+            _target_row(
+                "server CPU per request, on vs off",
+                cpu["on"] / cpu["off"],
+                "<= 1.1x",
+                cpu["on"] / cpu["off"] <= 1.1,
+            ),
+            "",
             f"Runs (req/s): {runs}. Errors (non-2xx or socket): {errors}.",
             "",
         ]
     )
+
+
+def _target_row(name: str, ratio: float, target: str, passed: bool) -> str:
+    return f"| {name} | {ratio:.2f}x | {target} | {'pass' if passed else '**FAIL**'} |"
 
 
 def main() -> None:

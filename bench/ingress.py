@@ -51,12 +51,18 @@ def ingress_nginx_argv(root: Path, port: int, upstream: str, walletgate: str) ->
     return ["nginx", "-p", str(root), "-c", str(conf), "-e", str(root / "error.log"), "-g", main]
 
 
-async def measure(load: Load, cpu: int | None, servers: list[Child]) -> WrkResult:
-    """One wrk run and the CPU its server side (every process in `servers`) spent per request."""
-    before = sum(cpu_seconds(s.pid) for s in servers)
+async def measure(
+    load: Load, cpu: int | None, servers: list[Child]
+) -> tuple[WrkResult, list[float]]:
+    """One wrk run, the CPU its server side (every process in `servers`) spent per
+    request, and each server's own share of it (µs per request, in `servers` order)."""
+    before = [cpu_seconds(s.pid) for s in servers]
     result = await wrk.run(load, cpu)
-    used = sum(cpu_seconds(s.pid) for s in servers) - before
-    return replace(result, server_cpu_us=used * 1e6 / max(result.requests, 1))
+    each = [
+        (cpu_seconds(s.pid) - b) * 1e6 / max(result.requests, 1)
+        for s, b in zip(servers, before, strict=True)
+    ]
+    return replace(result, server_cpu_us=sum(each)), each
 
 
 def runs(results: list[WrkResult]) -> str:
@@ -115,13 +121,19 @@ async def run(args: argparse.Namespace) -> list[Figure]:
             }
             for name, (url, servers, _) in targets.items():
                 warm = Load(url + path, scripts[name], args.warmup, args.connections)
-                await measure(warm, cores.client, servers)
+                await measure(warm, cores.client, servers)  # warm-up only
             results: dict[str, list[WrkResult]] = {name: [] for name in targets}
             for rep in range(args.repeats):
                 for name, (url, servers, _) in targets.items():
                     load = Load(url + path, scripts[name], args.duration, args.connections)
-                    results[name].append(await measure(load, cores.client, servers))
-                latest = ", ".join(f"{k} {v[-1].rate:,.0f}" for k, v in results.items())
+                    result, each = await measure(load, cores.client, servers)
+                    results[name].append(result)
+                    # walletgate's own CPU per decision, apart from nginx's.
+                    if name == "auth":
+                        results.setdefault("decision", []).append(
+                            replace(result, server_cpu_us=each[-1])
+                        )
+                latest = ", ".join(f"{k} {results[k][-1].rate:,.0f}" for k in targets)
                 print(f"repeat {rep + 1}: {latest}", flush=True)
     return figures(results, args)
 
@@ -134,9 +146,12 @@ def figures(results: dict[str, list[WrkResult]], args: argparse.Namespace) -> li
         f"{args.duration:.0f} s per run; memory limiter, SQLite store, one process each."
     )
     cpu_text = (
-        f"Server-side CPU per request: nginx + walletgate (auth) {cpu['auth']:.0f} µs, "
-        f"walletgate proxy {cpu['proxy']:.0f} µs, nginx alone {cpu['nginx']:.0f} µs."
+        f"Server-side CPU per request: nginx + walletgate (auth) {cpu['auth']:.0f} µs, of "
+        f"which walletgate {cpu['decision']:.0f} µs; walletgate proxy {cpu['proxy']:.0f} µs, "
+        f"nginx alone {cpu['nginx']:.0f} µs."
     )
+    decision = cpu["decision"] / cpu["proxy"]
+    auth_share = rate["auth"] / rate["proxy"]
     return [
         Figure(
             1,
@@ -145,10 +160,23 @@ def figures(results: dict[str, list[WrkResult]], args: argparse.Namespace) -> li
             "on the same core as the deciding walletgate.",
             per_s(rate["auth"]),
             f"proxy mode {per_s(rate['proxy'])}",
-            rate["auth"] / rate["proxy"],
-            "reported",
-            None,
+            auth_share,
+            ">= 0.7x",
+            auth_share >= 0.7,
             f"auth {runs(results['auth'])}; proxy {runs(results['proxy'])}",
+            cpu_text,
+        ),
+        Figure(
+            3,
+            "walletgate's CPU per decision vs its CPU per proxied request",
+            common + " CPU time of the deciding walletgate process alone (auth mode, behind "
+            "nginx) per request, against the proxy-mode walletgate's per request.",
+            f"{cpu['decision']:.0f} µs/decision",
+            f"proxy mode {cpu['proxy']:.0f} µs/request",
+            decision,
+            "<= 0.75x",
+            decision <= 0.75,
+            f"decision {runs(results['decision'])}",
             cpu_text,
         ),
         Figure(
@@ -177,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("nginx") is None:
         sys.exit("bench/ingress.py needs wrk and nginx (apt-get install wrk nginx)")
-    found = asyncio.run(run(args))
+    found = sorted(asyncio.run(run(args)), key=lambda figure: figure.number)
     settings = f"runs: {args.repeats} x {args.duration:.0f} s after {args.warmup:.0f} s warm-up"
     header = machine(pick_cores().describe(), settings)
     command = " ".join(["python bench/ingress.py", *sys.argv[1:]])

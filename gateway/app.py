@@ -23,6 +23,7 @@ from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.config import Settings
+from gateway.http.access_log import access_lines_context
 from gateway.http.context import GATEWAY, Gateway
 from gateway.http.decision import add_decision_routes, auth_mode_handler
 from gateway.http.health import address_of, health_context
@@ -32,6 +33,7 @@ from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
+from gateway.http.signing_info import add_signing_routes
 from gateway.keys.service import KeyService
 from gateway.keys.store import StoreError, open_store
 from gateway.logs import log_event, redact
@@ -84,6 +86,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         clock=clock,
         observe=metrics.count_signature,
         stacks_network=settings.signatures.stacks_network,
+        domain=settings.signatures.domain,
     )
     check_settings(settings)
     routes = settings.routes or DEFAULT_ROUTES
@@ -160,6 +163,8 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     app[SHUTDOWN] = ShutdownReport()
     # Opened in this order, closed in the reverse one: usage is flushed first,
     # while the store is still open.
+    # First in, last out: lines of requests answered during shutdown are kept.
+    app.cleanup_ctx.append(access_lines_context)
     for ctx in _RESOURCES:
         app.cleanup_ctx.append(ctx)
     # The dependency watcher starts once everything it probes is open.
@@ -168,6 +173,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     add_key_routes(app)
     add_portal_routes(app)
     add_order_scheme_routes(app)
+    add_signing_routes(app)
     add_decision_routes(app)
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
     forwarded = auth_mode_handler if settings.listen.mode == "auth" else handle_forwarded

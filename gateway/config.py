@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +35,11 @@ REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 STACKS_NETWORKS = ("mainnet", "testnet", "any")
 LISTEN_MODES = ("proxy", "auth")
+# A host name or address as clients type it, with an optional port: no scheme,
+# path or user part, and lower case so that one deployment has one spelling.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST = rf"(?:\[[0-9a-f:.]+\]|{_LABEL}(?:\.{_LABEL})*)"
+_DOMAIN = re.compile(rf"(?=.{{1,253}}$){_HOST}(?::[0-9]{{1,5}})?")
 
 
 class ConfigError(ValueError):
@@ -149,6 +155,10 @@ class SignatureSettings:
     replay_cache_size: int = 500_000
     # The Stacks network whose addresses may sign: "mainnet", "testnet" or "any".
     stacks_network: str = "mainnet"
+    # The host clients reach this deployment by ("api.exchange.example"). When
+    # set, every signed message must carry `"domain": "<this>"`, so a signature
+    # collected by another site cannot be spent here; empty = unbound.
+    domain: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,6 +451,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError('signatures.stacks_network: expected "mainnet", "testnet" or "any"')
     if not settings.signatures.chains:
         raise ConfigError("signatures.chains: enable at least one chain")
+    if settings.signatures.domain and not _DOMAIN.fullmatch(settings.signatures.domain):
+        raise ConfigError(
+            "signatures.domain: expected the host clients reach the gateway by, "
+            'lower case, without scheme or path (e.g. "api.exchange.example" or "localhost:8080")'
+        )
     _check_positive("limits.max_body_bytes", settings.limits.max_body_bytes)
     _check_positive("usage.flush_interval_s", settings.usage.flush_interval_s)
     _check_positive("usage.history_days", settings.usage.history_days)
@@ -455,6 +470,26 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"service_keys[{i}].sha256: expected 64 hex digits")
     for i, route in enumerate(settings.routes):
         _check_route(f"routes[{i}]", route)
+
+
+def unbound_warnings(settings: Settings) -> list[str]:
+    """A gateway others can reach, with signed messages good on any walletgate."""
+    if settings.signatures.domain or _is_loopback(settings.listen.host):
+        return []
+    return [
+        f"signatures.domain is not set while listening on {settings.listen.host}: a wallet "
+        "signature collected by another site (a cloned portal, another exchange) can be spent "
+        "here; set it to the host clients reach this gateway by"
+    ]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def worker_count(settings: Settings) -> int:

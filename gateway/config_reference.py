@@ -147,6 +147,10 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "(in-process set; Redis has no such bound).",
         "signatures.stacks_network": 'Stacks addresses accepted: `"mainnet"` (SP), `"testnet"` '
         '(ST) or `"any"`; binds each signed message to the network the gateway serves.',
+        "signatures.domain": 'The host clients reach this gateway by (`"api.exchange.example"`). '
+        'When set, every signed message must carry `"domain": "<it>"`, so a signature '
+        "collected by another site cannot be spent here; empty = unbound (warned about when "
+        "listening beyond loopback). Published at `GET /api/v1/signing`.",
         "limits.max_body_bytes": "Larger request bodies get 413.",
         "usage.history_days": "Days of hourly usage per key kept (`usageStats.hourly`); "
         "older hours are deleted at a flush.",

@@ -28,6 +28,9 @@ from gateway.config import LogSettings
 ROOT_LOGGER: Final = "walletgate"
 FIELDS: Final = "fields"
 EVENT: Final = "event"
+# A record whose lines are written already (the access lines of one loop
+# turn): formatters pass its text through as it is.
+PREFORMATTED: Final = "preformatted"
 
 # Key-shaped tokens (any prefix: letters, digits and underscores, then a long
 # run), long hex (signatures, private keys, hashes) and long base64 runs.
@@ -73,6 +76,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, event, the fields, then message."""
 
     def format(self, record: logging.LogRecord) -> str:
+        written: str | None = getattr(record, PREFORMATTED, None)
+        if written is not None:
+            return written
         line: dict[str, Any] = {
             "ts": _timestamp(record),
             "level": record.levelname.lower(),
@@ -93,10 +99,13 @@ class TextFormatter(logging.Formatter):
     """`ts LEVEL event key=value ... message` for people reading a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
+        written: str | None = getattr(record, PREFORMATTED, None)
+        if written is not None:
+            return written
         parts = [_timestamp(record), record.levelname, getattr(record, EVENT, None) or "log"]
         fields: Mapping[str, Any] | None = getattr(record, FIELDS, None)
         if fields:
-            parts.extend(f"{name}={_text_value(value)}" for name, value in fields.items())
+            parts.extend(f"{name}={text_value(value)}" for name, value in fields.items())
         else:
             parts.append(f"logger={record.name}")
         text = _free_text(record)
@@ -105,7 +114,7 @@ class TextFormatter(logging.Formatter):
         return " ".join(parts)
 
 
-def _text_value(value: Any) -> str:
+def text_value(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, (dict, list, tuple)):

@@ -22,7 +22,14 @@ from gateway.cli.keys import KeysHandler, add_keys_parser
 from gateway.cli.output import complain
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.cli.sign_order import SIGNING_KEY_ENV, read_private_key, run_sign_order
-from gateway.config import ConfigError, Settings, environment_warnings, load_settings, masked
+from gateway.config import (
+    ConfigError,
+    Settings,
+    environment_warnings,
+    load_settings,
+    masked,
+    unbound_warnings,
+)
 from gateway.config_reference import reference_markdown
 from gateway.keys.store import StoreError
 from gateway.logs import LogControl, configure_logging
@@ -207,10 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     fmt = settings.log.format
     logging_control = configure_logging(settings.log)
-    # Start-up and `config check` name every unsigned order field and every
+    # Start-up and `config check` name every unsigned order field, an exposed
+    # listener whose signed messages are bound to no deployment, and every
     # variable that looks like a setting but is not one.
     serving = args.command in ("run", "gateway", "config")
-    for warning in (*environment_warnings(), *(unsigned_warnings(settings) if serving else ())):
+    checks = [*unsigned_warnings(settings), *unbound_warnings(settings)] if serving else []
+    for warning in (*environment_warnings(), *checks):
         complain(f"warning: {warning}", fmt, level="warning", event="config.warning")
     try:
         return _dispatch(settings, args, load, logging_control)

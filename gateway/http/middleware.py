@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.access_log import access_enabled, write_access_line
+from gateway.http.access_log import ACCESS_LINES, access_enabled
 from gateway.http.context import (
     GATEWAY,
     STATE,
@@ -76,7 +76,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     status = relayed_status(response)  # a relayed body that broke off counts as 502/504
     gw.metrics.observe_request(route, method, status, state.auth, elapsed)
     if access_enabled(gw.settings):
-        write_access_line(state, method, route, status, elapsed)
+        json_format = gw.settings.log.format == "json"
+        request.app[ACCESS_LINES].write(state, method, route, status, elapsed, json_format)
     return response
 
 

@@ -18,7 +18,13 @@ from gateway.upstream.forwarder import CREDENTIALS
 
 # Served by walletgate itself: key management of both dialects, the portal,
 # order schemes and the API document (exact paths, then path prefixes).
-WALLETGATE_EXACT = ("/api/v1/api-keys", "/api/v1/order-schemes", "/openapi.json", "/portal")
+WALLETGATE_EXACT = (
+    "/api/v1/api-keys",
+    "/api/v1/order-schemes",
+    "/api/v1/signing",
+    "/openapi.json",
+    "/portal",
+)
 WALLETGATE_PREFIXES = ("/api/v1/api-keys/", "/api/v1/order-schemes/", "/api-key/", "/portal/")
 
 IDENTITY_HEADERS = ("X-Gateway-Wallet", "X-Gateway-Key-Id", "X-Gateway-Auth")

@@ -39,6 +39,15 @@ class InvalidSignature(WalletError):
     """The signature does not prove that the wallet signed these bytes."""
 
 
+class SignatureNotBound(InvalidSignature):
+    """The message does not name the deployment this gateway is bound to.
+
+    A signature collected by another site (a cloned portal, another exchange)
+    must not be spendable here: a bound gateway admits only messages whose
+    `domain` is its own.
+    """
+
+
 class SignatureExpired(WalletError):
     """The message's timestamp is outside the accepted age window."""
 

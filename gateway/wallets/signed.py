@@ -22,6 +22,7 @@ from gateway.wallets.errors import (
     InvalidSignedMessage,
     InvalidWalletAddress,
     SignatureExpired,
+    SignatureNotBound,
     SignatureReplayed,
     WalletError,
 )
@@ -167,6 +168,7 @@ class SignatureVerifier:
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, str], None] | None = None,
         stacks_network: str = "any",
+        domain: str = "",
     ) -> None:
         if max_age_s <= 0:
             raise ValueError("max_age_s must be positive")
@@ -175,6 +177,8 @@ class SignatureVerifier:
         # The Stacks network this gateway serves: addresses of the other one are
         # refused, so a message is bound to one network.
         self._stacks_network = None if stacks_network == "any" else stacks_network
+        # The deployment messages must name (`signatures.domain`); None = unbound.
+        self._domain = domain or None
         self._replay = replay
         self._chains = frozenset(Chain(chain) for chain in chains)
         self._max_age_ms = max_age_s * 1000
@@ -231,6 +235,7 @@ class SignatureVerifier:
         fields, data = _parse_message(message)
         if not _same(action, fields.get("action")):
             raise InvalidSignedMessage(f'action must be "{action}"')
+        self._check_domain(fields.get("domain"))
         timestamp = fields.get("timestamp")
         if type(timestamp) is not int:
             raise InvalidSignedMessage("timestamp must be an integer (milliseconds)")
@@ -242,6 +247,17 @@ class SignatureVerifier:
             if not _same(expected, fields.get(name)):
                 raise InvalidSignature(f"{name} does not match the request")
         return fields, data
+
+    def _check_domain(self, named: object) -> None:
+        """A bound gateway admits only messages naming it; any gateway refuses a
+        message naming a domain that is not its own (an unbound one has none),
+        so a signature made for one deployment is good nowhere else."""
+        if named is None:
+            if self._domain is not None:
+                raise SignatureNotBound(f'message must carry "domain": "{self._domain}"')
+            return
+        if self._domain is None or not _same(self._domain, named):
+            raise SignatureNotBound("message is bound to another domain")
 
 
 def _outcome_of(exc: WalletError) -> Outcome:
