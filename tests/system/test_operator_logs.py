@@ -205,6 +205,16 @@ async def test_postgres_down_at_start_names_the_address_never_the_password(tmp_p
 # -- workers ---------------------------------------------------------------------
 
 
+async def until_metric(admin_url: str, line: str) -> None:
+    async with aiohttp.ClientSession() as client:
+        for _ in range(int(TIMEOUT_S / 0.1)):  # bounded
+            async with client.get(f"{admin_url}/metrics") as r:
+                if line in (await r.text()).splitlines():
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"/metrics never showed {line}")
+
+
 async def test_workers_write_supervisor_and_per_worker_lifecycle_lines_all_json(
     tmp_path, upstream, redis_url, redis_prefix
 ):
@@ -229,6 +239,10 @@ async def test_workers_write_supervisor_and_per_worker_lifecycle_lines_all_json(
                 lambda r, i=index: r["event"] == "start" and r.get("worker") == i,
                 f"worker {index} start",
             )
+        # The workers' dependency probes reach the one /metrics (lowest of the live ones).
+        await until_metric(
+            gw.admin_url, 'walletgate_dependency_up{dependency="rateLimiter",kind="redis"} 1.0'
+        )
     finally:
         assert await gw.stop() == 0
     assert gw.child.stdout is not None
