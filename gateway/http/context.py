@@ -75,7 +75,7 @@ class RequestState:
     wallet: str | None = None
     upstream_s: float | None = None
     error_code: str | None = None
-    # Called with the answer once its headers are final (auth mode keeps denials).
+    # Called with the answer once its headers are final (nginx decisions carry their denial).
     on_answer: Callable[[web.StreamResponse], None] | None = None
 
 

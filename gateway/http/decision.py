@@ -14,59 +14,38 @@ peers in `listen.trusted_proxies` only (403 `UNTRUSTED_PROXY` otherwise).
 
 nginx's `auth_request` passes only 2xx/401/403 and never the body. Its
 configuration therefore sends a random `X-Walletgate-Decision-Id`; a denial
-made under that id is kept for a short while and `GET /_walletgate/denial`
-returns it once, exactly as decided (nothing is counted a second time).
+made under that id travels in the decision's own answer and nginx hands it
+back to `GET /_walletgate/denial` (gateway/http/denial.py: no state kept).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
-from cachetools import TTLCache
-from multidict import CIMultiDict
 
 from gateway.auth.authenticate import Identity
 from gateway.errors import ApiError, ErrorCode, bad_request
 from gateway.http.context import GATEWAY, STATE, Gateway, peer_is_trusted
+from gateway.http.denial import (
+    DECISION_ID_HEADER,
+    DENIAL_HEADER,
+    DENIAL_PATH,
+    carry_denial,
+    decision_id_of,
+    denial_response,
+    read_denial,
+)
+from gateway.http.ingress_headers import refuse_unremovable
 from gateway.http.pipeline import forward_matched, guard, identity_headers
 from gateway.http.target import request_target
 
 AUTH_PATH = "/_walletgate/auth"
 EXT_AUTHZ_PREFIX = "/_walletgate/ext_authz"
-DENIAL_PATH = "/_walletgate/denial"
-DECISION_ID_HEADER = "X-Walletgate-Decision-Id"
-# Long enough for an ingress to come back for the body, short enough to stay small.
-DENIAL_TTL_S = 30.0
-DENIAL_CACHE_SIZE = 10_000
 
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
-_DECISION_ID = re.compile(r"[A-Za-z0-9._-]{8,128}")
 _MAX_URI = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class Denial:
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...]
-
-
-class DenialCache:
-    """Denials by decision id, each returned once, forgotten after `DENIAL_TTL_S`."""
-
-    def __init__(self) -> None:
-        self._kept: TTLCache[str, Denial] = TTLCache(DENIAL_CACHE_SIZE, DENIAL_TTL_S)
-
-    def keep(self, decision_id: str, denial: Denial) -> None:
-        self._kept[decision_id] = denial
-
-    def take(self, decision_id: str) -> Denial | None:
-        return self._kept.pop(decision_id, None)
-
-
-DENIALS = web.AppKey("denials", DenialCache)
 
 
 def decision_error(reason: str) -> ApiError:
@@ -101,13 +80,17 @@ async def allow(identity: Identity) -> web.StreamResponse:
     return web.Response(status=200, headers=identity_headers(identity))
 
 
-async def decide(request: web.Request, method: str | None, uri: str | None) -> web.StreamResponse:
+async def decide(
+    request: web.Request, method: str | None, uri: str | None, *, names_only: bool = False
+) -> web.StreamResponse:
+    """`names_only`: the ingress removes headers by name only (nginx, Envoy)."""
     gw = request.app[GATEWAY]
     require_trusted(request, gw)
-    decision_id = request.headers.get(DECISION_ID_HEADER)
-    if decision_id is not None and _DECISION_ID.fullmatch(decision_id):
-        denials = request.app[DENIALS]
-        request[STATE].on_answer = lambda answer: remember_denial(denials, decision_id, answer)
+    decision_id = decision_id_of(request.headers.get(DECISION_ID_HEADER))
+    if decision_id is not None:
+        request[STATE].on_answer = partial(carry_denial, decision_id)
+    if names_only:
+        refuse_unremovable(request.headers.keys())
     if uri is None:
         raise decision_error("the original URI is missing")
     matched = gw.routes.match(original_method(method), original_path(uri))
@@ -128,42 +111,28 @@ async def forward_auth(request: web.Request) -> web.StreamResponse:
         # both carries one a client chose (docs/ingress.md): believe neither.
         raise decision_error("the original request is named twice")
     if nginx:
-        return await decide(
-            request, headers.get("X-Original-Method"), headers.get("X-Original-URI")
-        )
+        method, uri = headers.get("X-Original-Method"), headers.get("X-Original-URI")
+        return await decide(request, method, uri, names_only=True)
     return await decide(request, headers.get("X-Forwarded-Method"), headers.get("X-Forwarded-Uri"))
 
 
 async def ext_authz(request: web.Request) -> web.StreamResponse:
     """Envoy HTTP ext_authz: the original path follows the prefix, the method is its own."""
     uri = request.raw_path[len(EXT_AUTHZ_PREFIX) :] or "/"
-    return await decide(request, request.method, uri)
+    return await decide(request, request.method, uri, names_only=True)
 
 
 async def denial(request: web.Request) -> web.StreamResponse:
-    """The denial a decision made under this id, once (nginx's error_page asks)."""
+    """The denial nginx hands back from its decision (gateway/http/denial.py)."""
     require_trusted(request, request.app[GATEWAY])
-    decision_id = request.headers.get(DECISION_ID_HEADER, "")
-    kept = request.app[DENIALS].take(decision_id) if _DECISION_ID.fullmatch(decision_id) else None
-    if kept is None:
-        raise ApiError(ErrorCode.NOT_FOUND, "Not found", {"reason": "no such decision"})
-    headers = CIMultiDict(kept.headers)
-    request[STATE].request_id = headers.get("X-Request-ID", request[STATE].request_id)
-    return web.Response(status=kept.status, body=kept.body, headers=headers)
-
-
-def remember_denial(denials: DenialCache, decision_id: str, answer: web.StreamResponse) -> None:
-    """Keep a refused decision's answer for `denial` (called once its headers are final)."""
-    if answer.status < 300 or not isinstance(answer, web.Response):
-        return
-    body = answer.body if isinstance(answer.body, bytes) else b""
-    headers = tuple((k, v) for k, v in answer.headers.items() if k.lower() != "content-length")
-    denials.keep(decision_id, Denial(answer.status, body, headers))
+    decision_id = decision_id_of(request.headers.get(DECISION_ID_HEADER))
+    kept = read_denial(request.headers.get(DENIAL_HEADER), decision_id)
+    request[STATE].request_id = dict(kept.headers).get("X-Request-ID", request[STATE].request_id)
+    return denial_response(kept)
 
 
 def add_decision_routes(app: web.Application) -> None:
-    """The decision endpoints of auth mode, and the denial store nginx reads back."""
-    app[DENIALS] = DenialCache()
+    """The decision endpoints of auth mode, and the denial nginx hands back."""
     app.router.add_route("*", AUTH_PATH, forward_auth)
     app.router.add_get(DENIAL_PATH, denial, allow_head=False)
     app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", ext_authz)

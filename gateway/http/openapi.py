@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description served at /openapi.json.
 
 Built from the live route table, so an operator's own `[[routes]]` show up
-as they are configured.
+as they are configured. Every operation has a stable camelCase
+`operationId` (client generators name their functions after it), a schema
+for each answer it gives, and the rate-limit headers every answer carries.
 """
 
 from __future__ import annotations
@@ -12,178 +14,93 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.auth.policy import RouteTable
+from gateway.auth.policy import Route, RouteTable
 from gateway.http.context import GATEWAY, STATE
+from gateway.http.openapi_headers import API_KEY, HEADERS, SECURITY_SCHEMES, SIGNED_HEADERS
+from gateway.http.openapi_operations import (
+    API_KEY_HEADER,
+    ORDER_QUERY,
+    PARAM,
+    answer,
+    errors,
+    key_management,
+    path_params,
+    public_routes,
+    service_dialect,
+    signed_header_params,
+)
+from gateway.http.openapi_schemas import SCHEMAS, ref
 from gateway.http.order_schemes import scheme_documents
 
-ERROR = {"$ref": "#/components/schemas/Error"}
-SIGNED_BODY = {"$ref": "#/components/schemas/SignedBody"}
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+VERSION = "0.1.0"
 
-_STATUS_TEXT = {
-    "400": "Bad request",
-    "401": "Not authenticated",
-    "403": "Not allowed",
-    "404": "Not found",
-    "409": "Conflict",
-    "413": "Body too large",
-    "429": "Rate limit exceeded",
-    "502": "Upstream unavailable",
-    "503": "Dependency unavailable",
-    "504": "Upstream timeout",
+# The default order routes (product.md §3.2): their names and the bundled
+# backend's answers. Routes an operator adds get a name derived from the path.
+_ORDER_OPERATIONS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("POST", "/api/v1/orders/new"): ("createOrder", "201", "OrderResult"),
+    ("POST", "/api/v1/orders/{uuid}/execute"): ("executeOrder", "200", "OrderExecuted"),
+    ("PATCH", "/api/v1/orders/{uuid}/cancel"): ("cancelOrder", "200", "OrderCancelled"),
+    ("GET", "/api/v1/orders/{uuid}"): ("getOrder", "200", "OrderResult"),
+    ("GET", "/api/v1/orders"): ("listOrders", "200", "OrderList"),
 }
 
 
-def _errors(*statuses: str) -> dict[str, Any]:
-    return {
-        status: {
-            "description": _STATUS_TEXT[status],
-            "content": {"application/json": {"schema": ERROR}},
-        }
-        for status in statuses
+def derived_operation_id(method: str, template: str) -> str:
+    """`POST /api/v1/trades/{id}/close` -> `postApiV1TradesByIdClose`: stable per route."""
+    words = [method.lower()]
+    for segment in template.strip("/").split("/"):
+        found = PARAM.fullmatch(segment)
+        text = f"by {found.group(1)}" if found else segment
+        words += [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    return words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+
+
+def _forwarded_operation(route: Route) -> dict[str, Any]:
+    known = _ORDER_OPERATIONS.get((route.method, route.template))
+    operation_id, status, schema = known or (
+        derived_operation_id(route.method, route.template),
+        "200",
+        "",
+    )
+    parameters = [*path_params(route.template), API_KEY_HEADER]
+    if route.action:
+        parameters += signed_header_params(False)
+    if route.template == "/api/v1/orders":
+        parameters += ORDER_QUERY
+    access = "public" if route.public else "authenticated"
+    # An operator's own route answers whatever its upstream does: any JSON value.
+    body = ref(schema) if schema else {"description": "The upstream's answer, as it sent it"}
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": f"Forwarded to the upstream ({access})",
+        "tags": ["orders"],
+        "parameters": parameters,
+        "responses": {status: answer(status, "The upstream's answer", body)}
+        | errors("400", "401", "403", "404", "409", "413", "429", "502", "503", "504"),
     }
-
-
-def _ok(status: str, description: str) -> dict[str, Any]:
-    return {status: {"description": description, "content": {"application/json": {}}}}
-
-
-def _signed_headers(required: bool) -> list[dict[str, Any]]:
-    names = ("X-Message", "X-Signature", "X-Wallet-Address", "X-Public-Key")
-    return [
-        {
-            "name": name,
-            "in": "header",
-            "required": required and name != "X-Public-Key",
-            "schema": {"type": "string"},
+    if route.public:
+        operation["security"] = [{}, API_KEY]
+    elif route.order_signature:
+        # The order's own signature in the body authenticates it; a key may be added.
+        operation["security"] = [{}, API_KEY]
+    else:
+        operation["security"] = [API_KEY, SIGNED_HEADERS] if route.action else [API_KEY]
+    if route.permission:
+        operation["x-walletgate-permission"] = route.permission.value
+    if route.order_signature:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref("NewOrder")}},
         }
-        for name in names
-    ]
-
-
-def _path_params(template: str) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PARAM.findall(template)
-    ]
-
-
-EVENT_PAGE = (
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-)
-API_KEY_HEADER = {"name": "X-API-Key", "in": "header", "schema": {"type": "string"}}
-
-
-def _key_management() -> dict[str, Any]:
-    signed = {"content": {"application/json": {"schema": SIGNED_BODY}}}
-    key_id = _path_params("{keyId}")
-    common = _errors("400", "401", "429")
-    return {
-        "/api/v1/api-keys": {
-            "post": {
-                "summary": "Create an API key (signed create_api_key)",
-                "requestBody": signed,
-                "responses": _ok("201", "The new key, shown once") | common | _errors("409"),
-            },
-            "get": {
-                "summary": "List the wallet's keys (signed list_api_keys, header form)",
-                "parameters": _signed_headers(True),
-                "responses": _ok("200", "The wallet's keys") | common,
-            },
-        },
-        "/api/v1/api-keys/{keyId}": {
-            "get": {
-                "summary": "One key (signed get_api_key)",
-                "parameters": key_id + _signed_headers(True),
-                "responses": _ok("200", "The key") | common | _errors("404"),
-            },
-            "delete": {
-                "summary": "Revoke a key (signed delete_api_key)",
-                "parameters": key_id,
-                "requestBody": signed,
-                "responses": _ok("200", "Revoked") | common | _errors("404"),
-            },
-        },
-        "/api/v1/api-keys/{keyId}/rotate": {
-            "post": {
-                "summary": "Rotate a key (signed rotate_api_key, optional graceSeconds)",
-                "parameters": key_id,
-                "requestBody": signed,
-                "responses": _ok("201", "The new key") | common | _errors("404", "409"),
-            }
-        },
-        "/api/v1/api-keys/{keyId}/events": {
-            "get": {
-                "summary": "The key's audit trail, newest first (signed list_api_key_events)",
-                "parameters": [*key_id, *EVENT_PAGE, *_signed_headers(True)],
-                "responses": _ok("200", "Events and nextCursor") | common | _errors("404"),
-            }
-        },
-        "/api-key/generate": {
-            "post": {
-                "summary": "Generate the wallet's key (service key + X-Wallet-Address)",
-                "parameters": [
-                    API_KEY_HEADER,
-                    {"name": "X-Wallet-Address", "in": "header", "schema": {"type": "string"}},
-                ],
-                "responses": _ok("200", "The new key") | common | _errors("403", "409"),
-            }
-        },
-        "/api-key/revoke": {
-            "post": {
-                "summary": "Revoke the wallet's key (the key itself or service key)",
-                "parameters": [
-                    API_KEY_HEADER,
-                    {"name": "X-Wallet-Address", "in": "header", "schema": {"type": "string"}},
-                ],
-                "responses": _ok("200", "Revoked") | common | _errors("404"),
-            }
-        },
-    }
+        operation["x-walletgate-order-scheme"] = route.order_scheme
+    return operation
 
 
 def _forwarded(routes: RouteTable) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for route in routes.routes:
-        parameters = [*_path_params(route.template), API_KEY_HEADER]
-        if route.action:
-            parameters += _signed_headers(False)
-        access = "public" if route.public else "authenticated"
-        operation: dict[str, Any] = {
-            "summary": f"Forwarded to the upstream ({access})",
-            "parameters": parameters,
-            "responses": _ok("200", "The upstream's answer")
-            | _errors("400", "401", "403", "404", "413", "429", "502", "504"),
-        }
-        if route.permission:
-            operation["x-walletgate-permission"] = route.permission.value
-        if route.order_signature:
-            operation["requestBody"] = {
-                "content": {"application/json": {"schema": {"type": "object"}}}
-            }
-            operation["x-walletgate-order-scheme"] = route.order_scheme
-        paths.setdefault(route.template, {})[route.method.lower()] = operation
+        paths.setdefault(route.template, {})[route.method.lower()] = _forwarded_operation(route)
     return paths
-
-
-def _order_schemes() -> dict[str, Any]:
-    name = _path_params("{name}")
-    return {
-        "/api/v1/order-schemes": {
-            "get": {
-                "summary": "The order-signature schemes of the order routes (public)",
-                "responses": _ok("200", "{schemes: [{name, kind, routes}]}") | _errors("429"),
-            }
-        },
-        "/api/v1/order-schemes/{name}": {
-            "get": {
-                "summary": "Everything a client needs to sign an order under this scheme",
-                "parameters": name,
-                "responses": _ok("200", "The scheme document") | _errors("404", "429"),
-            }
-        },
-    }
 
 
 def openapi_document(
@@ -192,33 +109,26 @@ def openapi_document(
     """`order_schemes`: name -> published scheme document (x-walletgate-order-schemes)."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "walletgate", "version": "0.1.0"},
+        "info": {
+            "title": "walletgate",
+            "version": VERSION,
+            "description": "Wallet-signed API keys, the service-key dialect and the "
+            "guarded order routes of the exchange behind this gateway (docs/api.md).",
+        },
+        # Relative to where this document was fetched: the gateway that served it.
+        "servers": [{"url": "/", "description": "This gateway"}],
+        "tags": [
+            {"name": "keys", "description": "Wallet-signed API keys"},
+            {"name": "service-key dialect", "description": "/api-key/generate and /revoke"},
+            {"name": "orders", "description": "Forwarded to the exchange API"},
+            {"name": "public", "description": "Public, charged to the client address"},
+        ],
         "x-walletgate-order-schemes": dict(order_schemes or {}),
-        "paths": _key_management() | _order_schemes() | _forwarded(routes),
+        "paths": key_management() | service_dialect() | public_routes() | _forwarded(routes),
         "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "code", "details", "timestamp"],
-                    "properties": {
-                        "error": {"type": "string"},
-                        "code": {"type": "string"},
-                        "details": {"type": "object"},
-                        "timestamp": {"type": "string"},
-                        "success": {"type": "boolean"},
-                    },
-                },
-                "SignedBody": {
-                    "type": "object",
-                    "required": ["message", "signature", "walletAddress"],
-                    "properties": {
-                        "message": {"type": "string"},
-                        "signature": {"type": "string"},
-                        "walletAddress": {"type": "string"},
-                        "publicKey": {"type": "string"},
-                    },
-                },
-            }
+            "schemas": SCHEMAS,
+            "headers": HEADERS,
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
 

@@ -17,6 +17,7 @@ from gateway.ingress.plan import (
     WALLETGATE_PREFIXES,
     IngressPlan,
 )
+from gateway.upstream.header_policy import SET_HEADERS, STRIPPED_NAMES, STRIPPED_PREFIXES
 
 
 def rp(header: str) -> str:
@@ -82,14 +83,25 @@ def _decision(plan: IngressPlan) -> list[str]:
     return [*lines, "\t\t\t\t}", "\t\t\t}"]
 
 
+def _stripped_before_decision() -> list[str]:
+    """Removed before the decision: names with `_` (CGI-style upstreams read them
+    as `-`), the prefixes walletgate owns, and every listed name but the
+    credentials (the decision reads them; removed after it) and X-Request-ID
+    (the decision keeps a well-formed one and sets it)."""
+    later = {h.lower() for h in (*CREDENTIAL_HEADERS, *SET_HEADERS)}
+    fields = ["*_*", *(f"{prefix}*" for prefix in STRIPPED_PREFIXES)]
+    fields += [h for h in (*STRIPPED_NAMES, *DECISION_HEADERS) if h.lower() not in later]
+    return [f"\t\t\trequest_header -{field}" for field in dict.fromkeys(fields)]
+
+
 def _guarded(plan: IngressPlan) -> list[str]:
-    lines = ["\thandle {", "\t\troute {"]
-    # Identity headers come from walletgate's decision only, never the client.
-    lines += [f"\t\t\trequest_header -{h}" for h in (*IDENTITY_HEADERS, *DECISION_HEADERS)]
+    lines = ["\thandle {", "\t\troute {", *_stripped_before_decision()]
     lines += _decision(plan)
     lines += [f"\t\t\trequest_header -{h}" for h in CREDENTIAL_HEADERS]
     lines.append(f"\t\t\treverse_proxy {plan.upstream.url} {{")
     lines.append(f"\t\t\t\theader_up Host {plan.upstream.authority}")
+    # Caddy sets X-Forwarded-For and -Proto as walletgate would; proxy mode sends no -Host.
+    lines.append("\t\t\t\theader_up -X-Forwarded-Host")
     # walletgate's rate-limit headers and request id replace the upstream's own.
     lines += [f"\t\t\t\theader_down -{h}" for h in GATEWAY_RESPONSE_HEADERS]
     return [*lines, "\t\t\t}", "\t\t}", "\t}"]

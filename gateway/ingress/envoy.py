@@ -3,8 +3,9 @@
 Envoy hands a denial's status, body and headers to the client; on allow it
 adds the identity headers to the upstream request and the rate-limit headers
 to the client's response. Routes walletgate serves itself switch the filter
-off. Client-sent identity headers are removed before the filter runs, the
-credentials when the request is forwarded.
+off. What the header policy strips is removed before the filter runs
+(underscore names dropped by the connection manager), the credentials when
+the request is forwarded.
 """
 
 from __future__ import annotations
@@ -22,14 +23,24 @@ from gateway.ingress.plan import (
     Origin,
 )
 from gateway.ingress.yaml_text import dump
+from gateway.upstream.header_policy import NAMED, STRIPPED_PREFIXES
 
 API = "type.googleapis.com/envoy.extensions"
 EXT_AUTHZ = "envoy.filters.http.ext_authz"
 FORWARDED_TO_DECISION = (*CREDENTIAL_HEADERS, "X-Request-ID", "X-Forwarded-For")
+# Removed before anything else reads the request (before X-Forwarded-For is
+# appended to): every name the header policy strips, but the credentials the
+# decision reads (removed on the way upstream) and X-Request-ID, which Envoy
+# keeps as walletgate does. Envoy removes by name only, so walletgate refuses
+# an ext_authz request carrying any other X-Gateway-* or X-Forwarded-* name.
+_KEPT_EARLY = {h.lower() for h in (*CREDENTIAL_HEADERS, "X-Request-ID")}
+EARLY_REMOVED = tuple(h.lower() for h in NAMED if h.lower() not in _KEPT_EARLY)
 
 
-def _patterns(names: tuple[str, ...]) -> dict[str, Any]:
-    return {"patterns": [{"exact": name.lower(), "ignore_case": True} for name in names]}
+def _patterns(names: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
+    patterns = [{"exact": name.lower(), "ignore_case": True} for name in names]
+    patterns += [{"prefix": prefix.lower(), "ignore_case": True} for prefix in prefixes]
+    return {"patterns": patterns}
 
 
 def _cluster(name: str, origin: Origin) -> dict[str, Any]:
@@ -80,16 +91,20 @@ def routes(plan: IngressPlan) -> list[dict[str, Any]]:
     return out
 
 
-def http_filters() -> list[dict[str, Any]]:
-    strip = [{"remove": h.lower()} for h in IDENTITY_HEADERS]
-    return [
-        {
-            "name": "envoy.filters.http.header_mutation",
-            "typed_config": {
-                "@type": f"{API}.filters.http.header_mutation.v3.HeaderMutation",
-                "mutations": {"request_mutations": strip},
-            },
+def early_header_mutation() -> dict[str, Any]:
+    return {
+        "name": "envoy.http.early_header_mutation.header_mutation",
+        "typed_config": {
+            "@type": f"{API}.http.early_header_mutation.header_mutation.v3.HeaderMutation",
+            "mutations": [{"remove": name} for name in EARLY_REMOVED],
         },
+    }
+
+
+def http_filters() -> list[dict[str, Any]]:
+    # Unnamed X-Gateway-* / X-Forwarded-* reach the decision, which refuses them.
+    asked = _patterns(FORWARDED_TO_DECISION, STRIPPED_PREFIXES)
+    return [
         {
             "name": EXT_AUTHZ,
             "typed_config": {
@@ -103,7 +118,7 @@ def http_filters() -> list[dict[str, Any]]:
                         "timeout": "5s",
                     },
                     "path_prefix": "/_walletgate/ext_authz",
-                    "authorization_request": {"allowed_headers": _patterns(FORWARDED_TO_DECISION)},
+                    "authorization_request": {"allowed_headers": asked},
                     "authorization_response": {
                         "allowed_upstream_headers": _patterns((*IDENTITY_HEADERS, "X-Request-ID")),
                         "allowed_client_headers_on_success": _patterns(GATEWAY_RESPONSE_HEADERS),
@@ -113,7 +128,11 @@ def http_filters() -> list[dict[str, Any]]:
         },
         {
             "name": "envoy.filters.http.router",
-            "typed_config": {"@type": f"{API}.filters.http.router.v3.Router"},
+            # No x-envoy-* headers to the upstream: proxy mode sends none.
+            "typed_config": {
+                "@type": f"{API}.filters.http.router.v3.Router",
+                "suppress_envoy_headers": True,
+            },
         },
     ]
 
@@ -126,6 +145,9 @@ def bootstrap(plan: IngressPlan) -> dict[str, Any]:
         "use_remote_address": True,
         # A well-formed client X-Request-ID is kept, as walletgate keeps it.
         "preserve_external_request_id": True,
+        # A name with `_` is dropped: CGI-style upstreams read it as one with `-`.
+        "common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"},
+        "early_header_mutation_extensions": [early_header_mutation()],
         "route_config": {
             "name": "walletgate",
             "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes(plan)}],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.auth.policy import Route, RouteTable
-from gateway.upstream.forwarder import CREDENTIALS
+from gateway.upstream import header_policy
 
 # Served by walletgate itself: key management of both dialects, the portal,
 # order schemes and the API document (exact paths, then path prefixes).
@@ -27,7 +27,10 @@ WALLETGATE_EXACT = (
 )
 WALLETGATE_PREFIXES = ("/api/v1/api-keys/", "/api/v1/order-schemes/", "/api-key/", "/portal/")
 
-IDENTITY_HEADERS = ("X-Gateway-Wallet", "X-Gateway-Key-Id", "X-Gateway-Auth")
+# The one header policy, shared with proxy mode's forwarder.
+CREDENTIAL_HEADERS = header_policy.CREDENTIALS
+DECISION_HEADERS = header_policy.DECISION_HEADERS
+IDENTITY_HEADERS = header_policy.IDENTITY_HEADERS
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
@@ -38,22 +41,6 @@ RATE_LIMIT_HEADERS = (
 )
 # Headers walletgate sets on every answer: the upstream's own are hidden.
 GATEWAY_RESPONSE_HEADERS = (*RATE_LIMIT_HEADERS, "X-Request-ID")
-# Client headers that must never reach the upstream through the ingress
-# (the forwarder's CREDENTIALS, spelled for configuration files).
-CREDENTIAL_HEADERS = tuple(
-    name
-    for name in ("X-API-Key", "X-Message", "X-Signature", "X-Wallet-Address", "X-Public-Key")
-    if name.lower() in CREDENTIALS
-)
-# Headers only the ingress may send to a decision endpoint.
-DECISION_HEADERS = (
-    "X-Original-Method",
-    "X-Original-URI",
-    "X-Forwarded-Method",
-    "X-Forwarded-Uri",
-    "X-Walletgate-Decision-Id",
-)
-
 _PARAM = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 

@@ -20,6 +20,12 @@ from gateway.ingress.plan import (
     IngressPlan,
 )
 from gateway.ingress.yaml_text import dump
+from gateway.upstream.header_policy import stripped_regex
+
+# Traefik's entry point sets these from the connection (a client's are
+# replaced), as walletgate sets them in proxy mode; every other name the
+# header policy strips is removed after the decision by forwardAuth's regex.
+SET_BY_TRAEFIK = ("X-Forwarded-For", "X-Forwarded-Proto")
 
 DYNAMIC_FILE = "/etc/traefik/walletgate.yml"
 ENTRY_POINT = "web"
@@ -73,6 +79,10 @@ def dynamic_config(plan: IngressPlan) -> dict[str, Any]:
                         "address": f"{plan.walletgate.url}/_walletgate/auth",
                         "trustForwardHeader": False,
                         "authResponseHeaders": [*IDENTITY_HEADERS, "X-Request-ID"],
+                        # Strips every request header that matches (the client's
+                        # credentials, claims, X-Gateway-*, underscore names), then
+                        # copies the decision's matching ones (identity, request id).
+                        "authResponseHeadersRegex": stripped_regex(kept=SET_BY_TRAEFIK),
                     }
                 },
                 # An empty value removes the header: the client's credentials

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from gateway.upstream.header_policy import is_stripped
 from gateway.upstream.pool import (
     HeadLimits,
     UpstreamPool,
@@ -41,32 +42,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
         "host",
         "content-length",
-    }
-)
-# Credentials and identity claims that must never reach the upstream.
-CREDENTIALS = frozenset(
-    {"x-api-key", "x-message", "x-signature", "x-wallet-address", "x-public-key"}
-)
-# Claims a client could make to steer the upstream past what the gateway checked:
-# who the client is (the gateway sends its own X-Forwarded-For) and which
-# method or path the request "really" has (frameworks honour these overrides).
-CLAIMS = frozenset(
-    {
-        "forwarded",
-        "x-real-ip",
-        "true-client-ip",
-        "client-ip",
-        "x-client-ip",
-        "x-cluster-client-ip",
-        "cf-connecting-ip",
-        "fastly-client-ip",
-        "x-originating-ip",
-        "x-http-method-override",
-        "x-http-method",
-        "x-method-override",
-        "x-original-url",
-        "x-original-uri",
-        "x-rewrite-url",
     }
 )
 # The gateway answers these itself on every response.
@@ -104,27 +79,18 @@ def _connection_listed(listed: str) -> frozenset[str]:
     return frozenset(token.strip().lower() for token in listed.split(","))
 
 
-# Never passed on from the client: the gateway sends its own X-Request-ID,
-# X-Forwarded-* and X-Gateway-* (the last two also matched by prefix).
-REQUEST_DROPPED = HOP_BY_HOP | CREDENTIALS | CLAIMS | {"x-request-id"}
-REQUEST_DROPPED_PREFIXES = ("x-gateway-", "x-forwarded-")
-
 Headers = list[tuple[str, str]]
 
 
 def request_headers(incoming: CIMultiDictProxy[str], extra: Headers) -> Headers:
-    """Client headers minus hop-by-hop, credentials, identity/override claims,
-    X-Forwarded-* and X-Gateway-*; then the gateway's own `extra`."""
+    """Client headers minus hop-by-hop ones and those the header policy strips
+    (gateway/upstream/header_policy.py); then the gateway's own `extra`."""
     listed = incoming.get("Connection")
     dropped = _connection_listed(listed) if listed else frozenset()
     out = []
     for name, value in incoming.items():
         lowered = name.lower()
-        if (
-            lowered in REQUEST_DROPPED
-            or lowered.startswith(REQUEST_DROPPED_PREFIXES)
-            or lowered in dropped
-        ):
+        if lowered in HOP_BY_HOP or lowered in dropped or is_stripped(lowered):
             continue
         out.append((name, value))
     out += extra

@@ -134,6 +134,27 @@ async def test_identity_and_method_override_claims_never_reach_the_upstream(gw, 
     assert received.method == "GET"
 
 
+UNDERSCORED = (
+    "X-Gateway_Wallet: SPFORGED",
+    "X_Gateway_Key_Id: wgk_forged",
+    "X-Forwarded_For: 10.9.9.9",
+    "X-HTTP-Method_Override: DELETE",
+    "X-Original_URL: /api/v1/admin",
+    "X_Custom_Trace: dropped too",
+)
+
+
+async def test_underscore_spellings_of_stripped_headers_never_reach_the_upstream(gw, raw_upstream):
+    """CGI, WSGI and Rack read `_` as `-`: no name with `_` is passed on (as nginx)."""
+    status, _, body = await raw_request(gw, request_line("GET", f"{ORDERS}/abc", *UNDERSCORED))
+    assert status == 200, body
+    (received,) = raw_upstream.received
+    assert not [name for name in received.headers if "_" in name], received.headers
+    assert received.headers["X-Forwarded-For"] == "127.0.0.1"
+    assert received.headers["X-Gateway-Auth"] == "public"
+    assert "X-Gateway-Wallet" not in received.headers
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_a_get_with_a_body_is_refused_and_never_forwarded(gw, raw_upstream, chunked):
     if chunked:

@@ -10,8 +10,11 @@ match step by step. Then the decision endpoints' own rules.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.wallets.signing import signed_headers
@@ -211,21 +214,109 @@ async def test_body_authenticated_routes_are_not_decided(start_gateway):
     assert "body" in reply.body["details"]["reason"]
 
 
-async def test_a_denial_is_handed_back_once_under_its_decision_id(start_gateway):
+NGINX_DECISION = {
+    "X-Original-Method": "POST",
+    "X-Original-URI": "/api/v1/orders/x/execute",
+    "X-Walletgate-Decision-Id": "0123456789abcdef0123456789abcdef",
+}
+
+
+async def test_a_denial_travels_with_its_decision(start_gateway):
+    """nginx hands the decision's own X-Walletgate-Denial back: any worker of any
+    replica answers it exactly as decided, and nothing is kept in between."""
     gw = await start_gateway(listen=TRUSTED)
-    asked = {
-        "X-Original-Method": "POST",
-        "X-Original-URI": "/api/v1/orders/x/execute",
-        "X-Walletgate-Decision-Id": "0123456789abcdef0123456789abcdef",
-    }
-    denied = await decide(gw, asked)
+    denied = await decide(gw, NGINX_DECISION)
     assert_error(denied, 401, "UNAUTHORIZED")
-    fetch = {"X-Walletgate-Decision-Id": asked["X-Walletgate-Decision-Id"]}
+    token = denied.headers["X-Walletgate-Denial"]
+    fetch = {"X-Walletgate-Decision-Id": NGINX_DECISION["X-Walletgate-Decision-Id"]}
+    fetch["X-Walletgate-Denial"] = token
     again = await call(gw, "GET", "/_walletgate/denial", headers=fetch)
     assert again.status == 401 and again.body == denied.body
+    assert again.headers["Content-Type"] == "application/json"
+    assert "X-Walletgate-Denial" not in again.headers
     for name in ("X-Request-ID", "X-RateLimit-Remaining", "RateLimit"):
         assert again.headers[name] == denied.headers[name], name
-    assert_error(await call(gw, "GET", "/_walletgate/denial", headers=fetch), 404, "NOT_FOUND")
+    other = fetch | {"X-Walletgate-Decision-Id": "another-decision-0001"}
+    assert_error(await call(gw, "GET", "/_walletgate/denial", headers=other), 400, "BAD_REQUEST")
+    missing = {"X-Walletgate-Decision-Id": fetch["X-Walletgate-Decision-Id"]}
+    assert_error(await call(gw, "GET", "/_walletgate/denial", headers=missing), 400, "BAD_REQUEST")
+    # Caddy, Traefik and Envoy pass a denial on themselves: no copy rides along.
+    plain = {"X-Forwarded-Method": "POST", "X-Forwarded-Uri": "/api/v1/orders/x/execute"}
+    assert "X-Walletgate-Denial" not in (await decide(gw, plain)).headers
+
+
+async def test_a_real_denial_from_a_peer_that_is_not_a_trusted_proxy_is_refused(start_gateway):
+    """Only 127.0.0.1 is trusted; 127.0.0.2 (same host, another address) presents a
+    genuine denial and decision id and still gets nothing but 403."""
+    gw = await start_gateway(listen=TRUSTED)
+    denied = await decide(gw, NGINX_DECISION)
+    fetch = {
+        "X-Walletgate-Decision-Id": NGINX_DECISION["X-Walletgate-Decision-Id"],
+        "X-Walletgate-Denial": denied.headers["X-Walletgate-Denial"],
+    }
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as outsider,
+        outsider.get(gw.at("/_walletgate/denial"), headers=fetch) as response,
+    ):
+        body = await response.json()
+    assert response.status == 403 and body["code"] == "UNTRUSTED_PROXY"
+    assert (await call(gw, "GET", "/_walletgate/denial", headers=fetch)).status == 401
+
+
+def _token(record: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(record).encode()).decode()
+
+
+DECISION_ID = NGINX_DECISION["X-Walletgate-Decision-Id"]
+ERROR_BODY = json.dumps({"error": "x", "code": "NOT_FOUND", "details": {}, "timestamp": "t"})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not base64 !",
+        _token({"id": DECISION_ID, "status": 200, "headers": [], "body": ERROR_BODY}),
+        _token({"id": DECISION_ID, "status": 302, "headers": [], "body": ERROR_BODY}),
+        _token({"id": DECISION_ID, "status": 404, "headers": [], "body": "<script>x</script>"}),
+        _token(
+            {
+                "id": DECISION_ID,
+                "status": 404,
+                "headers": [["Set-Cookie", "session=stolen"]],
+                "body": ERROR_BODY,
+            }
+        ),
+        _token({"id": DECISION_ID, "status": 404, "headers": [["Location", "/x"]], "body": ""}),
+        _token({"id": "another-decision-0001", "status": 404, "headers": [], "body": ERROR_BODY}),
+    ],
+)
+async def test_a_denial_walletgate_did_not_make_is_never_answered(start_gateway, token):
+    """Even from a trusted peer, only a 4xx/5xx JSON error with a refusal's headers."""
+    gw = await start_gateway(listen=TRUSTED)
+    fetch = {"X-Walletgate-Decision-Id": DECISION_ID, "X-Walletgate-Denial": token}
+    reply = await call(gw, "GET", "/_walletgate/denial", headers=fetch)
+    assert_error(reply, 400, "BAD_REQUEST")
+    assert "Set-Cookie" not in reply.headers and "Location" not in reply.headers
+
+
+@pytest.mark.parametrize("name", ["X-Gateway-Role", "X-Forwarded-Evil"])
+async def test_ingresses_that_remove_by_name_get_no_decision_for_unnamed_gateway_headers(
+    start_gateway, name
+):
+    """nginx and Envoy cannot remove X-Gateway-* / X-Forwarded-* by pattern: such a
+    request is refused rather than passed on; Caddy and Traefik remove them."""
+    gw = await start_gateway(listen=TRUSTED)
+    listing = {"X-Original-Method": "GET", "X-Original-URI": "/api/v1/orders", name: "1"}
+    refused = await decide(gw, listing)
+    assert_error(refused, 400, "BAD_REQUEST")
+    assert refused.body["details"]["header"] == name
+    envoy = await call(gw, "GET", "/_walletgate/ext_authz/api/v1/orders", headers={name: "1"})
+    assert_error(envoy, 400, "BAD_REQUEST")
+    removing = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v1/orders", name: "1"}
+    assert (await decide(gw, removing)).status == 200
+    named = {"X-Original-Method": "GET", "X-Original-URI": "/api/v1/orders"}
+    assert (await decide(gw, named | {"X-Gateway-Wallet": "SPFORGED"})).status == 200
 
 
 async def test_auth_mode_forwards_only_body_authenticated_routes(start_gateway, stacks_signer):

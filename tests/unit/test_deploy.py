@@ -113,7 +113,7 @@ def test_nginx_follows_replicas_through_dockers_dns():
     shipped = (DEPLOY / "nginx" / "nginx.conf").read_text(encoding="utf-8")
     assert "    resolver 127.0.0.11 valid=5s ipv6=off;" in shipped
     blocks = re.findall(r"upstream (\w+) \{(.*?)\}", shipped, re.S)
-    assert {name for name, _ in blocks} == {"walletgate", "walletgate_decisions", "exchange"}
+    assert {name for name, _ in blocks} == {"walletgate", "exchange"}
     for name, body in blocks:
         assert f"zone {name} 64k;" in body, name
         servers = re.findall(r"server (\S+)( resolve)?;", body)

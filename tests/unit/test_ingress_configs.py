@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import build_app
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
@@ -32,9 +33,13 @@ from gateway.ingress.plan import (
     WALLETGATE_PREFIXES,
     BodyRoute,
 )
-from gateway.upstream.forwarder import CREDENTIALS
+from gateway.upstream.forwarder import request_headers
+from gateway.upstream.header_policy import CREDENTIALS as CREDENTIAL_NAMES
+from gateway.upstream.header_policy import NAMED, SET_HEADERS
 from tests.conftest import make_settings
 from tests.support.ingress_support import binary, private_nginx_paths
+
+CREDENTIALS = frozenset(h.lower() for h in CREDENTIAL_NAMES)
 
 EXTRA_ROUTE = RouteSettings(
     "POST", "/api/v1/orders/{uuid}/amend", owner="body", order_signature=True
@@ -51,7 +56,7 @@ def traefik_documents(extra: bool = False) -> tuple[dict[str, Any], dict[str, An
     return static, dynamic
 
 
-def test_credential_headers_are_the_forwarders_credentials():
+def test_credential_headers_are_the_header_policys_credentials():
     assert {h.lower() for h in CREDENTIAL_HEADERS} == CREDENTIALS
 
 
@@ -133,11 +138,7 @@ def test_envoy_routes_and_filters_reference_existing_parts():
         assert cluster["load_assignment"]["cluster_name"] == name
     manager = _manager(bootstrap)
     filters = [f["name"] for f in manager["http_filters"]]
-    assert filters == [
-        "envoy.filters.http.header_mutation",
-        "envoy.filters.http.ext_authz",
-        "envoy.filters.http.router",
-    ]
+    assert filters == ["envoy.filters.http.ext_authz", "envoy.filters.http.router"]
     (host,) = manager["route_config"]["virtual_hosts"]
     for route in host["routes"]:
         assert route["route"]["cluster"] in clusters
@@ -145,7 +146,7 @@ def test_envoy_routes_and_filters_reference_existing_parts():
             assert filter_name in filters
     for typed in _typed_configs(bootstrap):
         assert typed.startswith("type.googleapis.com/envoy."), typed
-    authz = manager["http_filters"][1]["typed_config"]["http_service"]
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
     assert authz["server_uri"]["cluster"] in clusters
     assert authz["path_prefix"] == EXT_AUTHZ_PREFIX
 
@@ -181,13 +182,15 @@ def test_envoy_guards_everything_but_walletgates_own_paths():
             "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
         }
     ]
-    authz = manager["http_filters"][1]["typed_config"]["http_service"]
-    sent = {p["exact"] for p in authz["authorization_request"]["allowed_headers"]["patterns"]}
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
+    patterns = authz["authorization_request"]["allowed_headers"]["patterns"]
+    sent = {p.get("exact") for p in patterns}
     assert sent >= CREDENTIALS and "x-forwarded-for" in sent
     upstream = authz["authorization_response"]["allowed_upstream_headers"]["patterns"]
     assert {h.lower() for h in IDENTITY_HEADERS} <= {p["exact"] for p in upstream}
-    stripped = manager["http_filters"][0]["typed_config"]["mutations"]["request_mutations"]
-    assert {m["remove"] for m in stripped} == {h.lower() for h in IDENTITY_HEADERS}
+    (early,) = manager["early_header_mutation_extensions"]
+    stripped = {m["remove"] for m in early["typed_config"]["mutations"]}
+    assert {h.lower() for h in IDENTITY_HEADERS} <= stripped
 
 
 @pytest.mark.parametrize("kind", sorted(RENDERERS))
@@ -246,3 +249,47 @@ def nginx_test_command(nginx: str, text: str, root: Path) -> list[str]:
     config.write_text(private_nginx_paths(text, root), encoding="utf-8")
     main = f"pid {root / 'nginx.pid'};"
     return [nginx, "-t", "-q", "-p", str(root), "-c", str(config), "-e", "stderr", "-g", main]
+
+
+ENVOY_CLIENT_HEADERS = (
+    *NAMED,  # every name the header policy lists, X-Request-ID included
+    "X-Gateway_Wallet",
+    "X_Gateway_Key_Id",
+    "X-Forwarded_For",
+    "X-HTTP-Method_Override",
+    "X-Original_URL",
+    "Accept",
+    "X-Custom-Trace",
+)
+
+
+def test_envoy_passes_upstream_the_header_set_proxy_mode_passes():
+    """Read structurally (no Envoy here): underscore names dropped by the connection
+    manager, the early mutation, the route's removals, then what Envoy and the
+    decision set; compared with proxy mode's forwarder on the same client headers."""
+    manager = _manager(envoy_bootstrap())
+    protocol = manager["common_http_protocol_options"]
+    assert protocol["headers_with_underscores_action"] == "DROP_HEADER"
+    (early,) = manager["early_header_mutation_extensions"]
+    removed_early = {m["remove"] for m in early["typed_config"]["mutations"]}
+    (host,) = manager["route_config"]["virtual_hosts"]
+    removed_on_route = set(host["routes"][-1]["request_headers_to_remove"])
+    authz = manager["http_filters"][0]["typed_config"]["http_service"]
+    from_decision = authz["authorization_response"]["allowed_upstream_headers"]["patterns"]
+    set_by_envoy = {"x-forwarded-for", "x-forwarded-proto", "x-request-id"}
+    by_envoy = {
+        name.lower()
+        for name in ENVOY_CLIENT_HEADERS
+        if "_" not in name and name.lower() not in removed_early | removed_on_route
+    }
+    by_envoy |= set_by_envoy | {p["exact"] for p in from_decision}
+    client = CIMultiDictProxy(CIMultiDict((name, "v") for name in ENVOY_CLIENT_HEADERS))
+    walletgate_sets = [(name, "v") for name in SET_HEADERS]
+    by_proxy = {name.lower() for name, _ in request_headers(client, walletgate_sets)}
+    assert by_envoy == by_proxy
+    # Names under a stripped prefix that Envoy cannot remove reach the decision,
+    # which refuses them (tests/e2e/test_auth_mode.py).
+    asked = authz["authorization_request"]["allowed_headers"]["patterns"]
+    assert {p.get("prefix") for p in asked} >= {"x-gateway-", "x-forwarded-"}
+    router = manager["http_filters"][-1]["typed_config"]
+    assert router["suppress_envoy_headers"] is True
