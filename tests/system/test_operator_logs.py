@@ -91,6 +91,42 @@ async def test_json_format_makes_every_stdout_and_stderr_line_json(tmp_path, ups
     assert events[0] == "start" and events[-2:] == ["shutdown", "stopped"], events
 
 
+async def test_json_format_of_run_makes_every_line_json_backend_banner_included(tmp_path):
+    env = store_env(
+        tmp_path,
+        WALLETGATE_BACKEND__PORT="0",
+        WALLETGATE_BACKEND__DATABASE=str(tmp_path / "orders.db"),
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "--log-format",
+        "json",
+        "run",
+        env=clean_environ(**env),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    first: list[bytes] = []
+    while len(first) < 3:  # gateway, admin, backend
+        line = await asyncio.wait_for(child.stdout.readline(), TIMEOUT_S)
+        assert line, "walletgate run did not start"
+        first.append(line)
+    child.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(child.communicate(), TIMEOUT_S)
+    assert child.returncode == 0
+    banners = json_lines(b"".join(first).decode() + out.decode())
+    assert [b.get("listener") for b in banners[:3]] == ["gateway", "admin", "backend"]
+    assert banners[-1]["event"] == "stopped.summary"
+    records = json_lines(err.decode())
+    [start] = [r for r in records if r["event"] == "start"]
+    assert (start["command"], start["mode"]) == ("run", "proxy")
+    assert records[-1]["event"] == "stopped"
+
+
 async def test_text_format_keeps_the_plain_banners(tmp_path, upstream):
     gw = await start_logged_gateway(tmp_path, upstream.url, env=store_env(tmp_path))
     assert await gw.stop() == 0
