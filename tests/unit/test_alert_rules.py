@@ -71,7 +71,7 @@ def test_prometheus_configurations_load_the_rules(config: str):
     assert done.returncode == 0, done.stdout + done.stderr
     if config.startswith("config/"):
         # Relative to the file: promtool reads the rules through it.
-        assert "SUCCESS: 26 rules found" in done.stdout, done.stdout
+        assert f"SUCCESS: {len(rules())} rules found" in done.stdout, done.stdout
     else:
         # The compose file mounts deploy/prometheus/rules where this file looks.
         (pattern,) = loaded["rule_files"]
