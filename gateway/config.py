@@ -25,6 +25,7 @@ from gateway.config_env import ENV_PREFIX as ENV_PREFIX
 from gateway.config_env import EnvVarError, Schema, environment_values
 from gateway.config_env import environment_warnings as _environment_warnings
 from gateway.order_spec import SchemeSpec, spec_table
+from gateway.portal_brand import BrandError, check_brand
 
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
@@ -187,6 +188,11 @@ class LogSettings:
 class PortalSettings:
     # The key portal (GET /portal): a page where wallet owners manage their keys.
     enabled: bool = True
+    # The exchange's name on the page, its accent colour ("#rrggbb", "" = the
+    # default) and a logo file (.png, .svg, .jpg, .webp) served under /portal/.
+    title: str = "API keys"
+    accent_color: str = ""
+    logo: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +470,10 @@ def validate(settings: Settings) -> None:
     if settings.log.format not in LOG_FORMATS:
         raise ConfigError(f"log.format: expected one of {', '.join(LOG_FORMATS)}")
     _check_positive("log.health_interval_s", settings.log.health_interval_s)
+    try:
+        check_brand(settings.portal.title, settings.portal.accent_color, settings.portal.logo)
+    except BrandError as exc:
+        raise ConfigError(str(exc)) from None
     for i, service_key in enumerate(settings.service_keys):
         digest = service_key.sha256.lower()
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):

@@ -166,6 +166,13 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "store (they are counted in memory in between).",
         "portal.enabled": "Serve the key portal and its files under `/portal`; `false` = "
         "`/portal` answers 404 like any unknown path.",
+        "portal.title": "The exchange's name for the page (its title and header), up to 80 "
+        "characters.",
+        "portal.accent_color": 'The page\'s accent colour, `"#rrggbb"` or `"#rgb"`; empty = '
+        "walletgate's indigo. A bad colour stops start-up.",
+        "portal.logo": "A logo file (.png, .svg, .jpg, .jpeg, .webp; at most 512 KiB) shown in "
+        "the page's header and served by the gateway under `/portal/`, so the page still "
+        "loads nothing from elsewhere; empty = none. A missing file stops start-up.",
         "service_keys.sha256": "SHA-256 hex of the service key (`walletgate keys hash` "
         "prints it); the key itself is never configured.",
         "service_keys.name": "Name shown in logs and audit events (`service:<name>`).",

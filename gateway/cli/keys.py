@@ -135,6 +135,8 @@ async def show_key(store: KeyStore, args: argparse.Namespace) -> int:
     since = hour_of(datetime.now(UTC) - timedelta(days=args.settings.usage.history_days))
     hours = (await store.hourly_usage([key.id], since)).get(key.id, [])
     record["usageStats"]["hourly"] = [h.to_json() for h in hours]
+    clients = (await store.client_ips([key.id])).get(key.id, [])
+    record["clientIps"] = [c.to_json() for c in clients]
     if args.json:
         print(json.dumps(record, indent=2))
     else:

@@ -21,6 +21,7 @@ from gateway.http.errors import REFUSALS, api_error
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
 from gateway.http.pipeline import charge_ip, parse_json_body, read_body, refuse_unauthenticated
 from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
+from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
 from gateway.keys.service import NewKey
@@ -38,7 +39,12 @@ def iso(moment: Any) -> str | None:
     return utc_timestamp(moment) if moment is not None else None
 
 
-def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> dict[str, Any]:
+def key_json(
+    key: ApiKey,
+    now: Any,
+    hourly: list[HourlyUsage] | None = None,
+    clients: list[ClientIp] | None = None,
+) -> dict[str, Any]:
     """A key as wallets see it: never the key itself nor its hash."""
     return {
         "id": key.id,
@@ -55,6 +61,7 @@ def key_json(key: ApiKey, now: Any, hourly: list[HourlyUsage] | None = None) -> 
         "ipAllowlist": list(key.ip_allowlist),
         "usageStats": key.usage.to_json() | {"hourly": [h.to_json() for h in hourly or ()]},
         "keyHint": key.key_hint,
+        "clientIps": [c.to_json() for c in clients or ()],
     }
 
 
@@ -122,7 +129,10 @@ async def list_api_keys(request: web.Request) -> web.Response:
     now = gw.keys.now()
     keys = await gw.keys.list_for(verified.wallet.canonical)
     hourly = await gw.keys.hourly_for(keys)
-    return web.json_response({"apiKeys": [key_json(k, now, hourly[k.id]) for k in keys]})
+    clients = await gw.keys.clients_for(keys)
+    return web.json_response(
+        {"apiKeys": [key_json(k, now, hourly[k.id], clients[k.id]) for k in keys]}
+    )
 
 
 async def get_api_key(request: web.Request) -> web.Response:
@@ -130,7 +140,8 @@ async def get_api_key(request: web.Request) -> web.Response:
     gw, verified = await verified_wallet(request, "get_api_key", {"keyId": key_id})
     key = await gw.keys.get_for(verified.wallet.canonical, key_id)
     hourly = await gw.keys.hourly_for([key])
-    return web.json_response(key_json(key, gw.keys.now(), hourly[key.id]))
+    clients = await gw.keys.clients_for([key])
+    return web.json_response(key_json(key, gw.keys.now(), hourly[key.id], clients[key.id]))
 
 
 async def delete_api_key(request: web.Request) -> web.Response:

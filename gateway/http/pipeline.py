@@ -241,7 +241,7 @@ async def guard(
         state.quota = await admit(state, gw, identity)
     except ApiError as exc:
         if key is not None and exc.code == ErrorCode.RATE_LIMITED:
-            gw.keys.record_rate_limited(key.id)
+            gw.keys.record_rate_limited(key.id, state.client_ip)
         raise
     permission = matched.route.permission
     try:
@@ -251,10 +251,10 @@ async def guard(
         response = await ending(identity)
     except REFUSALS as exc:
         if key is not None:
-            gw.keys.record_usage(key.id, api_error(exc).status, permission)
+            gw.keys.record_usage(key.id, api_error(exc).status, permission, state.client_ip)
         raise
     if key is not None:
-        gw.keys.record_usage(key.id, relayed_status(response), permission)
+        gw.keys.record_usage(key.id, relayed_status(response), permission, state.client_ip)
     return response
 
 

@@ -9,14 +9,17 @@ nothing but these files and talk to nothing but this origin.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.config import PortalSettings
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.context import GATEWAY, STATE
+from gateway.portal_brand import read_logo, theme_css
 
 PORTAL_PATH = "/portal"
 
@@ -59,27 +62,61 @@ class Asset:
     content_type: str
 
 
+def _read(name: str) -> bytes:
+    return resources.files("gateway.http").joinpath("portal", *name.split("/")).read_bytes()
+
+
 def _load(name: str, content_type: str) -> Asset:
-    body = resources.files("gateway.http").joinpath("portal", name).read_bytes()
-    return Asset(body, content_type)
+    return Asset(_read(name), content_type)
 
 
 # The page's own files: one stylesheet and the script's ES modules.
 FILES = (
     ("portal.css", "text/css"),
     ("portal.js", "text/javascript"),
+    ("activity.js", "text/javascript"),
     ("api.js", "text/javascript"),
     ("dom.js", "text/javascript"),
     ("errors.js", "text/javascript"),
+    ("example.js", "text/javascript"),
+    ("evm.js", "text/javascript"),
+    ("form.js", "text/javascript"),
+    ("keys.js", "text/javascript"),
+    ("stacks.js", "text/javascript"),
     ("usage.js", "text/javascript"),
+    ("verify.js", "text/javascript"),
     ("wallets.js", "text/javascript"),
+    # Signature checks before anything is sent: noble-secp256k1 and noble-hashes
+    # (MIT, vendored unchanged; versions in vendor/README.md).
+    ("vendor/secp256k1.js", "text/javascript"),
+    ("vendor/sha2.js", "text/javascript"),
+    ("vendor/sha3.js", "text/javascript"),
+    ("vendor/legacy.js", "text/javascript"),
+    ("vendor/_md.js", "text/javascript"),
+    ("vendor/_u64.js", "text/javascript"),
+    ("vendor/utils.js", "text/javascript"),
 )
 
 
-def load_assets() -> MappingProxyType[str, Asset]:
+def _page(brand: PortalSettings, logo_name: str | None) -> Asset:
+    """index.html with the exchange's title and logo; escaped, it is text in the page."""
+    page = _read("index.html").decode("utf-8")
+    title = html.escape(brand.title)
+    page = page.replace("{{title}}", title)
+    mark = '<span class="brand-mark" aria-hidden="true"></span>'
+    if logo_name is not None:
+        page = page.replace(mark, f'<img class="brand-logo" src="portal/{logo_name}" alt="">')
+    return Asset(page.encode("utf-8"), "text/html")
+
+
+def load_assets(brand: PortalSettings) -> MappingProxyType[str, Asset]:
     """The page and its files, read once at start-up: no file access per request."""
-    assets = {"": _load("index.html", "text/html")}
+    logo = read_logo(brand.logo)
+    assets = {"": _page(brand, None if logo is None else logo.name)}
     assets.update((name, _load(name, content_type)) for name, content_type in FILES)
+    assets["theme.css"] = Asset(theme_css(brand.accent_color).encode("utf-8"), "text/css")
+    if logo is not None:
+        assets[logo.name] = Asset(logo.body, logo.content_type)
     return MappingProxyType(assets)
 
 
@@ -90,13 +127,17 @@ async def serve_portal(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     # A public route: charged to the client IP like every other one.
     request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
-    asset = request.app[ASSETS].get(request.match_info.get("asset", ""))
+    name = request.match_info.get("asset", "")
+    if "vendor" in request.match_info:
+        name = f"vendor/{name}"
+    asset = request.app[ASSETS].get(name)
     if asset is None:
         raise ApiError(ErrorCode.NOT_FOUND, "Not found")
+    textual = asset.content_type.startswith("text/") or asset.content_type.endswith("+xml")
     return web.Response(
         body=asset.body,
         content_type=asset.content_type,
-        charset="utf-8",
+        charset="utf-8" if textual else None,
         headers=SECURITY_HEADERS,
     )
 
@@ -105,6 +146,7 @@ def add_portal_routes(app: web.Application) -> None:
     """Serve the portal unless `[portal] enabled = false` (then /portal is a 404)."""
     if not app[GATEWAY].settings.portal.enabled:
         return
-    app[ASSETS] = load_assets()
+    app[ASSETS] = load_assets(app[GATEWAY].settings.portal)
     app.router.add_get(PORTAL_PATH, serve_portal)
     app.router.add_get(PORTAL_PATH + "/{asset}", serve_portal)
+    app.router.add_get(PORTAL_PATH + "/{vendor:vendor}/{asset}", serve_portal)

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     SUSPENDED = "suspended"
     RESUMED = "resumed"
     EXPIRED = "expired"
+    NEW_IP = "new_ip"  # used from an address it had not used in the last 30 days
 
 
 # Who acted: the wallet itself (signed), one of its keys, a configured

@@ -31,7 +31,8 @@ class Dialect(StrEnum):
     EVM = "evm"
 
 
-COUNTER_FIELDS: Final = (
+# The counters of schema version 1; later ones are added by migrations.
+V1_COUNTER_FIELDS: Final = (
     "total_requests",
     "successful_requests",
     "failed_requests",
@@ -39,6 +40,7 @@ COUNTER_FIELDS: Final = (
     "execution_count",
     "cancellation_count",
 )
+COUNTER_FIELDS: Final = (*V1_COUNTER_FIELDS, "rate_limited_requests")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class UsageStats:
     creation_count: int = 0
     execution_count: int = 0
     cancellation_count: int = 0
+    rate_limited_requests: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {
@@ -58,6 +61,7 @@ class UsageStats:
             "creationCount": self.creation_count,
             "executionCount": self.execution_count,
             "cancellationCount": self.cancellation_count,
+            "rateLimitedRequests": self.rate_limited_requests,
         }
 
     def plus(self, delta: UsageDelta) -> UsageStats:
@@ -76,6 +80,8 @@ class UsageDelta:
     execution_count: int = 0
     cancellation_count: int = 0
     last_used_at: datetime | None = None
+    # After last_used_at: added later, and positional construction must keep working.
+    rate_limited_requests: int = 0
 
     def add(self, other: UsageDelta) -> None:
         for name in COUNTER_FIELDS:

@@ -31,6 +31,7 @@ from gateway.keys.audit import (
     log_key_event,
     new_event,
 )
+from gateway.keys.clients import ClientIp
 from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
@@ -345,11 +346,13 @@ class KeyService:
         self._by_hash.pop(key.key_hash, None)
 
     # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
-    def record_usage(self, key_id: str, status: int, permission: Permission | None) -> None:
-        self.usage.record(key_id, status, permission)
+    def record_usage(
+        self, key_id: str, status: int, permission: Permission | None, client_ip: str
+    ) -> None:
+        self.usage.record(key_id, status, permission, client_ip)
 
-    def record_rate_limited(self, key_id: str) -> None:
-        self.usage.record_rate_limited(key_id)
+    def record_rate_limited(self, key_id: str, client_ip: str) -> None:
+        self.usage.record_rate_limited(key_id, client_ip)
 
     def with_pending_usage(self, key: ApiKey) -> ApiKey:
         return self.usage.with_pending(key)
@@ -357,5 +360,9 @@ class KeyService:
     async def hourly_for(self, keys: Sequence[ApiKey]) -> dict[str, list[HourlyUsage]]:
         return await self.usage.hourly_for(keys)
 
+    async def clients_for(self, keys: Sequence[ApiKey]) -> dict[str, list[ClientIp]]:
+        return await self.usage.clients_for(keys)
+
     async def flush_usage(self) -> None:
-        await self.usage.flush()
+        for event in await self.usage.flush():
+            log_key_event(event)

@@ -1,4 +1,5 @@
-"""Usage counted in memory: lifetime counters and hourly outcomes per key.
+"""Usage counted in memory: lifetime counters, hourly outcomes and client
+addresses per key.
 
 Nothing here writes on the request path; `flush` writes everything counted
 since the last flush in one store transaction and keeps it for the next
@@ -11,7 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gateway.keys.history import HourlyCounter, HourlyUsage, Outcome, hour_of, merge, outcome_of
+from gateway.keys.audit import KeyEvent
+from gateway.keys.clients import ClientIp, ClientIpCounter, merge_clients
+from gateway.keys.history import HourlyCounter, HourlyUsage, hour_of, merge, outcome_of
 from gateway.keys.model import ApiKey, Permission, UsageDelta
 from gateway.keys.store.base import KeyStore, StoreError
 
@@ -29,14 +32,19 @@ class UsageCounter:
         self._history = history
         self._usage: dict[str, UsageDelta] = {}
         self._hourly = HourlyCounter()
+        self._clients = ClientIpCounter()
 
-    def record_rate_limited(self, key_id: str) -> None:
-        """A request refused by the key's own quota: hourly history only."""
-        self._hourly.add(key_id, self._clock(), Outcome.RATE_LIMITED)
+    def record_rate_limited(self, key_id: str, client_ip: str) -> None:
+        """A request refused by the key's own quota: a request made with the key all the same."""
+        self.record(key_id, 429, None, client_ip)
 
-    def record(self, key_id: str, status: int, permission: Permission | None) -> None:
+    def record(
+        self, key_id: str, status: int, permission: Permission | None, client_ip: str
+    ) -> None:
+        """Every request made with the key, whatever became of it."""
         now = self._clock()
         self._hourly.add(key_id, now, outcome_of(status))
+        self._clients.add(key_id, client_ip, now)
         delta = self._usage.get(key_id)
         if delta is None:
             delta = self._usage[key_id] = UsageDelta()
@@ -49,6 +57,8 @@ class UsageCounter:
                 setattr(delta, counter, getattr(delta, counter) + 1)
         else:
             delta.failed_requests += 1
+            if status == 429:
+                delta.rate_limited_requests += 1
 
     def with_pending(self, key: ApiKey) -> ApiKey:
         delta = self._usage.get(key.id)
@@ -72,16 +82,28 @@ class UsageCounter:
             for k in keys
         }
 
-    async def flush(self) -> None:
-        """Write the counted usage in one batch; keep it for next time on failure."""
-        if not self._usage and not self._hourly:
-            return
+    async def clients_for(self, keys: Sequence[ApiKey]) -> dict[str, list[ClientIp]]:
+        """Each key's most recent client addresses, flushed or not."""
+        stored = await self._store.client_ips([k.id for k in keys])
+        return {
+            k.id: merge_clients(stored.get(k.id, ()), self._clients.pending(k.id)) for k in keys
+        }
+
+    async def flush(self) -> list[KeyEvent]:
+        """Write the counted usage in one batch (the `new_ip` events it made are
+        returned); keep it for next time on failure."""
+        if not self._usage and not self._hourly and not self._clients:
+            return []
         batch, self._usage = self._usage, {}
         hourly = self._hourly.take()
+        clients = self._clients.take()
         try:
-            await self._store.add_usage(batch, hourly, keep_since=self._clock() - self._history)
+            return await self._store.add_usage(
+                batch, hourly, keep_since=self._clock() - self._history, clients=clients
+            )
         except StoreError:
             for key_id, delta in batch.items():
                 self._usage.setdefault(key_id, UsageDelta()).add(delta)
             self._hourly.restore(hourly)
+            self._clients.restore(clients)
             raise

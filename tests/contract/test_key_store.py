@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ import asyncpg
 import pytest
 
 from gateway.keys.audit import OPERATOR, EventKind, KeyEvent, Origin, new_event
+from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage, hour_of
 from gateway.keys.model import (
     ApiKey,
@@ -512,13 +514,14 @@ def test_usage_delta_adds_counters_and_keeps_latest_use():
 
 
 def test_usage_stats_serialise_in_camel_case():
-    assert UsageStats(6, 4, 2, 1, 1, 1).to_json() == {
+    assert UsageStats(6, 4, 2, 1, 1, 1, 2).to_json() == {
         "totalRequests": 6,
         "successfulRequests": 4,
         "failedRequests": 2,
         "creationCount": 1,
         "executionCount": 1,
         "cancellationCount": 1,
+        "rateLimitedRequests": 2,
     }
 
 
@@ -623,3 +626,133 @@ async def test_hourly_usage_adds_up_and_old_hours_are_pruned(store: KeyStore):
     assert await store.hourly_usage([key.id, "key_none"], since) == {
         key.id: [HourlyUsage(now, 4, 1, 2, 1)]
     }
+
+
+# -- client addresses and the new_ip decision ----------------------------------------
+
+
+def seen(ip: str, first: datetime, last: datetime | None = None, requests: int = 1) -> ClientIp:
+    return ClientIp(ip, first, last or first, requests)
+
+
+async def test_rate_limited_requests_are_a_counter_of_their_own(store: KeyStore):
+    key = make_key()
+    await store.insert(key)
+    delta = UsageDelta(12, 5, 7, 0, 0, 0, utcnow(), rate_limited_requests=7)
+    await store.add_usage({key.id: delta})
+    stored = await store.get(key.id)
+    assert stored is not None
+    assert stored.usage == UsageStats(12, 5, 7, 0, 0, 0, 7)
+    assert stored.usage.to_json()["rateLimitedRequests"] == 7
+
+
+async def test_client_addresses_add_up_and_each_new_one_is_an_event_once(store: KeyStore):
+    key = make_key()
+    await store.insert(key)
+    t0 = utcnow() - timedelta(days=40)
+    first = await store.add_usage(
+        {}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t0, t0, 3)}
+    )
+    assert [(e.kind, e.key_id, e.client_ip, e.actor) for e in first] == [
+        (EventKind.NEW_IP, key.id, "203.0.113.7", f"key:{key.id}")
+    ]
+    assert first[0].wallet == key.wallet and first[0].at == t0
+    # Within 30 days: counted on, no event.
+    t1 = t0 + timedelta(days=29)
+    assert (
+        await store.add_usage({}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t1)}) == []
+    )
+    assert await store.client_ips([key.id]) == {key.id: [ClientIp("203.0.113.7", t0, t1, 4)]}
+    # Unused for more than 30 days: new again, and a new run of counts.
+    t2 = t1 + timedelta(days=31)
+    again = await store.add_usage({}, clients={(key.id, "203.0.113.7"): seen("203.0.113.7", t2)})
+    assert [e.kind for e in again] == [EventKind.NEW_IP]
+    assert again[0].details["lastSeen"] == t1.isoformat()
+    assert await store.client_ips([key.id]) == {key.id: [ClientIp("203.0.113.7", t2, t2, 1)]}
+    trail = await store.list_events(key_id=key.id)
+    assert [e.kind for e in trail] == [EventKind.NEW_IP, EventKind.NEW_IP]
+    # A key the store does not know is skipped, not an error.
+    assert await store.add_usage({}, clients={("key_none", "10.0.0.1"): seen("10.0.0.1", t2)}) == []
+
+
+async def test_the_most_recent_twenty_addresses_are_kept_and_shown(store: KeyStore):
+    key = make_key()
+    other = make_key()
+    await store.insert(key)
+    await store.insert(other)
+    now = utcnow()
+    batch = {
+        (key.id, f"10.0.0.{i}"): seen(f"10.0.0.{i}", now - timedelta(days=60 - i))
+        for i in range(25)
+    }
+    batch[(other.id, "192.0.2.1")] = seen("192.0.2.1", now)
+    events = await store.add_usage({}, clients=batch)
+    assert len(events) == 26
+    shown = await store.client_ips([key.id, other.id, "key_none"])
+    assert [c.ip for c in shown[key.id]] == [f"10.0.0.{i}" for i in range(24, 4, -1)]
+    assert [c.ip for c in shown[other.id]] == ["192.0.2.1"]
+    assert "key_none" not in shown
+
+
+async def test_a_new_address_seen_by_two_instances_at_once_is_one_event(
+    store: KeyStore, second_store: KeyStore
+):
+    key = make_key()
+    await store.insert(key)
+    now = utcnow()
+    results = await asyncio.gather(
+        *(
+            instance.add_usage({}, clients={(key.id, "198.51.100.4"): seen("198.51.100.4", now)})
+            for instance in (store, second_store, store, second_store)
+        )
+    )
+    assert sum(len(events) for events in results) == 1
+    assert await store.client_ips([key.id]) == {key.id: [ClientIp("198.51.100.4", now, now, 4)]}
+    assert [e.kind for e in await store.list_events(key_id=key.id)] == [EventKind.NEW_IP]
+
+
+async def test_a_version_2_store_is_migrated_with_its_keys_and_counts(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    from gateway.keys.store import base, postgres, sqlite
+    from gateway.keys.store.sqlite_trail import encode_time
+
+    backend = sqlite if store_url.startswith("sqlite") else postgres
+    full = backend.MIGRATIONS
+    monkeypatch.setattr(backend, "MIGRATIONS", full[:2])
+    old = open_store(store_url)
+    await old.open()
+    await old.close()
+    # A key written by the version-2 code: every column but the new counter.
+    key = make_key(usage=UsageStats(5, 5, 0, 0, 0, 0))
+    columns = base.KEY_COLUMNS[:-1]
+    if backend is sqlite:
+        values = base.key_values(key, encode_time)[:-1]
+        with sqlite3.connect(path_from_url(store_url)) as db:
+            marks = ", ".join("?" for _ in columns)
+            db.execute(f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({marks})", values)
+    else:
+        values = base.key_values(key, lambda moment: moment)[:-1]
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        db = await asyncpg.connect(store_url)
+        try:
+            await db.execute(
+                f"INSERT INTO api_keys ({', '.join(columns)}) VALUES ({marks})", *values
+            )
+        finally:
+            await db.close()
+
+    monkeypatch.setattr(backend, "MIGRATIONS", full)
+    store = open_store(store_url)
+    await store.open()
+    try:
+        now = utcnow()
+        delta = UsageDelta(2, 1, 1, 0, 0, 0, now, rate_limited_requests=1)
+        events = await store.add_usage(
+            {key.id: delta}, clients={(key.id, "192.0.2.9"): seen("192.0.2.9", now)}
+        )
+        assert [e.kind for e in events] == [EventKind.NEW_IP]
+        stored = await store.get(key.id)
+        assert stored is not None and stored.usage == UsageStats(7, 6, 1, 0, 0, 0, 1)
+    finally:
+        await store.close()

@@ -69,7 +69,7 @@ async def test_network_down_is_said(gateway: RunningGateway, open_portal: Portal
 @pytest.mark.parametrize(
     ("chain", "provider", "said"),
     [
-        ("stacks", "LeatherProvider", "No Leather wallet found"),
+        ("stacks", "LeatherProvider", "No Stacks wallet found"),
         ("evm", "ethereum", "No EVM wallet found"),
     ],
 )
@@ -98,3 +98,20 @@ async def test_a_list_that_never_loaded_is_not_shown_as_empty(
     await portal.idle()
     assert await portal.page.get_by_test_id("key-row").count() == 1
     assert await portal.page.get_by_test_id("error").is_hidden()
+
+
+async def test_nothing_is_signed_while_the_binding_is_unknown(
+    gateway: RunningGateway, open_portal: PortalFactory, portal_wallet: TestWallet
+) -> None:
+    """Without GET /api/v1/signing the page cannot know the domain to sign for."""
+    portal = await open_portal(gateway)
+    await portal.page.route("**/api/v1/signing", lambda route: route.abort("internetdisconnected"))
+    await portal.page.reload()
+    await portal.page.get_by_test_id("connect-evm").click()
+    assert "Cannot reach the gateway" in await portal.error_text()
+    assert portal_wallet.signed == []
+    await portal.page.unroute("**/api/v1/signing")
+    await portal.page.get_by_role("button", name="Refresh").click()
+    await portal.idle()
+    assert await portal.page.get_by_test_id("error").is_hidden()
+    assert '"action":"list_api_keys"' in portal_wallet.signed[-1]

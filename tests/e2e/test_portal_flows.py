@@ -105,6 +105,9 @@ async def test_every_flow_with_a_real_wallet_signature(
     await page.reload()
     await assert_key_gone(portal, rotated)
     await portal.connect(chain)
+    # Revoked keys are listed on request.
+    assert await page.get_by_test_id("key-row").count() == 1
+    await page.get_by_role("button", name="Show revoked keys (1)").click()
     assert await page.get_by_test_id("key-row").count() == 2
     html = await page.content()
     assert plaintext not in html and rotated not in html
@@ -137,6 +140,8 @@ async def test_overview_shows_usage_and_every_status(
     row = portal.page.locator(f'[data-testid="key-row"][data-key-id="{bot["keyId"]}"]')
     assert "4 req · 1 failed" in await row.inner_text()
     revoked = portal.page.locator(f'[data-testid="key-row"][data-key-id="{old["keyId"]}"]')
+    assert await revoked.count() == 0  # listed on request
+    await portal.page.get_by_role("button", name="Show revoked keys (1)").click()
     assert "Revoked" in await revoked.inner_text()
     assert await portal.page.get_by_test_id("key-row").count() == 3
     await portal.shot("overview")

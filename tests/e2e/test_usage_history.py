@@ -99,5 +99,8 @@ async def test_keys_show_prints_the_hourly_history(start_gateway, stacks_signer)
     )
     out, _ = await asyncio.wait_for(child.communicate(), 60)
     assert child.returncode == 0
-    [hour] = json.loads(out)["usageStats"]["hourly"]
+    shown = json.loads(out)
+    [hour] = shown["usageStats"]["hourly"]
     assert (hour["success"], hour["clientError"], hour["rateLimited"]) == (2, 1, 1)
+    assert shown["usageStats"]["rateLimitedRequests"] == 1
+    assert [(c["ip"], c["requests"]) for c in shown["clientIps"]] == [("127.0.0.1", 4)]

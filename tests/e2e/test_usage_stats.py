@@ -32,6 +32,7 @@ def usage(successes: int, failures: int) -> dict[str, int]:
         "creationCount": 0,
         "executionCount": successes,
         "cancellationCount": 0,
+        "rateLimitedRequests": 0,
     }
 
 

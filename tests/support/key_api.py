@@ -32,6 +32,7 @@ LIST_ITEM_FIELDS = frozenset(
         "createdAt",
         "lastUsedAt",
         "usageStats",
+        "clientIps",
         "keyHint",
     }
 )
@@ -43,6 +44,7 @@ USAGE_FIELDS = frozenset(
         "creationCount",
         "executionCount",
         "cancellationCount",
+        "rateLimitedRequests",
         "hourly",
     }
 )

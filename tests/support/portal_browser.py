@@ -137,8 +137,9 @@ WALLET_SCRIPT = """
 
 
 def artefact_dir(run_id: str) -> Path:
-    """Screenshots go here: WALLETGATE_ARTEFACTS, or a temp dir of this run."""
-    base = os.environ.get("WALLETGATE_ARTEFACTS")
+    """Screenshots go here: WALLETGATE_ARTEFACTS (or WALLETGATE_ARTIFACTS), or a temp dir
+    of this run."""
+    base = os.environ.get("WALLETGATE_ARTEFACTS") or os.environ.get("WALLETGATE_ARTIFACTS")
     root = Path(base) if base else Path(tempfile.gettempdir()) / f"walletgate-portal-{run_id}"
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -204,16 +205,30 @@ async def open_browser(playwright: Any) -> Any:
 
 @asynccontextmanager
 async def new_portal(
-    browser: Any, base_url: str, wallet: TestWallet, shots: Path, viewport: dict[str, int]
+    browser: Any,
+    base_url: str,
+    wallet: TestWallet,
+    shots: Path,
+    viewport: dict[str, int],
+    *,
+    script: str = WALLET_SCRIPT,
+    bindings: dict[str, Any] | None = None,
+    color_scheme: str = "light",
 ) -> AsyncIterator[Portal]:
-    context = await browser.new_context(viewport=viewport)
+    """A page on the portal with stand-in wallets: by default the two of
+    WALLET_SCRIPT, or `script` with its Python `bindings`."""
+    context = await browser.new_context(viewport=viewport, color_scheme=color_scheme)
     page = await context.new_page()
     portal = Portal(page, base_url, wallet, shots)
     page.on("request", lambda request: portal.requested.append(request.url))
     page.on("pageerror", lambda error: portal.script_errors.append(str(error)))
-    await page.expose_function("walletgateTestSign", wallet.answer)
-    await page.expose_function("walletgateTestAccounts", wallet.addresses)
-    await page.add_init_script(WALLET_SCRIPT)
+    exposed = bindings or {
+        "walletgateTestSign": wallet.answer,
+        "walletgateTestAccounts": wallet.addresses,
+    }
+    for name, function in exposed.items():
+        await page.expose_function(name, function)
+    await page.add_init_script(script)
     try:
         yield portal
     finally:

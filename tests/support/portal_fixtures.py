@@ -26,6 +26,7 @@ from tests.support.portal_browser import (
     open_browser,
 )
 from tests.support.portal_steps import PortalFactory
+from tests.support.portal_wallets import StandIns, stand_in_script, stand_ins
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +58,14 @@ def portal_wallet(stacks_signer: StacksSigner, evm_signer: EvmSigner) -> TestWal
 
 
 @pytest.fixture
+def wallet_stand_ins(stacks_signer: StacksSigner, evm_signer: EvmSigner) -> StandIns:
+    """Leather, Xverse and two EIP-6963 wallets, each on an account of its own."""
+    stacks = [stacks_signer, StacksSigner("44" * 32 + "01"), StacksSigner("55" * 32 + "01")]
+    evm = [EvmSigner("22" * 32), evm_signer, EvmSigner("33" * 32)]
+    return stand_ins(stacks, evm)
+
+
+@pytest.fixture
 async def open_portal(
     browser: Any, portal_wallet: TestWallet, shots_root: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[PortalFactory]:
@@ -65,9 +74,23 @@ async def open_portal(
     shots.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as pages:
 
-        async def start(gw: RunningGateway, viewport: dict[str, int] = DESKTOP) -> Portal:
+        async def start(
+            gw: RunningGateway,
+            viewport: dict[str, int] = DESKTOP,
+            *,
+            stand_ins: StandIns | None = None,
+            color_scheme: str = "light",
+        ) -> Portal:
+            extra: dict[str, Any] = {"color_scheme": color_scheme}
+            if stand_ins is not None:
+                extra["script"] = stand_in_script()
+                extra["bindings"] = {
+                    "walletgateStandInAccount": stand_ins.account,
+                    "walletgateStandInSign": stand_ins.sign,
+                    "walletgateStandInCalled": stand_ins.called,
+                }
             portal = await pages.enter_async_context(
-                new_portal(browser, gw.url, portal_wallet, shots, viewport)
+                new_portal(browser, gw.url, portal_wallet, shots, viewport, **extra)
             )
             await portal.open()
             return portal

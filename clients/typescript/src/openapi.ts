@@ -335,13 +335,26 @@ export interface components {
             serverError: number;
         };
         UsageStats: {
+            /** @description Every request made with the key */
             totalRequests: number;
             successfulRequests: number;
+            /** @description Status 400 or more, 429s included */
             failedRequests: number;
             creationCount: number;
             executionCount: number;
             cancellationCount: number;
+            /** @description Refused by a rate limit (429) */
+            rateLimitedRequests: number;
             hourly: components["schemas"]["HourlyUsage"][];
+        };
+        /** @description An address the key was used from (the run since firstSeen) */
+        ClientIp: {
+            ip: string;
+            /** Format: date-time */
+            firstSeen: string;
+            /** Format: date-time */
+            lastSeen: string;
+            requests: number;
         };
         /** @description A key as its wallet sees it: never the key itself nor its hash */
         ApiKey: {
@@ -364,6 +377,8 @@ export interface components {
             /** Format: date-time */
             revokesAt?: string | null;
             usageStats: components["schemas"]["UsageStats"];
+            /** @description The most recent addresses the key was used from (20) */
+            clientIps?: components["schemas"]["ClientIp"][];
         };
         ApiKeyList: {
             apiKeys: components["schemas"]["ApiKey"][];

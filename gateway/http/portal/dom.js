@@ -50,3 +50,10 @@ export function formatDate(iso) {
 export function shortAddress(address) {
   return address.length > 14 ? `${address.slice(0, 6)}…${address.slice(-4)}` : address;
 }
+
+// Wallet icons are data: URLs by WBIP004 and EIP-6963; anything else (a URL
+// elsewhere, which the CSP would block anyway) is not shown.
+const ICON = /^data:image\/(?:png|svg\+xml|webp|jpeg|gif)[;,]/;
+export function iconOf(icon) {
+  return typeof icon === "string" && ICON.test(icon) && icon.length < 200000 ? icon : null;
+}

@@ -1,9 +1,14 @@
 // Every error said in words: what the wallet or the gateway answered, and
 // what the owner can do about it.
 
-const WALLET_REJECTED = 4001; // EIP-1193 "User Rejected Request"; Leather uses the same code
+// EIP-1193 "User Rejected Request" (Leather uses it too), and the SIP-030 /
+// @stacks/connect codes for a rejection, a cancelled prompt and denied access.
+const WALLET_REFUSED = new Set([4001, -32000, -31001, -32002]);
 
 export class PortalError extends Error {}
+
+/** A wallet answered, but not in any shape its standard describes. */
+export class WalletAnswerError extends Error {}
 
 export function waitText(seconds) {
   const s = Math.max(1, Math.ceil(Number(seconds) || 0));
@@ -21,14 +26,20 @@ function walletErrorCode(err) {
   return undefined;
 }
 
-export function walletError(err, what) {
-  if (walletErrorCode(err) === WALLET_REJECTED) {
+export function walletError(err, what, name = "Your wallet") {
+  if (err instanceof PortalError) return err;
+  if (err instanceof WalletAnswerError) {
     return new PortalError(
-      `Your wallet refused to ${what}. Nothing was changed. Try again and approve the request in your wallet.`,
+      `${name} answered in a way this page does not understand (${err.message}), so nothing was sent. Update the wallet, or try another one.`,
+    );
+  }
+  if (WALLET_REFUSED.has(walletErrorCode(err))) {
+    return new PortalError(
+      `Your wallet refused to ${what}. Nothing was sent and nothing was changed. Try again and approve the request in your wallet.`,
     );
   }
   const detail = (err && (err.message || (err.error && err.error.message))) || "no reason given";
-  return new PortalError(`Your wallet could not ${what} (${detail}). Nothing was changed.`);
+  return new PortalError(`${name} could not ${what} (${detail}). Nothing was sent and nothing was changed.`);
 }
 
 export function apiError(status, body, headers) {

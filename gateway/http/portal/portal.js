@@ -1,123 +1,52 @@
-// walletgate key portal. No library, no build step: the page talks to the
-// wallet the browser already has (Leather for Stacks, any EIP-1193 wallet for
-// EVM) and to this gateway's own key-management endpoints. Nothing is kept in
-// storage; a new key lives only in the DOM until it is dismissed.
+// walletgate key portal. No framework, no build step: the page talks to the
+// wallets the browser already has (Stacks wallets by WBIP004 and SIP-030, EVM
+// wallets by EIP-6963 and EIP-1193) and to this gateway's own key-management
+// endpoints. Nothing is kept in storage; a new key lives only in the DOM
+// until it is dismissed.
 
-import { call, signed, signedBody, signedHeaders } from "./api.js";
+import { activityRow, eventList } from "./activity.js";
+import { call, signed, signedBody, signedHeaders, signingInfo } from "./api.js";
 import { $, clearError, el, formatDate, say, shortAddress, showError } from "./dom.js";
 import { PortalError } from "./errors.js";
-import { usageChart } from "./usage.js";
-import { wallets } from "./wallets.js";
+import { keyExample } from "./example.js";
+import { confirmAction, readCreateForm } from "./form.js";
+import { STATUS_ORDER, keyRow } from "./keys.js";
+import { families } from "./wallets.js";
 
 const API = "api/v1/api-keys";
-const PERMISSIONS = ["create", "execute", "cancel"];
-const PERMISSION_LABELS = { create: "Create", execute: "Execute", cancel: "Cancel" };
-// `loaded`: the list came from the gateway at least once since connecting.
-const state = { wallet: null, keys: new Map(), loaded: false, eventsAvailable: false, busy: false };
+// `session`: the chosen wallet and its connected account. `loaded`: the list
+// came from the gateway at least once since connecting. Revoked keys are
+// listed on request, except those revoked here, which stay in view.
+const state = { session: null, keys: new Map(), loaded: false, busy: false, showRevoked: false, revokedHere: new Set() };
 
 // -- the key table ---------------------------------------------------------------
 
-function statusCell(key) {
-  const names = { active: "Active", suspended: "Suspended", revoked: "Revoked", expired: "Expired" };
-  if (key.status === "active" && key.revokesAt) {
-    // A rotated key in its grace period: still working, but not for long.
-    return [el("span", { class: "badge badge-ending", text: "Retiring" }), el("span", { class: "cell-note", text: `until ${formatDate(key.revokesAt)}` })];
-  }
-  return [el("span", { class: `badge badge-${key.status}`, text: names[key.status] || key.status })];
-}
-
-function dateCell(iso, empty) {
-  if (!iso) return [el("span", { class: "muted", text: empty })];
-  const date = new Date(iso);
-  return [
-    el("time", { datetime: iso, class: "date", text: date.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) }),
-    el("span", { class: "cell-note", text: date.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }) }),
-  ];
-}
-
-function keyDetails(key) {
-  const limits = [key.rateLimit ? `${key.rateLimit} req/min` : null, key.expiresAt ? `expires ${formatDate(key.expiresAt)}` : null];
-  const allowlist = key.ipAllowlist || [];
-  return [
-    key.keyHint ? el("code", { class: "key-hint", text: key.keyHint }) : null,
-    el("span", { class: "cell-note", text: limits.filter(Boolean).join(" · ") }),
-    allowlist.length ? el("span", { class: "cell-note", text: `Only from ${allowlist.join(", ")}` }) : null,
-  ];
-}
-
-function keyRow(key) {
-  const perms = el("ul", { class: "chips", "aria-label": "Permissions" });
-  for (const p of PERMISSIONS) if ((key.permissions || []).includes(p)) perms.append(el("li", { class: "chip", text: PERMISSION_LABELS[p] }));
-  if (!perms.childElementCount) perms.append(el("li", { class: "chip chip-none", text: "None" }));
-  const actions = el("div", { class: "row-actions" });
-  if (state.eventsAvailable) {
-    actions.append(el("button", { type: "button", class: "btn btn-quiet btn-small", "aria-expanded": "false", "aria-label": `Activity of ${key.name}`, text: "Activity", onclick: (e) => toggleEvents(key.id, e.currentTarget) }));
-  }
-  if ((key.status === "active" || key.status === "suspended") && !key.revokesAt) {
-    // A retiring key has already been replaced: it can be revoked early, not rotated again.
-    actions.append(el("button", { type: "button", class: "btn btn-secondary btn-small", "data-testid": "rotate", "aria-label": `Rotate ${key.name}`, text: "Rotate", onclick: () => rotateKey(key.id) }));
-  }
-  if (key.status === "active" || key.status === "suspended") {
-    actions.append(
-      el("button", { type: "button", class: "btn btn-danger-quiet btn-small", "data-testid": "revoke", "aria-label": `Revoke ${key.name}`, text: "Revoke", onclick: () => revokeKey(key.id) }),
-    );
-  }
-  return el(
-    "tr",
-    { class: `key-row is-${key.status}`, "data-testid": "key-row", "data-key-id": key.id },
-    el("th", { scope: "row", class: "name-cell" }, el("span", { class: "key-name", text: key.name }), ...keyDetails(key)),
-    el("td", { "data-label": "Status" }, el("div", { class: "stack" }, ...statusCell(key))),
-    el("td", { "data-label": "Permissions" }, perms),
-    el("td", { "data-label": "Created" }, el("div", { class: "stack" }, ...dateCell(key.createdAt, "—"))),
-    el("td", { "data-label": "Last used" }, el("div", { class: "stack" }, ...dateCell(key.lastUsedAt, "Never"))),
-    el("td", { "data-label": "Usage" }, usageChart(key.usageStats)),
-    el("td", { class: "actions-cell" }, actions),
-  );
-}
-
-const STATUS_ORDER = { active: 0, suspended: 1, expired: 2, revoked: 3 };
-
 function renderKeys() {
-  const keys = [...state.keys.values()].sort(
+  const all = [...state.keys.values()];
+  const hidden = all.filter((k) => k.status === "revoked" && !state.revokedHere.has(k.id));
+  const keys = all.filter((k) => state.showRevoked || !hidden.includes(k)).sort(
     (a, b) => (STATUS_ORDER[a.status] ?? 9) - (STATUS_ORDER[b.status] ?? 9) || String(b.createdAt).localeCompare(String(a.createdAt)),
   );
+  const toggle = $("toggle-revoked");
+  toggle.hidden = hidden.length === 0;
+  toggle.setAttribute("aria-pressed", String(state.showRevoked));
+  toggle.textContent = state.showRevoked ? "Hide revoked keys" : `Show revoked keys (${hidden.length})`;
   const body = $("keys-body");
-  body.replaceChildren(...keys.map(keyRow));
+  body.replaceChildren(...keys.map((key) => keyRow(key, ROW_ACTIONS)));
   $("keys-table").hidden = keys.length === 0;
   $("keys-empty").hidden = keys.length !== 0;
   $("keys-empty").textContent = state.loaded
     ? "No keys yet. Create one below to let a bot trade for this wallet."
     : "Your keys appear here once your wallet has signed the request. If it did not, press Refresh.";
-  const active = keys.filter((k) => k.status === "active").length;
-  $("keys-summary").textContent = keys.length ? `${active} active of ${keys.length}` : "";
+  const active = all.filter((k) => k.status === "active").length;
+  $("keys-summary").textContent = all.length ? `${active} active of ${all.length}` : "";
 }
 
-// -- events ----------------------------------------------------------------------
+const ROW_ACTIONS = { activity: (id, button) => toggleActivity(id, button), rotate: (id) => rotateKey(id), revoke: (id) => revokeKey(id) };
 
-async function probeEvents() {
-  // Unsigned and harmless: 404 means this gateway has no activity history,
-  // so the page offers none instead of asking the wallet to sign in vain.
-  try {
-    const response = await fetch(`${API}/key_0000000000000000/events`, { credentials: "omit", cache: "no-store" });
-    state.eventsAvailable = response.status !== 404 && response.status !== 405;
-  } catch {
-    state.eventsAvailable = false;
-  }
-}
+// -- activity --------------------------------------------------------------------
 
-function eventList(body) {
-  const events = (body && body.events) || [];
-  if (!events.length) return el("p", { class: "muted", text: "No activity recorded yet." });
-  const list = el("ol", { class: "events" });
-  for (const event of events) {
-    const kind = event.event;
-    const who = [event.actor, event.clientIp].filter(Boolean).join(" from ");
-    list.append(el("li", {}, el("span", { class: "event-kind", text: kind }), el("time", { datetime: event.at, text: formatDate(event.at) }), el("span", { class: "muted", text: who })));
-  }
-  return list;
-}
-
-async function toggleEvents(keyId, button) {
+async function toggleActivity(keyId, button) {
   const row = button.closest("tr");
   const open = row.nextElementSibling && row.nextElementSibling.classList.contains("events-row") ? row.nextElementSibling : null;
   if (open) {
@@ -125,8 +54,12 @@ async function toggleEvents(keyId, button) {
     button.setAttribute("aria-expanded", "false");
     return;
   }
+  const key = state.keys.get(keyId);
+  const events = el("div", { class: "events-slot" }, el("p", { class: "muted", text: "Your wallet signs to show the key's events." }));
+  row.after(activityRow(key, events));
+  button.setAttribute("aria-expanded", "true");
   await run(async () => {
-    const proof = await signed(state.wallet, "list_api_key_events", { keyId });
+    const proof = await signed(state.session, "list_api_key_events", { keyId });
     say("Loading activity…");
     let content;
     try {
@@ -135,8 +68,7 @@ async function toggleEvents(keyId, button) {
       if (!(err instanceof PortalError) || !/no longer exists/.test(err.message)) throw err;
       content = el("p", { class: "muted", text: "Activity history is not available on this gateway." });
     }
-    row.after(el("tr", { class: "events-row" }, el("td", { colspan: 7 }, el("h3", { text: "Activity" }), content)));
-    button.setAttribute("aria-expanded", "true");
+    events.replaceChildren(content);
     say("");
   });
 }
@@ -159,25 +91,68 @@ async function run(task) {
   }
 }
 
+// Several wallets of a family: the owner picks one (data-testid="wallet-option").
+function chooseWallet(chain, found) {
+  const list = $("wallet-options");
+  list.replaceChildren(
+    ...found.map((wallet) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "btn btn-secondary wallet-option", "data-testid": "wallet-option", "data-wallet-name": wallet.name, onclick: () => connectWith(chain, wallet) },
+          wallet.icon ? el("img", { src: wallet.icon, alt: "", class: "wallet-icon", width: 28, height: 28 }) : el("span", { class: "wallet-icon wallet-icon-none", "aria-hidden": "true" }),
+          el("span", { text: wallet.name }),
+        ),
+      ),
+    ),
+  );
+  $("chooser-title").textContent = `Choose your ${families[chain].label} wallet`;
+  $("wallet-chooser").hidden = false;
+  say(`${found.length} ${families[chain].label} wallets found: choose one.`);
+  list.querySelector("button").focus();
+}
+
+function closeChooser() {
+  $("wallet-chooser").hidden = true;
+  $("wallet-options").replaceChildren();
+}
+
 function connect(chain) {
   return run(async () => {
-    say(`Asking your ${wallets[chain].label} wallet for its address…`);
-    state.wallet = await wallets[chain].connect();
-    $("address").textContent = shortAddress(state.wallet.address);
-    $("address").title = state.wallet.address;
-    $("chain-badge").textContent = wallets[chain].label;
-    $("session").hidden = false;
-    $("connect-panel").hidden = true;
-    $("keys-panel").hidden = false;
-    $("create-panel").hidden = false;
-    renderKeys();
-    await probeEvents();
-    await loadKeys();
+    closeChooser();
+    const found = await families[chain].discover();
+    if (!found.length) throw new PortalError(families[chain].missing);
+    if (found.length > 1) return chooseWallet(chain, found);
+    await connected(chain, found[0]);
   });
 }
 
+function connectWith(chain, wallet) {
+  return run(async () => {
+    closeChooser();
+    await connected(chain, wallet);
+  });
+}
+
+async function connected(chain, wallet) {
+  say(`Asking ${wallet.name} for its address…`);
+  const account = await families[chain].connect(wallet, await signingInfo());
+  state.session = { wallet, account };
+  $("address").textContent = shortAddress(account.address);
+  $("address").title = account.address;
+  $("chain-badge").textContent = `${wallet.name} · ${families[chain].label}`;
+  $("session").hidden = false;
+  $("connect-panel").hidden = true;
+  $("keys-panel").hidden = false;
+  $("create-panel").hidden = false;
+  renderKeys();
+  await loadKeys();
+}
+
 async function loadKeys() {
-  const proof = await signed(state.wallet, "list_api_keys", {});
+  const proof = await signed(state.session, "list_api_keys", {});
   say("Loading your keys…");
   const body = await call("GET", API, { headers: signedHeaders(proof) });
   state.keys = new Map((body.apiKeys || []).map((key) => [key.id, key]));
@@ -186,37 +161,11 @@ async function loadKeys() {
   say(`Loaded ${state.keys.size} key${state.keys.size === 1 ? "" : "s"}.`);
 }
 
-function readCreateForm() {
-  const name = $("key-name").value.trim();
-  if (!name) {
-    $("key-name").focus();
-    throw new PortalError("Give the key a name, so you can tell it apart later.");
-  }
-  const permissions = PERMISSIONS.filter((p) => $(`perm-${p}`).checked);
-  if (!permissions.length) throw new PortalError("Choose at least one permission: a key without any can do nothing.");
-  const fields = { keyName: name, permissions };
-  const allowlist = $("ip-allowlist").value.split(/[\s,]+/).filter(Boolean);
-  if (allowlist.length) fields.ipAllowlist = allowlist;
-  const expires = $("expires-at").value;
-  if (expires) {
-    const end = Date.parse(`${expires}T23:59:59Z`);
-    if (Number.isNaN(end) || end <= Date.now()) throw new PortalError("The expiry date must be in the future.");
-    fields.expiresAt = new Date(end).toISOString().replace(".000Z", "Z");
-  }
-  const rate = $("rate-limit").value.trim();
-  if (rate) {
-    const perMinute = Number(rate);
-    if (!Number.isInteger(perMinute) || perMinute < 1) throw new PortalError("Requests per minute must be a whole number of at least 1.");
-    fields.rateLimit = perMinute;
-  }
-  return fields;
-}
-
 function createKey(event) {
   event.preventDefault();
   return run(async () => {
     const fields = readCreateForm();
-    const proof = await signed(state.wallet, "create_api_key", fields);
+    const proof = await signed(state.session, "create_api_key", fields);
     say("Creating the key…");
     const created = await call("POST", API, { headers: { "Content-Type": "application/json" }, body: signedBody(proof) });
     addCreated(created);
@@ -237,13 +186,15 @@ function addCreated(created) {
     expiresAt: created.expiresAt,
     ipAllowlist: created.ipAllowlist || [],
     keyHint: created.keyHint,
-    usageStats: { successfulRequests: 0, failedRequests: 0 },
+    usageStats: { totalRequests: 0, successfulRequests: 0, failedRequests: 0, rateLimitedRequests: 0, hourly: [] },
+    clientIps: [],
   });
   renderKeys();
 }
 
 function revealKey(created, lead) {
   $("new-key").textContent = created.apiKey;
+  $("key-example").replaceChildren(keyExample(created.apiKey));
   $("new-key-meta").textContent = `${lead} Key id ${created.keyId}.`;
   $("copy-key").textContent = "Copy";
   $("new-key-panel").hidden = false;
@@ -254,6 +205,7 @@ function revealKey(created, lead) {
 
 function forgetKey() {
   $("new-key").textContent = "";
+  $("key-example").replaceChildren();
   $("new-key-meta").textContent = "";
   $("new-key-panel").hidden = true;
 }
@@ -275,36 +227,13 @@ async function copyKey() {
   }
 }
 
-function confirmAction(title, text, { danger, withGrace }) {
-  const dialog = $("confirm-dialog");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("grace-field").hidden = !withGrace;
-  $("confirm").className = danger ? "btn btn-danger" : "btn btn-primary";
-  $("confirm").textContent = danger ? "Revoke key" : "Rotate key";
-  return new Promise((resolve) => {
-    const finish = (ok) => {
-      $("confirm").onclick = null;
-      $("cancel-confirm").onclick = null;
-      dialog.onclose = null;
-      if (dialog.open) dialog.close();
-      resolve(ok);
-    };
-    $("confirm").onclick = () => finish(true);
-    $("cancel-confirm").onclick = () => finish(false);
-    dialog.onclose = () => finish(false);
-    dialog.showModal();
-    (withGrace ? $("grace") : $("cancel-confirm")).focus();
-  });
-}
-
 async function rotateKey(keyId) {
   const key = state.keys.get(keyId);
   const ok = await confirmAction(`Rotate “${key.name}”?`, "You get a new key with the same name, permissions and limits. Switch your bot to the new key before the old one stops.", { danger: false, withGrace: true });
   if (!ok) return;
   const graceSeconds = Number($("grace").value);
   await run(async () => {
-    const proof = await signed(state.wallet, "rotate_api_key", { keyId, graceSeconds });
+    const proof = await signed(state.session, "rotate_api_key", { keyId, graceSeconds });
     say("Rotating the key…");
     const created = await call("POST", `${API}/${encodeURIComponent(keyId)}/rotate`, { headers: { "Content-Type": "application/json" }, body: signedBody(proof) });
     const old = state.keys.get(keyId);
@@ -321,11 +250,12 @@ async function revokeKey(keyId) {
   const ok = await confirmAction(`Revoke “${key.name}”?`, "Anything using this key stops working at once. This cannot be undone.", { danger: true, withGrace: false });
   if (!ok) return;
   await run(async () => {
-    const proof = await signed(state.wallet, "delete_api_key", { keyId });
+    const proof = await signed(state.session, "delete_api_key", { keyId });
     say("Revoking the key…");
     await call("DELETE", `${API}/${encodeURIComponent(keyId)}`, { headers: signedHeaders(proof) });
     key.status = "revoked";
     key.revokesAt = null;
+    state.revokedHere.add(key.id);
     renderKeys();
     say(`“${key.name}” was revoked.`);
     // Its row lost the button that had focus: keep keyboard users in the list.
@@ -335,9 +265,11 @@ async function revokeKey(keyId) {
 
 function disconnect() {
   forgetKey();
-  state.wallet = null;
+  state.session = null;
   state.keys = new Map();
   state.loaded = false;
+  state.showRevoked = false;
+  state.revokedHere = new Set();
   renderKeys();
   $("session").hidden = true;
   $("keys-panel").hidden = true;
@@ -348,8 +280,32 @@ function disconnect() {
   $("connect-stacks").focus();
 }
 
+// The Stacks network and EVM chain this gateway serves, for the owner to see
+// before connecting (and the deployment's domain, which every message names).
+async function showNetwork() {
+  const info = await signingInfo();
+  const parts = [];
+  const chains = Array.isArray(info.chains) ? info.chains : [];
+  if (chains.includes("stacks") && info.stacksNetwork) parts.push(info.stacksNetwork === "any" ? "Stacks (any network)" : `Stacks ${info.stacksNetwork}`);
+  if (chains.includes("evm") && info.evmChainId) parts.push(`EVM chain ${info.evmChainId}${info.evmChainId === 1 ? " (Ethereum)" : ""}`);
+  else if (chains.includes("evm") && info.stacksNetwork) parts.push("EVM (any chain)");
+  $("network").textContent = parts.join(" · ");
+  $("network").hidden = parts.length === 0;
+  if (info.domain) $("network").title = `Signed messages name ${info.domain}`;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("connect-panel").hidden = false;
+  showNetwork();
+  $("cancel-chooser").addEventListener("click", () => {
+    closeChooser();
+    say("");
+    $("connect-stacks").focus();
+  });
+  $("toggle-revoked").addEventListener("click", () => {
+    state.showRevoked = !state.showRevoked;
+    renderKeys();
+  });
   $("connect-stacks").addEventListener("click", () => connect("stacks"));
   $("connect-evm").addEventListener("click", () => connect("evm"));
   $("disconnect").addEventListener("click", disconnect);

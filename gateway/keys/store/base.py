@@ -13,9 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
 from gateway.keys.audit import KeyEvent
+from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import (
     COUNTER_FIELDS,
+    V1_COUNTER_FIELDS,
     ApiKey,
     Dialect,
     KeyStatus,
@@ -106,9 +108,15 @@ class KeyStore(Protocol):
         hourly: Mapping[HourKey, HourlyUsage] | None = None,
         *,
         keep_since: datetime | None = None,
-    ) -> None:
-        """Add each key's delta and hourly counts in one transaction; last_used_at
-        only moves forward; hours before `keep_since` are deleted."""
+        clients: Mapping[ClientKey, ClientIp] | None = None,
+    ) -> list[KeyEvent]:
+        """Add each key's delta, hourly counts and client addresses in one transaction;
+        last_used_at only moves forward; hours before `keep_since` are deleted.
+        Returns the `new_ip` events stored: one per address a key had not used in
+        the last 30 days, decided under the store's write lock."""
+
+    async def client_ips(self, key_ids: Sequence[str]) -> dict[str, list[ClientIp]]:
+        """Each key's most recent client addresses (20), most recent first."""
 
     async def hourly_usage(
         self, key_ids: Sequence[str], since: datetime
@@ -152,7 +160,7 @@ def schema_v1(*, time_type: str, counter_type: str, serial_key: str) -> tuple[st
     `serial_key` must never reuse a number, even after pruning, so a reader's
     change cursor never points past newer events.
     """
-    counters = ", ".join(f"{n} {counter_type} NOT NULL DEFAULT 0" for n in COUNTER_FIELDS)
+    counters = ", ".join(f"{n} {counter_type} NOT NULL DEFAULT 0" for n in V1_COUNTER_FIELDS)
     return (
         f"""CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,

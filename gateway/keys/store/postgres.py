@@ -12,7 +12,7 @@ processes take transaction-scoped advisory locks:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from gateway.keys.audit import KeyEvent
+from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
@@ -32,12 +33,14 @@ from gateway.keys.store.base import (
     schema_v1,
     usage_values,
 )
+from gateway.keys.store.clients import schema_v3
 from gateway.keys.store.events import (
     EVENT_INSERT_COLUMNS,
     HOURLY_COLUMNS,
     event_values,
     schema_v2,
 )
+from gateway.keys.store.postgres_clients import read_clients, write_clients
 from gateway.keys.store.postgres_trail import (
     LOCK_GLOBAL,
     PostgresTrail,
@@ -74,6 +77,7 @@ MIGRATIONS: Final = (
             serial_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         ),
     ),
+    (3, schema_v3(time_type="TIMESTAMPTZ", counter_type="BIGINT")),
 )
 _INSERT_EVENT: Final = (
     f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
@@ -306,15 +310,16 @@ class PostgresKeyStore(PostgresTrail):
         hourly: Mapping[HourKey, HourlyUsage] | None = None,
         *,
         keep_since: datetime | None = None,
-    ) -> None:
+        clients: Mapping[ClientKey, ClientIp] | None = None,
+    ) -> list[KeyEvent]:
         rows = [
             (key_id, *usage_values(delta), delta.last_used_at)
             for key_id, delta in deltas.items()
             if not delta.is_empty()
         ]
         hours = [(k, h, *u.counts()) for (k, h), u in (hourly or {}).items()]
-        if not rows and not hours and keep_since is None:
-            return
+        if not rows and not hours and not clients and keep_since is None:
+            return []
         async with self._connection("add_usage", transaction=True) as conn:
             if rows:
                 await conn.executemany(_ADD_USAGE, rows)
@@ -322,3 +327,8 @@ class PostgresKeyStore(PostgresTrail):
                 await conn.executemany(_ADD_HOURLY, hours)
             if keep_since is not None:
                 await conn.execute("DELETE FROM key_usage_hourly WHERE hour < $1", keep_since)
+            return await write_clients(conn, clients or {})
+
+    async def client_ips(self, key_ids: Sequence[str]) -> dict[str, list[ClientIp]]:
+        async with self._connection("client_ips") as conn:
+            return await read_clients(conn, key_ids)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Final
 import aiosqlite
 
 from gateway.keys.audit import KeyEvent
+from gateway.keys.clients import ClientIp, ClientKey
 from gateway.keys.history import HourKey, HourlyUsage
 from gateway.keys.model import COUNTER_FIELDS, ApiKey, KeyStatus, UsageDelta
 from gateway.keys.store.base import (
@@ -33,12 +34,14 @@ from gateway.keys.store.base import (
     key_values,
     schema_v1,
 )
+from gateway.keys.store.clients import schema_v3
 from gateway.keys.store.events import (
     EVENT_INSERT_COLUMNS,
     HOURLY_COLUMNS,
     event_values,
     schema_v2,
 )
+from gateway.keys.store.sqlite_clients import read_clients, write_clients
 from gateway.keys.store.sqlite_trail import (
     EFFECTIVE_STATUS,
     SQLiteTrail,
@@ -60,6 +63,7 @@ MIGRATIONS: Final = (
             time_type="TEXT", counter_type="INTEGER", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT"
         ),
     ),
+    (3, schema_v3(time_type="TEXT", counter_type="INTEGER")),
 )
 _INSERT_EVENT: Final = (
     f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
@@ -316,7 +320,8 @@ class SQLiteKeyStore(SQLiteTrail):
         hourly: Mapping[HourKey, HourlyUsage] | None = None,
         *,
         keep_since: datetime | None = None,
-    ) -> None:
+        clients: Mapping[ClientKey, ClientIp] | None = None,
+    ) -> list[KeyEvent]:
         params = [
             {
                 "id": key_id,
@@ -327,8 +332,8 @@ class SQLiteKeyStore(SQLiteTrail):
             if not delta.is_empty()
         ]
         hours = [(k, moment_text(h), *u.counts()) for (k, h), u in (hourly or {}).items()]
-        if not params and not hours and keep_since is None:
-            return
+        if not params and not hours and not clients and keep_since is None:
+            return []
         async with self._session("add_usage", write=True) as db:
             await db.executemany(_ADD_USAGE, params)
             await db.executemany(_ADD_HOURLY, hours)
@@ -336,3 +341,8 @@ class SQLiteKeyStore(SQLiteTrail):
                 await db.execute(
                     "DELETE FROM key_usage_hourly WHERE hour < ?", (moment_text(keep_since),)
                 )
+            return await write_clients(db, clients or {})
+
+    async def client_ips(self, key_ids: Sequence[str]) -> dict[str, list[ClientIp]]:
+        async with self._session("client_ips") as db:
+            return await read_clients(db, key_ids)

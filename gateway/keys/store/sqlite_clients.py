@@ -1,0 +1,88 @@
+"""SQLite: client addresses per key, written inside the usage flush's transaction.
+
+The flush runs under `BEGIN IMMEDIATE`, SQLite's one write lock: reading what
+is known of each address and writing the new counts cannot interleave with
+another process's flush, so each new run of an address is noticed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import aiosqlite
+
+from gateway.keys.audit import KeyEvent
+from gateway.keys.clients import SHOWN_CLIENT_IPS, ClientIp, ClientKey
+from gateway.keys.store.clients import (
+    CLIENT_COLUMNS,
+    PRUNE_LIMITS,
+    client_from_row,
+    plan_clients,
+    prune_cutoff,
+    prune_query,
+    recent_clients_query,
+)
+from gateway.keys.store.events import EVENT_INSERT_COLUMNS, event_values
+from gateway.keys.store.sqlite_trail import decode_time, moment_text
+
+_SELECT_ONE: Final = (
+    f"SELECT {', '.join(CLIENT_COLUMNS)} FROM key_client_ips WHERE key_id = ? AND ip = ?"
+)
+_UPSERT: Final = (
+    f"INSERT INTO key_client_ips ({', '.join(CLIENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (key_id, ip) DO UPDATE SET first_seen = excluded.first_seen, "
+    "last_seen = excluded.last_seen, requests = excluded.requests"
+)
+_INSERT_EVENT: Final = (
+    f"INSERT INTO key_events ({', '.join(EVENT_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVENT_INSERT_COLUMNS)})"
+)
+_PRUNE: Final = prune_query(":key", ":cutoff", ":shown", ":kept")
+
+
+async def write_clients(
+    db: aiosqlite.Connection, batch: Mapping[ClientKey, ClientIp]
+) -> list[KeyEvent]:
+    """Count the batch onto the stored addresses; store and return the `new_ip` events."""
+    if not batch:
+        return []
+    known: dict[ClientKey, ClientIp] = {}
+    for slot in batch:
+        found = list(await db.execute_fetchall(_SELECT_ONE, slot))
+        if found:
+            known[slot] = client_from_row(found[0], decode_time)
+    key_ids = sorted({key_id for key_id, _ in batch})
+    marks = ", ".join("?" for _ in key_ids)
+    wallet_rows = await db.execute_fetchall(
+        f"SELECT id, wallet FROM api_keys WHERE id IN ({marks})", key_ids
+    )
+    wallets = {row[0]: row[1] for row in wallet_rows}
+    rows, events = plan_clients(batch, known, wallets)
+    await db.executemany(
+        _UPSERT,
+        [
+            (k, c.ip, moment_text(c.first_seen), moment_text(c.last_seen), c.requests)
+            for k, c in rows
+        ],
+    )
+    await db.executemany(_INSERT_EVENT, [event_values(e, moment_text) for e in events])
+    cutoff = moment_text(prune_cutoff(batch.values()))
+    shown, kept = PRUNE_LIMITS
+    await db.executemany(
+        _PRUNE, [{"key": k, "cutoff": cutoff, "shown": shown, "kept": kept} for k in wallets]
+    )
+    return events
+
+
+async def read_clients(
+    db: aiosqlite.Connection, key_ids: Sequence[str]
+) -> dict[str, list[ClientIp]]:
+    if not key_ids:
+        return {}
+    query = recent_clients_query(", ".join("?" for _ in key_ids), "?")
+    rows = await db.execute_fetchall(query, (*key_ids, SHOWN_CLIENT_IPS))
+    result: dict[str, list[ClientIp]] = {}
+    for row in rows:
+        result.setdefault(row["key_id"], []).append(client_from_row(row, decode_time))
+    return result
