@@ -1,7 +1,8 @@
 """build_app(settings): the one place that knows every part and wires them.
 
 Request flow: request id and error body (`gateway.http.middleware`) -> route
-policy -> authenticate -> rate limit -> authorise -> handler. Each resource
+table -> admit (charge the IP, authenticate, rate limit, authorise) -> ending
+(forward, key management, or an auth-mode decision). Each resource
 that must be opened and closed has a cleanup context of its own, so one that
 fails to close (the final usage flush on a store that went away) never keeps
 the others open: each is closed, and what happened is in the shutdown report.
@@ -9,29 +10,29 @@ the others open: each is closed, and what happened is in the shutdown report.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.addresses import parse_network
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
-from gateway.config import Settings
+from gateway.config import ListenMode, OnError, Settings
 from gateway.http.access_log import access_lines_context
-from gateway.http.context import GATEWAY, Gateway
-from gateway.http.decision import add_decision_routes, auth_mode_handler
+from gateway.http.context import GATEWAY, Gateway, Policy, PolicyCell
+from gateway.http.decision import add_decision_routes
+from gateway.http.door import handle_auth_mode, handle_request
 from gateway.http.health import address_of, health_context
-from gateway.http.key_routes import add_key_routes
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
-from gateway.http.pipeline import handle_forwarded
 from gateway.http.portal import add_portal_routes
 from gateway.http.signing_info import add_signing_routes
 from gateway.keys.service import KeyService
@@ -50,7 +51,7 @@ from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGu
 
 log = logging.getLogger("walletgate")
 
-__all__ = ["SHUTDOWN", "ShutdownReport", "build_app", "build_gateway"]
+__all__ = ["SHUTDOWN", "ShutdownReport", "build_app", "build_gateway", "service_key_hashes"]
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         history_days=settings.usage.history_days,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
-    replay = _replay_guard(settings)
+    replay = _replay_guard(settings, clock)
     verifier = SignatureVerifier(
         replay=replay,
         chains=settings.signatures.chains,
@@ -114,35 +115,42 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         limiter,
         settings.rate_limits,
         metrics,
-        fail_open=settings.redis.on_error == "open",
+        fail_open=settings.redis.on_error == OnError.OPEN,
         clock=clock,
     )
-    return Gateway(
+    policy = Policy(
         settings=settings,
+        routes=RouteTable(routes),
+        quotas=quotas,
+        service_key_hashes=service_key_hashes(settings),
+    )
+    return Gateway(
         metrics=metrics,
         store=store,
         keys=keys,
         limiter=limiter,
-        quotas=quotas,
         replay=replay,
         verifier=verifier,
         authenticator=authenticator,
         forwarder=forwarder,
         owners=owners,
         access=AccessControl(owners, authenticator),
-        routes=RouteTable(routes),
-        trusted_proxies=tuple(
-            ipaddress.ip_network(cidr, strict=False) for cidr in settings.listen.trusted_proxies
-        ),
-        service_key_hashes={s.sha256.lower(): s.name for s in settings.service_keys},
+        trusted_proxies=tuple(parse_network(cidr) for cidr in settings.listen.trusted_proxies),
+        policy=PolicyCell(policy),
     )
 
 
-def _replay_guard(settings: Settings) -> ReplayGuard:
+def service_key_hashes(settings: Settings) -> MappingProxyType[str, str]:
+    return MappingProxyType({s.sha256.lower(): s.name for s in settings.service_keys})
+
+
+def _replay_guard(settings: Settings, clock: Callable[[], float]) -> ReplayGuard:
     if settings.redis.url:
         client = open_redis_client(settings.redis.url)
         return RedisReplayGuard(client, f"{settings.redis.prefix}:", owns_client=True)
-    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size)
+    # The verifier's clock: an entry lives until the message it remembers
+    # leaves the age window by that same clock, the one tests can move.
+    return MemoryReplayGuard(maxsize=settings.signatures.replay_cache_size, clock=clock)
 
 
 def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web.Application:
@@ -170,14 +178,14 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     # The dependency watcher starts once everything it probes is open.
     app.cleanup_ctx.append(health_context)
     app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
-    add_key_routes(app)
     add_portal_routes(app)
     add_order_scheme_routes(app)
     add_signing_routes(app)
     add_decision_routes(app)
+    # Every route of the table (key management and the order routes) through one door.
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
-    forwarded = auth_mode_handler if settings.listen.mode == "auth" else handle_forwarded
-    app.router.add_route("*", "/{tail:.*}", forwarded)
+    door = handle_auth_mode if settings.listen.mode == ListenMode.AUTH else handle_request
+    app.router.add_route("*", "/{tail:.*}", door)
     return app
 
 

@@ -16,6 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -29,13 +30,10 @@ from gateway.portal_brand import BrandError, check_brand
 
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
-OWNER_SOURCES = ("order", "body", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 REDIS_SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
-STACKS_NETWORKS = ("mainnet", "testnet", "any")
-LISTEN_MODES = ("proxy", "auth")
 # A host name or address as clients type it, with an optional port: no scheme,
 # path or user part, and lower case so that one deployment has one spelling.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -45,6 +43,41 @@ _DOMAIN = re.compile(rf"(?=.{{1,253}}$){_HOST}(?::[0-9]{{1,5}})?")
 
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the key."""
+
+
+# Closed sets of the configuration: a value outside one is refused when the
+# file is read, so the code that uses them never meets a stray string.
+
+
+class ListenMode(StrEnum):
+    PROXY = "proxy"  # walletgate forwards what it admits
+    AUTH = "auth"  # an ingress forwards and asks walletgate only for the decision
+
+
+class OnError(StrEnum):
+    """What a rate-limit decision is when the shared limiter cannot be reached."""
+
+    CLOSED = "closed"  # 503
+    OPEN = "open"  # admitted, uncounted
+
+
+class StacksNetwork(StrEnum):
+    MAINNET = "mainnet"
+    TESTNET = "testnet"
+    ANY = "any"
+
+
+class OwnerSource(StrEnum):
+    """Where a route learns the order's owner."""
+
+    ORDER = "order"  # ask the upstream (GET /api/v1/orders/{uuid}), cached
+    BODY = "body"  # the body's `owner` field
+    NONE = "none"  # no owner to check
+
+
+def _choices(kind: type[StrEnum]) -> str:
+    names = [f'"{member.value}"' for member in kind]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +103,7 @@ class ListenSettings:
     max_connections_per_ip: int = 256
     # "proxy": walletgate forwards what it admits; "auth": an ingress forwards
     # and asks walletgate only for the decision (/_walletgate/auth).
-    mode: str = "proxy"
+    mode: ListenMode = ListenMode.PROXY
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +147,7 @@ class StoreSettings:
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str = ""
-    on_error: str = "closed"
+    on_error: OnError = OnError.CLOSED
     prefix: str = "wg"
 
 
@@ -155,7 +188,7 @@ class SignatureSettings:
     chains: tuple[str, ...] = CHAINS
     replay_cache_size: int = 500_000
     # The Stacks network whose addresses may sign: "mainnet", "testnet" or "any".
-    stacks_network: str = "mainnet"
+    stacks_network: StacksNetwork = StacksNetwork.MAINNET
     # The host clients reach this deployment by ("api.exchange.example"). When
     # set, every signed message must carry `"domain": "<this>"`, so a signature
     # collected by another site cannot be spent here; empty = unbound.
@@ -206,7 +239,7 @@ class RouteSettings:
     method: str
     path: str
     permission: str = ""
-    owner: str = "none"
+    owner: OwnerSource = OwnerSource.NONE
     action: str = ""
     public: bool = False
     # The body is an order that must carry its owner's signature, under the
@@ -239,7 +272,16 @@ class Settings:
 
     def replace(self, section: str, **values: Any) -> Settings:
         """A copy with some keys of one section changed (CLI flags, tests)."""
-        updated = dataclasses.replace(getattr(self, section), **values)
+        current = getattr(self, section)
+        if dataclasses.is_dataclass(current):
+            hints = get_type_hints(type(current))
+            values = {
+                key: _coerce(f"{section}.{key}", hints[key], value)
+                if _is_choice(hints.get(key))
+                else value
+                for key, value in values.items()
+            }
+        updated = dataclasses.replace(current, **values)
         settings = dataclasses.replace(self, **{section: updated})
         validate(settings)
         return settings
@@ -362,8 +404,17 @@ def _build_section(name: str, cls: type, values: Any) -> Any:
         raise ConfigError(f"{name}.{missing[0]}: required") from None
 
 
+def _is_choice(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, StrEnum)
+
+
 def _coerce(key: str, kind: Any, value: Any) -> Any:
     from_env = isinstance(value, _EnvText)
+    if _is_choice(kind):
+        try:
+            return kind(str(value).strip() if from_env else value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected {_choices(kind)}") from None
     if kind == bool | str:
         # A route's order_signature: true, false, or a scheme name.
         if isinstance(value, bool):
@@ -425,16 +476,12 @@ def validate(settings: Settings) -> None:
     for name in ("head_timeout_s", "body_timeout_s", "keepalive_timeout_s", "max_connections"):
         _check_positive(f"listen.{name}", getattr(settings.listen, name))
     _check_positive("listen.max_connections_per_ip", settings.listen.max_connections_per_ip)
-    if settings.listen.mode not in LISTEN_MODES:
-        raise ConfigError('listen.mode: expected "proxy" or "auth"')
-    if settings.listen.mode == "auth" and not settings.listen.trusted_proxies:
+    if settings.listen.mode == ListenMode.AUTH and not settings.listen.trusted_proxies:
         # The decision endpoint answers trusted proxies only: nobody could use it.
         raise ConfigError("listen.trusted_proxies: auth mode needs the ingress's address here")
     _check_url("upstream.url", settings.upstream.url, ("http", "https"), allow_empty=True)
     _check_url("store.url", settings.store.url, ("sqlite", "postgresql", "postgres"))
     _check_url("redis.url", settings.redis.url, REDIS_SCHEMES, allow_empty=True)
-    if settings.redis.on_error not in ("closed", "open"):
-        raise ConfigError('redis.on_error: expected "closed" or "open"')
     _check_positive("upstream.timeout_s", settings.upstream.timeout_s)
     _check_positive("upstream.max_connections", settings.upstream.max_connections)
     _check_positive("upstream.max_head_bytes", settings.upstream.max_head_bytes)
@@ -453,8 +500,6 @@ def validate(settings: Settings) -> None:
     _check_positive("signatures.max_age_s", settings.signatures.max_age_s)
     _check_positive("signatures.replay_cache_size", settings.signatures.replay_cache_size)
     _check_subset("signatures.chains", settings.signatures.chains, CHAINS)
-    if settings.signatures.stacks_network not in STACKS_NETWORKS:
-        raise ConfigError('signatures.stacks_network: expected "mainnet", "testnet" or "any"')
     if not settings.signatures.chains:
         raise ConfigError("signatures.chains: enable at least one chain")
     if settings.signatures.domain and not _DOMAIN.fullmatch(settings.signatures.domain):
@@ -523,9 +568,11 @@ def _check_route(name: str, route: RouteSettings) -> None:
         raise ConfigError(f"{name}.path: must start with /")
     if route.permission and route.permission not in PERMISSIONS:
         raise ConfigError(f"{name}.permission: expected one of {', '.join(PERMISSIONS)}")
-    if route.owner not in OWNER_SOURCES:
-        raise ConfigError(f"{name}.owner: expected one of {', '.join(OWNER_SOURCES)}")
-    if route.owner == "order" and "{uuid}" not in route.path:
+    try:
+        owner = OwnerSource(route.owner)
+    except ValueError:
+        raise ConfigError(f"{name}.owner: expected {_choices(OwnerSource)}") from None
+    if owner == OwnerSource.ORDER and "{uuid}" not in route.path:
         raise ConfigError(f'{name}.owner: "order" needs a {{uuid}} in the path')
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final, get_args, get_origin, get_type_hints
 
@@ -70,8 +71,9 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "seconds.",
         "listen.max_connections": "Open client connections in total; more are answered 503 and "
         "closed. The admin listener has no such cap.",
-        "listen.max_connections_per_ip": "Open connections per client address; more are "
-        "answered 503 and closed. Trusted proxies count only towards the total.",
+        "listen.max_connections_per_ip": "Open connections per client address (IPv6: per /64, "
+        "4x per /56, 16x per /48); more are answered 503 and closed. Trusted proxies count "
+        "only towards the total.",
         "listen.mode": '`"proxy"`: walletgate forwards what it admits to the upstream. '
         '`"auth"`: an existing ingress (nginx, Caddy, Traefik, Envoy) forwards and asks '
         "`/_walletgate/auth` for each decision; walletgate serves only decisions, key "
@@ -110,7 +112,8 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "redis.url": "`redis://host:6379/0`, or `redis+cluster://host:port` for a Redis "
         "Cluster; empty = in-process limiter and replay set. Masked by `config check`.",
         "redis.on_error": '`"closed"` answers 503 on limited routes while Redis is '
-        'unreachable; `"open"` admits and counts `walletgate_rate_limiter_errors_total`.',
+        'unreachable; `"open"` admits and counts `walletgate_rate_limiter_errors_total`. '
+        "On a Redis Cluster it applies only to the keys held by a failed or slow node.",
         "redis.prefix": "Prefix of every Redis key, so several deployments can share one Redis.",
         "keys.prefix": "Prefix of keys made by `POST /api/v1/api-keys` (wallet-signed keys).",
         "keys.evm_prefix": "Prefix of keys made by `POST /api-key/generate` (service-key dialect).",
@@ -131,15 +134,17 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "rate_limits.per_hour": "Per API key (and per signing wallet), per hour.",
         "rate_limits.per_day": "Per API key (and per signing wallet), per day.",
         "rate_limits.public_per_minute": "Per client IP on public routes and for failed "
-        "authentication.",
+        "authentication (IPv6: per /64, 4x per /56, 16x per /48).",
         "rate_limits.management_per_minute": "Key management, per wallet, per minute.",
         "rate_limits.management_per_hour": "Key management, per wallet, per hour.",
         "rate_limits.ip_signed_per_minute": "Wallet-signed requests per client IP, per minute, "
-        "charged before the signature is checked (wallets are free, addresses are not).",
+        "charged before the signature is checked (wallets are free, addresses are not). "
+        "IPv6: per /64, and 4x per /56 and 16x per /48 at once.",
         "rate_limits.ip_key_creation_per_minute": "Requests that would create a key, per client "
-        "IP, per minute (service-key callers are exempt).",
+        "IP, per minute (service-key callers are exempt). IPv6: per /64, 4x per /56, 16x per "
+        "/48.",
         "rate_limits.ip_key_creation_per_hour": "Requests that would create a key, per client "
-        "IP, per hour.",
+        "IP, per hour (IPv6 prefixes as per minute).",
         "signatures.max_age_s": "A signed message's timestamp may be this many seconds old "
         "(or ahead).",
         "signatures.chains": 'Wallets accepted: `"stacks"`, `"evm"` or both.',
@@ -248,6 +253,8 @@ def schema_keys() -> Iterator[KeyReference]:
 def _type_name(kind: Any) -> str:
     if get_origin(kind) is tuple:
         return f"list of {_type_name(get_args(kind)[0])}"
+    if isinstance(kind, type) and issubclass(kind, StrEnum):
+        return "string"  # one of the values its description names
     if isinstance(kind, type):
         return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
             kind.__name__, kind.__name__

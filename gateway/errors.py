@@ -9,10 +9,13 @@ translates; the error middleware is the one place that renders a response.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
+
+from gateway.timestamps import utc_timestamp
+
+__all__ = ["STATUS", "ApiError", "ErrorCode", "bad_request", "error_body", "utc_timestamp"]
 
 
 class ErrorCode(StrEnum):
@@ -103,12 +106,6 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, self.details)
-
-
-def utc_timestamp(moment: datetime | None = None) -> str:
-    """ISO 8601 in UTC with a trailing Z, as every answer carries it."""
-    moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def error_body(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from gateway.order_spec import (
     CANONICAL_JSON,
@@ -23,8 +23,24 @@ from gateway.order_spec import (
     SchemeSpec,
 )
 
-if TYPE_CHECKING:
-    from gateway.config import RouteSettings, Settings
+
+class _Route(Protocol):
+    """What `route_order_fields` reads of a `[[routes]]` entry (gateway.config sits above)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def order_fields(self) -> tuple[str, ...]: ...
+
+
+class _Schemes(Protocol):
+    """What `unsigned_warnings` reads of the settings."""
+
+    @property
+    def order_schemes(self) -> tuple[SchemeSpec, ...]: ...
+
 
 SECTION = "order_schemes"
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -180,7 +196,7 @@ def route_scheme(order_signature: bool | str) -> str | None:
     return order_signature or None
 
 
-def route_order_fields(route: RouteSettings) -> tuple[str, ...] | None:
+def route_order_fields(route: _Route) -> tuple[str, ...] | None:
     if route.order_fields:
         return route.order_fields
     if (route.method.upper(), route.path) == ORDERS_NEW:
@@ -188,7 +204,7 @@ def route_order_fields(route: RouteSettings) -> tuple[str, ...] | None:
     return None
 
 
-def unsigned_warnings(settings: Settings) -> list[str]:
+def unsigned_warnings(settings: _Schemes) -> list[str]:
     """One line per scheme with `unsigned` fields, naming every one of them."""
     return [
         f"{SECTION}.{spec.name}.unsigned: {', '.join(spec.unsigned)} not signed: anyone who "

@@ -7,10 +7,10 @@ must own the order, learned from the request body or from the upstream).
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 from typing import Any
 
+from gateway.addresses import Network, in_any, parse_network
 from gateway.auth.authenticate import Authenticator, AuthMethod, Identity
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import Route, RouteMatch
@@ -36,20 +36,14 @@ def canonical_owner(owner: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _networks(
-    allowlist: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allowlist)
+def _networks(allowlist: tuple[str, ...]) -> tuple[Network, ...]:
+    # Keys stored before entries were normalised may hold the mapped form.
+    return tuple(parse_network(cidr) for cidr in allowlist)
 
 
 def ip_allowed(client_ip: str, allowlist: tuple[str, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in _networks(allowlist))
+    """IPv4-mapped addresses and entries both read as IPv4 (`gateway.addresses`)."""
+    return in_any(client_ip, _networks(allowlist))
 
 
 class AccessControl:

@@ -1,8 +1,10 @@
-"""The route policy table: which forwarded routes exist, what they require.
+"""The route policy table: which routes exist, and `match(method, path)`.
 
-A request that matches no route is refused and never forwarded, so the
-upstream only ever sees the routes the operator meant to expose: 405 with
-`Allow` when the path is a route's but the method is not, else 404.
+The table holds the forwarded routes the operator configured and the key
+management routes of both dialects (`gateway.auth.routes` says what each
+requires). A request that matches no route is refused and never forwarded,
+so the upstream only ever sees the routes the operator meant to expose: 405
+with `Allow` when the path is a route's but the method is not, else 404.
 """
 
 from __future__ import annotations
@@ -11,64 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from gateway.auth.routes import DEFAULT_ROUTES, KEY_ROUTES, Route, build_route
 from gateway.config import RouteSettings
 from gateway.errors import ApiError, ErrorCode
-from gateway.keys.model import Permission
-from gateway.order_schemes_config import route_scheme
+
+__all__ = ["DEFAULT_ROUTES", "Route", "RouteMatch", "RouteTable"]
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A path parameter is one segment of URL-safe characters; anything else
 # (encoded slashes, spaces, control bytes) cannot name an order.
 _SEGMENT = r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,128}"
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    template: str
-    permission: Permission | None
-    owner: str  # "order" (ask the upstream), "body" (field `owner`), "none"
-    action: str | None  # signed-message action accepted here, if any
-    public: bool
-    order_signature: bool
-    # The order-signature scheme's name when `order_signature` (true = canonical_json).
-    order_scheme: str | None = None
-
-
-DEFAULT_ROUTES: tuple[RouteSettings, ...] = (
-    RouteSettings(
-        "POST", "/api/v1/orders/new", permission="create", owner="body", order_signature=True
-    ),
-    RouteSettings(
-        "POST",
-        "/api/v1/orders/{uuid}/execute",
-        permission="execute",
-        owner="order",
-        action="execute_order",
-    ),
-    RouteSettings(
-        "PATCH",
-        "/api/v1/orders/{uuid}/cancel",
-        permission="cancel",
-        owner="order",
-        action="cancel_order",
-    ),
-    RouteSettings("GET", "/api/v1/orders/{uuid}", public=True),
-    RouteSettings("GET", "/api/v1/orders", public=True),
-)
-
-
-def build_route(settings: RouteSettings) -> Route:
-    return Route(
-        method=settings.method.upper(),
-        template=settings.path,
-        permission=Permission(settings.permission) if settings.permission else None,
-        owner=settings.owner,
-        action=settings.action or None,
-        public=settings.public,
-        order_signature=route_scheme(settings.order_signature) is not None,
-        order_scheme=route_scheme(settings.order_signature),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +35,17 @@ class RouteTable:
     """match(method, path) -> RouteMatch, or ApiError 404."""
 
     def __init__(self, routes: Iterable[RouteSettings]) -> None:
+        # The forwarded routes (what `[[routes]]` configures, what ingresses and
+        # the interface description list); key management is matched as well.
         self.routes = tuple(build_route(r) for r in routes)
         # Static paths are a dict lookup; templated ones a short regex scan.
         self._static: dict[tuple[str, str], Route] = {}
         self._templated: list[tuple[str, re.Pattern[str], Route]] = []
-        for route in self.routes:
+        # Forwarded routes first: the hot path scans the fewest templates. A
+        # configured route never shadows key management.
+        reserved = {(r.method, r.template) for r in KEY_ROUTES}
+        forwarded = [r for r in self.routes if (r.method, r.template) not in reserved]
+        for route in (*forwarded, *KEY_ROUTES):
             if _PARAM.search(route.template):
                 self._templated.append((route.method, _compile(route.template), route))
             else:

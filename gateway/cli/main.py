@@ -242,10 +242,12 @@ def effective(settings: Settings) -> dict[str, Any]:
 def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: LogControl) -> int:
     if args.command in ("run", "gateway") and is_cluster_url(settings.redis.url):
         try:
-            asyncio.run(check_cluster(settings.redis.url))
+            cluster_warnings = asyncio.run(check_cluster(settings.redis.url))
         except OSError as exc:
             complain(f"configuration error: redis.url: {exc}", settings.log.format)
             return 2
+        for warning in cluster_warnings:
+            print(f"walletgate: warning: {warning}", file=sys.stderr)
     if args.command == "run":
         return run_loop(serve_with_backend(settings, load, logs))
     if args.command == "gateway":

@@ -5,7 +5,8 @@ In text format they are the plain sentences scripts and people have always
 read (`walletgate gateway listening on http://…`). With `log.format = "json"`
 each is one JSON object like every log line (`ts`, `level`, `event`, fields),
 whose `message` keeps the same sentence, so a log shipper never meets a line
-it cannot parse.
+it cannot parse. Apart from `serve` and `workers`, which both print, so
+neither imports the other for it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """SIGHUP: re-read the configuration and apply what can change while running.
 
-Routes, rate limits, service keys and log settings are swapped on the one
-`Gateway` object between two requests: a request already running keeps what
-it started with, the next one sees the new values, and no connection is
-touched. Everything else (listeners, store, Redis, upstream, key and
+Routes, rate limits, service keys and log settings are one `Policy`, swapped
+whole on the frozen `Gateway` between two requests: a request already running
+keeps what it started with, the next one sees the new values, and no
+connection is touched. Everything else (listeners, store, Redis, upstream, key and
 signature settings) is fixed for the life of the process: a change there is
 logged as needing a restart and ignored. A file that fails to load or
 validate is logged and the running configuration kept.
@@ -23,9 +23,10 @@ from typing import Final
 
 from aiohttp import web
 
+from gateway.app import service_key_hashes
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
-from gateway.config import ConfigError, Settings
-from gateway.http.context import GATEWAY
+from gateway.config import ConfigError, OnError, Settings
+from gateway.http.context import GATEWAY, Policy
 from gateway.logs import LogControl, log_event
 from gateway.ratelimit.scopes import QuotaGate
 from gateway.wallets.order_checks import compile_route_schemes
@@ -77,21 +78,20 @@ def reload(app: web.Application, new: Settings) -> ReloadResult:
     settings = dataclasses.replace(
         gw.settings, **{s: getattr(new, s) for s in RELOADABLE if s in _sections(new)}
     )
-    # Each assignment is one step of the event loop: no request sees half of it.
     routes = settings.routes or DEFAULT_ROUTES
     # Schemes before routes: a new route must never name a scheme not compiled yet.
     gw.authenticator.orders.use_schemes(compile_route_schemes(settings, routes))
-    gw.routes = RouteTable(routes)
-    gw.service_key_hashes = {s.sha256.lower(): s.name for s in settings.service_keys}
+    quotas = gw.quotas
     if "rate_limits" in result.applied:
-        gw.quotas = QuotaGate(
+        quotas = QuotaGate(
             gw.limiter,
             settings.rate_limits,
             gw.metrics,
-            fail_open=settings.redis.on_error == "open",
+            fail_open=settings.redis.on_error == OnError.OPEN,
             clock=gw.quotas.clock,
         )
-    gw.settings = settings
+    # One assignment, one step of the event loop: no request sees half of it.
+    gw.apply(Policy(settings, RouteTable(routes), quotas, service_key_hashes(settings)))
     control = app.get(LOG_CONTROL)
     if control is not None:
         control.apply(settings.log)

@@ -2,19 +2,23 @@
 
 `app.py` builds a `Gateway` and stores it under `GATEWAY`; handlers and
 middlewares read it from `request.app[GATEWAY]`. No module globals.
+
+The wiring is frozen once built. What SIGHUP may change while running
+(settings, routes, rate limits, service keys) is one frozen `Policy`, swapped
+whole by `Gateway.apply`: a request reads either the old one or the new one.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.addresses import Network, in_any, parse_address
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.ownership import OwnerResolver
@@ -29,27 +33,63 @@ from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
 from gateway.wallets.replay import ReplayGuard
 
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+Networks = tuple[Network, ...]
 
 
-@dataclass(slots=True)
-class Gateway:
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What a running process takes over from a re-read configuration, as one value."""
+
     settings: Settings
+    routes: RouteTable
+    quotas: QuotaGate
+    service_key_hashes: Mapping[str, str]  # sha256 hex -> service name
+
+
+class PolicyCell:
+    """The one mutable place of the wiring: the current `Policy`, replaced whole."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, policy: Policy) -> None:
+        self.current = policy
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
     metrics: Metrics
     store: KeyStore
     keys: KeyService
     limiter: Limiter
-    quotas: QuotaGate
     replay: ReplayGuard
     verifier: SignatureVerifier
     authenticator: Authenticator
     forwarder: Forwarder
     owners: OwnerResolver
     access: AccessControl
-    routes: RouteTable
     trusted_proxies: Networks
-    service_key_hashes: dict[str, str]  # sha256 hex -> service name
+    policy: PolicyCell
     request_ids: RequestIds = field(default_factory=lambda: RequestIds())
+
+    @property
+    def settings(self) -> Settings:
+        return self.policy.current.settings
+
+    @property
+    def routes(self) -> RouteTable:
+        return self.policy.current.routes
+
+    @property
+    def quotas(self) -> QuotaGate:
+        return self.policy.current.quotas
+
+    @property
+    def service_key_hashes(self) -> Mapping[str, str]:
+        return self.policy.current.service_key_hashes
+
+    def apply(self, policy: Policy) -> None:
+        """Swap in a reloaded policy (SIGHUP): one assignment, between two requests."""
+        self.policy.current = policy
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -68,8 +108,9 @@ class RequestState:
     client_ip: str
     route: str | None = None  # the route template, once matched
     auth: str = "none"  # how the request was authenticated
-    quota: Quota | None = None  # the rate-limit decision whose headers the answer carries
-    ip_charged: bool = False  # charged to its client IP already: not again on failure
+    # The rate-limit decision whose headers the answer carries: written once by
+    # `admit`, or, for a request refused before the door, by its error answer.
+    quota: Quota | None = None
     # For the access line: who was identified, how long the upstream took, which error.
     key_id: str | None = None
     wallet: str | None = None
@@ -148,24 +189,15 @@ def _forwarded_for(element: str) -> str:
     return "-"
 
 
-def peer_is_trusted(
-    request: web.Request, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-) -> bool:
+def peer_is_trusted(request: web.Request, trusted: Networks) -> bool:
     """Whether the socket peer is one of `listen.trusted_proxies`."""
     return bool(trusted) and is_trusted(request.remote or "", trusted)
 
 
 def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    return parse_address(text) is not None
 
 
 def is_trusted(address: str, trusted: Networks) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+    """A dual-stack listener's `::ffff:10.0.0.1` peer is the trusted proxy 10.0.0.1."""
+    return in_any(address, trusted)

@@ -4,10 +4,10 @@
 `X-Original-Method` / `X-Original-URI`) and Traefik `forwardAuth` / Caddy
 `forward_auth` (`X-Forwarded-Method` / `X-Forwarded-Uri`);
 `/_walletgate/ext_authz/<original path>` answers Envoy's HTTP `ext_authz`
-(original method, path after the prefix). The decision is the pipeline's
-`guard`, the same steps proxy mode runs, with a different ending: allow is a
-200 carrying the identity and rate-limit headers, deny is the very status,
-JSON body and headers proxy mode would send.
+(original method, path after the prefix). The decision is `admit`, the one
+door proxy mode passes too, with a different ending: allow is a 200 carrying
+the identity and rate-limit headers, deny is the very status, JSON body and
+headers proxy mode would send.
 
 These endpoints name a request on someone else's behalf, so they answer the
 peers in `listen.trusted_proxies` only (403 `UNTRUSTED_PROXY` otherwise).
@@ -25,8 +25,8 @@ from functools import partial
 
 from aiohttp import web
 
-from gateway.auth.authenticate import Identity
 from gateway.errors import ApiError, ErrorCode, bad_request
+from gateway.http.admit import Admission, admit
 from gateway.http.context import GATEWAY, STATE, Gateway, peer_is_trusted
 from gateway.http.denial import (
     DECISION_ID_HEADER,
@@ -38,7 +38,7 @@ from gateway.http.denial import (
     read_denial,
 )
 from gateway.http.ingress_headers import refuse_unremovable
-from gateway.http.pipeline import forward_matched, guard, identity_headers
+from gateway.http.pipeline import identity_headers
 from gateway.http.target import request_target
 
 AUTH_PATH = "/_walletgate/auth"
@@ -75,9 +75,16 @@ def original_method(method: str | None) -> str:
     return method
 
 
-async def allow(identity: Identity) -> web.StreamResponse:
-    # The rate-limit headers and X-Request-ID are added by the middleware, as to every answer.
-    return web.Response(status=200, headers=identity_headers(identity))
+def allow(request: web.Request, gw: Gateway, admission: Admission) -> web.StreamResponse:
+    """The decision's ending: 200 with the identity for the ingress to forward.
+
+    The rate-limit headers and X-Request-ID are added by the middleware, as to
+    every answer; the key's usage counts the request the ingress will forward.
+    """
+    key = admission.identity.key
+    if key is not None:
+        gw.keys.record_usage(key.id, 200, admission.route.permission, request[STATE].client_ip)
+    return web.Response(status=200, headers=identity_headers(admission.identity))
 
 
 async def decide(
@@ -94,11 +101,12 @@ async def decide(
     if uri is None:
         raise decision_error("the original URI is missing")
     matched = gw.routes.match(original_method(method), original_path(uri))
-    request[STATE].route = matched.route.template
-    if matched.route.order_signature:
-        # Its credential is the body, which a decision never sees.
+    route = matched.route
+    request[STATE].route = route.template
+    if route.order_signature or not route.forwarded:
+        # Its credential is the body (or it is walletgate's own), which a decision never sees.
         raise decision_error("this route is authenticated by its body: route it to walletgate")
-    return await guard(request, gw, matched, request.headers, None, allow)
+    return allow(request, gw, await admit(request, matched, with_body=False))
 
 
 async def forward_auth(request: web.Request) -> web.StreamResponse:
@@ -136,15 +144,3 @@ def add_decision_routes(app: web.Application) -> None:
     app.router.add_route("*", AUTH_PATH, forward_auth)
     app.router.add_get(DENIAL_PATH, denial, allow_head=False)
     app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", ext_authz)
-
-
-async def auth_mode_handler(request: web.Request) -> web.StreamResponse:
-    """Auth mode's catch-all: only routes authenticated by their body are forwarded here."""
-    gw = request.app[GATEWAY]
-    target = request_target(request.raw_path)
-    matched = gw.routes.match(request.method, target.path)
-    if not matched.route.order_signature:
-        raise ApiError(
-            ErrorCode.NOT_FOUND, "Not found", {"reason": "auth mode: the ingress serves this route"}
-        )
-    return await forward_matched(request, gw, matched, target)

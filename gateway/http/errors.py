@@ -1,10 +1,12 @@
 """The one place where lower-layer exceptions become HTTP errors.
 
-The wallet layer, the key store, the rate limiter and the upstream pool raise
-exceptions of their own that know nothing of HTTP. `api_error` turns any of
-them (and aiohttp's own `HTTPException`s) into the `ApiError` the client sees:
-its code, message and details, the status coming from `gateway.errors.STATUS`.
-Anything not in the table is an unexpected failure: 500 INTERNAL_ERROR.
+The wallet layer, the key service and its store, the rate limiter and the
+upstream pool raise exceptions of their own that know nothing of HTTP.
+`api_error` turns any of them (and aiohttp's own `HTTPException`s) into the
+`ApiError` the client sees: its code, message and details, the status coming
+from `gateway.errors.STATUS`. Anything not in the table is an unexpected
+failure: 500 INTERNAL_ERROR. `in_service_dialect` is the one renaming the
+service-key dialect's documents ask for.
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ from typing import Final
 from aiohttp import web
 
 from gateway.errors import ApiError, ErrorCode
+from gateway.keys.errors import (
+    InactiveApiKey,
+    InvalidApiKey,
+    KeyExists,
+    KeyLimitReached,
+    KeyNotFound,
+    KeyNotRotatable,
+)
 from gateway.keys.store import StoreError
-from gateway.ratelimit import LimiterError
+from gateway.ratelimit import LimiterError, RateLimited
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
 from gateway.wallets.errors import (
     InvalidOrder,
@@ -74,6 +84,35 @@ def _uncovered_order_field(exc: Exception) -> ApiError:
     return ApiError(ErrorCode.INVALID_MESSAGE, "field not covered by the order signature", details)
 
 
+def _inactive_key(exc: Exception) -> ApiError:
+    assert isinstance(exc, InactiveApiKey)
+    return ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": exc.status})
+
+
+def _key_limit(exc: Exception) -> ApiError:
+    assert isinstance(exc, KeyLimitReached)
+    return ApiError(
+        ErrorCode.KEY_LIMIT_REACHED,
+        "This wallet already has the most active API keys allowed; revoke one first",
+        {"maxActiveKeys": exc.limit},
+    )
+
+
+def _not_rotatable(exc: Exception) -> ApiError:
+    assert isinstance(exc, KeyNotRotatable)
+    return ApiError(
+        ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": exc.key_id}
+    )
+
+
+def _rate_limited(exc: Exception) -> ApiError:
+    assert isinstance(exc, RateLimited)
+    quota = exc.quota
+    return ApiError(
+        ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(exc.now)
+    )
+
+
 # Looked up along the exception's MRO, so a subclass may have a row of its own
 # (ReplayCacheFull) or fall back to its base's (any other WalletError).
 TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
@@ -90,6 +129,13 @@ TRANSLATIONS: Final[Mapping[type[Exception], Translation]] = MappingProxyType(
         ReplayCacheFull: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay cache full"),
         ReplayGuardUnavailable: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Replay store unavailable"),
         WalletError: _invalid_signature,
+        InvalidApiKey: _fixed(ErrorCode.INVALID_API_KEY, "Invalid API key"),
+        InactiveApiKey: _inactive_key,
+        KeyNotFound: _fixed(ErrorCode.NOT_FOUND, "API key not found"),
+        KeyLimitReached: _key_limit,
+        KeyExists: _fixed(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet"),
+        KeyNotRotatable: _not_rotatable,
+        RateLimited: _rate_limited,
         StoreError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Key store unavailable"),
         LimiterError: _fixed(ErrorCode.SERVICE_UNAVAILABLE, "Rate limiter unavailable"),
         UpstreamTimeout: _fixed(ErrorCode.UPSTREAM_TIMEOUT, "Upstream timeout"),
@@ -112,6 +158,21 @@ def api_error(exc: Exception) -> ApiError:
         if translate is not None:
             return translate(exc)
     return ApiError(ErrorCode.INTERNAL_ERROR, "Internal error")
+
+
+# The service-key dialect (`/api-key/...`) names every failed credential as its
+# documents do (seed 001: "UNAUTHORIZED  Missing or invalid authentication").
+_SERVICE_DIALECT_CODES: Final[Mapping[ErrorCode, ErrorCode]] = MappingProxyType(
+    {ErrorCode.INVALID_API_KEY: ErrorCode.UNAUTHORIZED}
+)
+
+
+def in_service_dialect(error: ApiError) -> ApiError:
+    """`error` as the service-key dialect spells it (same status and message)."""
+    code = _SERVICE_DIALECT_CODES.get(error.code)
+    if code is None:
+        return error
+    return ApiError(code, error.message, error.details, error.headers, status=error.status)
 
 
 def _from_http_exception(exc: web.HTTPException) -> ApiError:

@@ -6,11 +6,11 @@ rest, so nobody but the wallet can set or widen them.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.addresses import parse_network
 from gateway.config import Settings
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import Dialect, Permission
@@ -80,9 +80,12 @@ def _allowlist(value: Any) -> tuple[str, ...]:
         raise invalid_field("ipAllowlist", f"must be a list of at most {MAX_ALLOWLIST} CIDRs")
     networks = []
     for entry in value:
+        if not isinstance(entry, str):
+            raise invalid_field("ipAllowlist", "must hold IP networks such as 203.0.113.0/24")
         try:
-            networks.append(str(ipaddress.ip_network(entry, strict=False)))
-        except (TypeError, ValueError):
+            # Stored as matched: `::ffff:203.0.113.0/120` is 203.0.113.0/24.
+            networks.append(str(parse_network(entry)))
+        except ValueError:
             raise invalid_field(
                 "ipAllowlist", "must hold IP networks such as 203.0.113.0/24"
             ) from None
@@ -100,11 +103,17 @@ def _expires_at(value: Any, now: datetime) -> datetime | None:
         raise invalid_field("expiresAt", "must be an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        # 9999-12-31T23:59:59-23:59 parses, yet is past the last representable
+        # instant once in UTC; keys are stored and compared in UTC.
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise invalid_field("expiresAt", "must lie within years 0001 to 9999 in UTC") from None
     # The gateway's clock, which also judges expiry on use: a key can never
     # be created already expired.
     if moment <= now:
         raise invalid_field("expiresAt", "must be in the future")
-    return moment.astimezone(UTC)
+    return moment
 
 
 def rotation_grace(fields: Mapping[str, Any]) -> int:

@@ -1,38 +1,41 @@
-"""Key-management handlers of both dialects.
+"""Key management of both dialects: endings of the one door (`gateway.http.admit`).
 
 Wallet-signed keys: `/api/v1/api-keys...`, every call signed by the wallet.
 Service-key dialect: `/api-key/generate` and `/api-key/revoke`, by service key
 plus `X-Wallet-Address`, or by the wallet's own key.
-Management has its own per-wallet rate-limit scope, never order quota.
+Each handler receives the `Admission` (the wallet, the signed fields, who
+acts) and never reads a credential or charges a limit itself; management's
+per-wallet scope was applied at the door. Every answer is `no-store`: some
+carry a key's only plaintext copy, the others a wallet's keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.auth.authenticate import AuthMethod
 from gateway.auth.authorise import permission_list
+from gateway.auth.routes import Ending
 from gateway.errors import ApiError, ErrorCode, utc_timestamp
+from gateway.http.admit import Admission
 from gateway.http.context import GATEWAY, STATE, Gateway
-from gateway.http.errors import REFUSALS, api_error
 from gateway.http.key_fields import event_page, new_key_from_message, rotation_grace
-from gateway.http.pipeline import charge_ip, parse_json_body, read_body, refuse_unauthenticated
 from gateway.keys.audit import WALLET_ACTOR, EventKind, Origin, key_actor, service_actor
 from gateway.keys.clients import ClientIp
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import ApiKey, Dialect, KeyStatus, Permission
 from gateway.keys.service import NewKey
-from gateway.wallets import (
-    VerifiedMessage,
-    WalletAddress,
-    parse_wallet_address,
-    read_signed_message,
-)
+from gateway.wallets import WalletAddress
 
 GENERATED_MESSAGE = "API key generated successfully. Save this key - it won't be shown again!"
+# Keys, and lists of a wallet's keys, are never kept by a cache on the way.
+NO_STORE: Final = {"Cache-Control": "no-store"}
+
+
+def answer(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers=NO_STORE)
 
 
 def iso(moment: Any) -> str | None:
@@ -65,8 +68,28 @@ def key_json(
     }
 
 
-def wallet_origin(request: web.Request) -> Origin:
-    return Origin(WALLET_ACTOR, request[STATE].client_ip)
+def origin_of(request: web.Request, admission: Admission) -> Origin:
+    """Who acts, for the audit trail: the wallet, its own key, or a service key."""
+    identity = admission.identity
+    if identity.service is not None:
+        actor = service_actor(identity.service)
+    elif identity.key is not None:
+        actor = key_actor(identity.key.id)
+    else:
+        actor = WALLET_ACTOR
+    return Origin(actor, request[STATE].client_ip)
+
+
+def signed_fields(admission: Admission) -> Mapping[str, Any]:
+    fields = admission.identity.fields
+    assert fields is not None  # the signed routes' one credential is a signed message
+    return fields
+
+
+def wallet_of(admission: Admission) -> WalletAddress:
+    wallet = admission.identity.address
+    assert wallet is not None  # every management credential names its wallet
+    return wallet
 
 
 def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
@@ -84,97 +107,63 @@ def created_json(key: ApiKey, plaintext: str) -> dict[str, Any]:
     }
 
 
-async def verified_wallet(
-    request: web.Request,
-    action: str,
-    bound: dict[str, str] | None = None,
-    *,
-    creates_key: bool = False,
-) -> tuple[Gateway, VerifiedMessage]:
-    """The wallet that signed this management request, within its own quota.
-
-    The client IP pays first, before the signature is checked: its signing
-    ceiling, and for a request that makes a key the tighter creation ceiling.
-    """
+async def create_api_key(request: web.Request, admission: Admission) -> web.Response:
     gw = request.app[GATEWAY]
-    await charge_ip(request, gw.quotas.for_signed_ip)
-    if creates_key:
-        await charge_ip(request, gw.quotas.for_key_creation_ip)
-    try:
-        body = None
-        if request.body_exists:
-            body = parse_json_body(await read_body(request, gw.settings.limits.max_body_bytes))
-        signed = read_signed_message(body if isinstance(body, dict) else None, request.headers)
-        if signed is None:
-            raise ApiError(ErrorCode.UNAUTHORIZED, "Signature required")
-        verified = await gw.verifier.verify(signed, action=action, bound=bound or {})
-    except REFUSALS as exc:
-        await refuse_unauthenticated(request, gw, api_error(exc))
-        raise
-    request[STATE].auth = AuthMethod.SIGNATURE.value
-    request[STATE].wallet = verified.wallet.display
-    request[STATE].quota = await gw.quotas.for_management(verified.wallet.canonical)
-    return gw, verified
+    fields = signed_fields(admission)
+    new_key = new_key_from_message(fields, wallet_of(admission), gw.settings, gw.keys.now())
+    key, plaintext = await gw.keys.create(new_key, origin_of(request, admission))
+    return answer(created_json(key, plaintext), status=201)
 
 
-async def create_api_key(request: web.Request) -> web.Response:
-    gw, verified = await verified_wallet(request, "create_api_key", creates_key=True)
-    new_key = new_key_from_message(verified.fields, verified.wallet, gw.settings, gw.keys.now())
-    key, plaintext = await gw.keys.create(new_key, wallet_origin(request))
-    return web.json_response(created_json(key, plaintext), status=201)
-
-
-async def list_api_keys(request: web.Request) -> web.Response:
-    gw, verified = await verified_wallet(request, "list_api_keys")
+async def list_api_keys(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
     now = gw.keys.now()
-    keys = await gw.keys.list_for(verified.wallet.canonical)
+    keys = await gw.keys.list_for(wallet_of(admission).canonical)
     hourly = await gw.keys.hourly_for(keys)
     clients = await gw.keys.clients_for(keys)
-    return web.json_response(
-        {"apiKeys": [key_json(k, now, hourly[k.id], clients[k.id]) for k in keys]}
-    )
+    return answer({"apiKeys": [key_json(k, now, hourly[k.id], clients[k.id]) for k in keys]})
 
 
-async def get_api_key(request: web.Request) -> web.Response:
-    key_id = request.match_info["keyId"]
-    gw, verified = await verified_wallet(request, "get_api_key", {"keyId": key_id})
-    key = await gw.keys.get_for(verified.wallet.canonical, key_id)
+async def get_api_key(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
+    key = await gw.keys.get_for(wallet_of(admission).canonical, admission.params["keyId"])
     hourly = await gw.keys.hourly_for([key])
     clients = await gw.keys.clients_for([key])
-    return web.json_response(key_json(key, gw.keys.now(), hourly[key.id], clients[key.id]))
+    return answer(key_json(key, gw.keys.now(), hourly[key.id], clients[key.id]))
 
 
-async def delete_api_key(request: web.Request) -> web.Response:
-    key_id = request.match_info["keyId"]
-    gw, verified = await verified_wallet(request, "delete_api_key", {"keyId": key_id})
-    key = await gw.keys.revoke_for(verified.wallet.canonical, key_id, wallet_origin(request))
-    return web.json_response({"message": f"API key '{key.name}' has been revoked"})
-
-
-async def rotate_api_key(request: web.Request) -> web.Response:
-    key_id = request.match_info["keyId"]
-    gw, verified = await verified_wallet(
-        request, "rotate_api_key", {"keyId": key_id}, creates_key=True
+async def delete_api_key(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
+    key = await gw.keys.revoke_for(
+        wallet_of(admission).canonical, admission.params["keyId"], origin_of(request, admission)
     )
-    grace = rotation_grace(verified.fields)
+    return answer({"message": f"API key '{key.name}' has been revoked"})
+
+
+async def rotate_api_key(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
+    key_id = admission.params["keyId"]
+    grace = rotation_grace(signed_fields(admission))
     key, plaintext = await gw.keys.rotate_for(
-        verified.wallet.canonical, key_id, grace, wallet_origin(request)
+        wallet_of(admission).canonical, key_id, grace, origin_of(request, admission)
     )
     body = created_json(key, plaintext) | {"replacesKeyId": key_id, "graceSeconds": grace}
-    return web.json_response(body, status=201)
+    return answer(body, status=201)
 
 
-async def list_api_key_events(request: web.Request) -> web.Response:
+async def list_api_key_events(request: web.Request, admission: Admission) -> web.Response:
     """The key's audit trail, newest first, a page at a time (`cursor`, `limit`)."""
-    key_id = request.match_info["keyId"]
+    gw = request.app[GATEWAY]
     before, limit = event_page(request.query)
-    gw, verified = await verified_wallet(request, "list_api_key_events", {"keyId": key_id})
     events = await gw.keys.events_for(
-        verified.wallet.canonical, key_id, before_seq=before, limit=limit + 1
+        wallet_of(admission).canonical,
+        admission.params["keyId"],
+        before_seq=before,
+        limit=limit + 1,
     )
     page = events[:limit]
     more = len(events) > limit
-    return web.json_response(
+    return answer(
         {
             "events": [e.to_json() for e in page],
             "nextCursor": str(page[-1].seq) if more and page else None,
@@ -183,78 +172,6 @@ async def list_api_key_events(request: web.Request) -> web.Response:
 
 
 # -- service-key dialect --------------------------------------------------------
-
-
-def _service_name(gw: Gateway, presented: str) -> str | None:
-    # Lookup by hash: the plaintext is never compared, so timing reveals nothing.
-    digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).hexdigest()
-    return gw.service_key_hashes.get(digest)
-
-
-def _header_wallet(gw: Gateway, request: web.Request, required: bool) -> WalletAddress | None:
-    sent = request.headers.get("X-Wallet-Address")
-    if sent is None:
-        if required:
-            raise ApiError(
-                ErrorCode.INVALID_WALLET,
-                "Invalid wallet address",
-                {"reason": "X-Wallet-Address is required with a service key"},
-            )
-        return None
-    return parse_wallet_address(sent, gw.settings.signatures.chains)
-
-
-async def _evm_caller(
-    request: web.Request, *, creates_key: bool
-) -> tuple[Gateway, WalletAddress, ApiKey | None, Origin]:
-    """(wallet acted for, the caller's own key or None for a service key, who acts).
-
-    A wallet's own key is held to everything it is held to on any route: it
-    must be usable, used from its IP allowlist and within its rate limit.
-    A service key is the operator's trusted frontend, whose one address
-    serves every user: it is exempt from the per-IP creation ceiling.
-    """
-    gw = request.app[GATEWAY]
-    try:
-        presented = request.headers.get("X-API-Key")
-        if presented is None:
-            raise ApiError(ErrorCode.UNAUTHORIZED, "API key required")
-        service = _service_name(gw, presented)
-        if service is not None:
-            wallet = _header_wallet(gw, request, required=True)
-            assert wallet is not None
-            own_key = None
-            origin = Origin(service_actor(service), request[STATE].client_ip)
-        else:
-            if creates_key:
-                await charge_ip(request, gw.quotas.for_key_creation_ip)
-            own_key = await gw.keys.authenticate(
-                presented, lambda: charge_ip(request, gw.quotas.for_ip)
-            )
-            wallet = _own_wallet(gw, request, own_key)
-            gw.access.check_key(own_key, None, request[STATE].client_ip)
-            origin = Origin(key_actor(own_key.id), request[STATE].client_ip)
-    except REFUSALS as exc:
-        await refuse_unauthenticated(request, gw, api_error(exc))
-        raise
-    request[STATE].auth = AuthMethod.API_KEY.value
-    request[STATE].wallet = wallet.display
-    if own_key is not None:
-        request[STATE].key_id = own_key.id
-        request[STATE].quota = await gw.quotas.for_key(own_key.id, own_key.rate_limit)
-    request[STATE].quota = await gw.quotas.for_management(wallet.canonical)
-    return gw, wallet, own_key, origin
-
-
-def _own_wallet(gw: Gateway, request: web.Request, key: ApiKey) -> WalletAddress:
-    sent = _header_wallet(gw, request, required=False)
-    if sent is not None and sent.canonical != key.wallet:
-        raise ApiError(
-            ErrorCode.WALLET_MISMATCH,
-            "API key not authorized for this wallet",
-            {"apiKeyWallet": key.wallet_display, "walletAddress": sent.display},
-        )
-    return parse_wallet_address(key.wallet_display, gw.settings.signatures.chains)
 
 
 def minted_key(gw: Gateway, wallet: WalletAddress, parent: ApiKey | None) -> NewKey:
@@ -285,17 +202,17 @@ def minted_key(gw: Gateway, wallet: WalletAddress, parent: ApiKey | None) -> New
     )
 
 
-async def generate_api_key(request: web.Request) -> web.Response:
-    gw, wallet, parent, origin = await _evm_caller(request, creates_key=True)
-    settings = gw.settings
-    new_key = minted_key(gw, wallet, parent)
+async def generate_api_key(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
+    wallet = wallet_of(admission)
+    new_key = minted_key(gw, wallet, admission.identity.key)
     key, plaintext = await gw.keys.create(
         new_key,
-        origin,
-        exclusive=settings.keys.one_active_per_wallet_evm,
+        origin_of(request, admission),
+        exclusive=gw.settings.keys.one_active_per_wallet_evm,
         kind=EventKind.GENERATED,
     )
-    return web.json_response(
+    return answer(
         {
             "success": True,
             "api_key": plaintext,
@@ -306,13 +223,14 @@ async def generate_api_key(request: web.Request) -> web.Response:
     )
 
 
-async def revoke_evm_api_key(request: web.Request) -> web.Response:
-    gw, wallet, own_key, origin = await _evm_caller(request, creates_key=False)
-    target = own_key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
+async def revoke_evm_api_key(request: web.Request, admission: Admission) -> web.Response:
+    gw = request.app[GATEWAY]
+    wallet = wallet_of(admission)
+    target = admission.identity.key or await gw.keys.active_key_for(wallet.canonical, Dialect.EVM)
     if target is None:
         raise ApiError(ErrorCode.NOT_FOUND, "No active API key for this wallet")
-    await gw.keys.set_status(target.id, KeyStatus.REVOKED, origin)
-    return web.json_response(
+    await gw.keys.set_status(target.id, KeyStatus.REVOKED, origin_of(request, admission))
+    return answer(
         {
             "success": True,
             "wallet_address": wallet.display,
@@ -322,12 +240,21 @@ async def revoke_evm_api_key(request: web.Request) -> web.Response:
     )
 
 
-def add_key_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/api-keys", create_api_key)
-    app.router.add_get("/api/v1/api-keys", list_api_keys, allow_head=False)
-    app.router.add_get("/api/v1/api-keys/{keyId}", get_api_key, allow_head=False)
-    app.router.add_delete("/api/v1/api-keys/{keyId}", delete_api_key)
-    app.router.add_post("/api/v1/api-keys/{keyId}/rotate", rotate_api_key)
-    app.router.add_get("/api/v1/api-keys/{keyId}/events", list_api_key_events, allow_head=False)
-    app.router.add_post("/api-key/generate", generate_api_key)
-    app.router.add_post("/api-key/revoke", revoke_evm_api_key)
+KeyEnding = Callable[[web.Request, Admission], Awaitable[web.Response]]
+
+KEY_ENDINGS: Final[Mapping[Ending, KeyEnding]] = {
+    Ending.CREATE_KEY: create_api_key,
+    Ending.LIST_KEYS: list_api_keys,
+    Ending.GET_KEY: get_api_key,
+    Ending.REVOKE_KEY: delete_api_key,
+    Ending.ROTATE_KEY: rotate_api_key,
+    Ending.LIST_KEY_EVENTS: list_api_key_events,
+    Ending.GENERATE_KEY: generate_api_key,
+    Ending.REVOKE_WALLET_KEY: revoke_evm_api_key,
+}
+
+
+def check_key_request(request: web.Request, ending: Ending) -> None:
+    """Shape checks that cost nothing, made before admission spends a signature."""
+    if ending == Ending.LIST_KEY_EVENTS:
+        event_page(request.query)

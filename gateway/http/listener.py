@@ -10,15 +10,14 @@ Slow clients (slowloris) are bounded here too, per connection: a request
 head must arrive whole within `listen.head_timeout_s`; a request body may not
 stall for longer than `listen.body_timeout_s` between two reads; an idle keep-alive
 connection closes after `listen.keepalive_timeout_s`; open connections are
-capped in total and per client address (trusted proxies, which carry many
-clients, count only towards the total). The admin listener is a plain
-AppRunner and keeps none of these limits.
+capped in total and per client address, an IPv6 client per /64, /56 and /48
+(trusted proxies, which carry many clients, count only towards the total).
+The admin listener is a plain AppRunner and keeps none of these limits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 from collections import Counter
@@ -30,14 +29,13 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from gateway.addresses import Network, client_buckets, in_any, parse_network
 from gateway.config import ListenSettings
 from gateway.errors import ErrorCode, error_body
 from gateway.http.context import GATEWAY
 
 log = logging.getLogger("walletgate.http")
 SERVER = "walletgate"
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _busy_response() -> bytes:
@@ -74,7 +72,7 @@ class ConnectionGuard:
 
     @classmethod
     def from_settings(cls, listen: ListenSettings) -> ConnectionGuard:
-        trusted = tuple(ipaddress.ip_network(c, strict=False) for c in listen.trusted_proxies)
+        trusted = tuple(parse_network(c) for c in listen.trusted_proxies)
         return cls(
             listen.max_connections,
             listen.max_connections_per_ip,
@@ -83,27 +81,28 @@ class ConnectionGuard:
             trusted,
         )
 
-    def _exempt(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted)
-
     def admit(self, address: str) -> bool:
+        """Count one more connection of `address`: per IPv4 address, per IPv6
+        /64, /56 and /48 at once (widening caps), so no client holding a
+        prefix takes the whole total from everyone else."""
         if self.total >= self.max_total:
             return False
-        if not self._exempt(address) and self.per_ip[address] >= self.max_per_ip:
-            return False
+        buckets = client_buckets(address)
+        if not in_any(address, self.trusted):
+            for bucket, multiple in buckets:
+                if self.per_ip[bucket] >= self.max_per_ip * multiple:
+                    return False
         self.total += 1
-        self.per_ip[address] += 1
+        for bucket, _ in buckets:
+            self.per_ip[bucket] += 1
         return True
 
     def release(self, address: str) -> None:
         self.total -= 1
-        self.per_ip[address] -= 1
-        if self.per_ip[address] <= 0:
-            del self.per_ip[address]
+        for bucket, _ in client_buckets(address):
+            self.per_ip[bucket] -= 1
+            if self.per_ip[bucket] <= 0:
+                del self.per_ip[bucket]
 
     @property
     def sweep_every_s(self) -> float:

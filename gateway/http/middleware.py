@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.addresses import client_buckets
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.access_log import ACCESS_LINES, access_enabled
 from gateway.http.context import (
@@ -27,11 +28,11 @@ from gateway.http.context import (
     client_ip,
     request_id_for,
 )
-from gateway.http.errors import api_error
+from gateway.http.errors import api_error, in_service_dialect
 from gateway.http.listener import SERVER
-from gateway.ratelimit import LimiterError
-from gateway.ratelimit.scopes import rate_limited
+from gateway.ratelimit import LimiterError, RateLimited
 from gateway.upstream.forwarder import relayed_status
+from gateway.wallets.replay import REPLAY_CLIENT
 
 log = logging.getLogger("walletgate")
 
@@ -56,6 +57,9 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         client_ip(request, gw.trusted_proxies, gw.settings.listen.forwarded_header),
     )
     request[STATE] = state
+    # Replay entries this request makes count towards its client's share
+    # (its IPv4 address or IPv6 /48, the widest prefix one client holds).
+    REPLAY_CLIENT.set(client_buckets(state.client_ip)[-1][0])
     try:
         response = await handler(request)
     except Exception as exc:
@@ -124,10 +128,13 @@ async def error_response(request: web.Request, gw: Gateway, exc: ApiError) -> we
             state.quota = quota
             if not quota.allowed and exc.status != 429:
                 gw.metrics.count_rate_limited("ip")
-                exc = rate_limited(quota, gw.quotas.clock())
+                exc = api_error(RateLimited(quota, gw.quotas.clock()))
+    service_dialect = request.path.startswith(EVM_DIALECT_PREFIX)
+    if service_dialect:
+        exc = in_service_dialect(exc)
     state.error_code = exc.code.value
     body = exc.body()
-    if request.path.startswith(EVM_DIALECT_PREFIX):
+    if service_dialect:
         body = {"success": False, **body}
     if exc.status >= 500:
         # Dependency outages are counted in metrics; a log line per request

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 
-from gateway.auth.policy import Route, RouteTable
-from gateway.http.context import GATEWAY, STATE
+from gateway.auth.policy import Route, RouteMatch, RouteTable
+from gateway.auth.routes import page_route
+from gateway.http.admit import admit
+from gateway.http.context import GATEWAY
 from gateway.http.openapi_headers import API_KEY, HEADERS, SECURITY_SCHEMES, SIGNED_HEADERS
 from gateway.http.openapi_operations import (
     API_KEY_HEADER,
@@ -133,8 +136,11 @@ def openapi_document(
     }
 
 
+_DOCUMENT = RouteMatch(page_route("/openapi.json"), MappingProxyType({}))
+
+
 async def serve_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: public, counted against the client IP."""
+    await admit(request, _DOCUMENT, with_body=False)
     gw = request.app[GATEWAY]
-    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
     return web.json_response(openapi_document(gw.routes, scheme_documents(gw)))

@@ -8,12 +8,16 @@ fields). Public routes: charged to the client IP like every public request.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 
+from gateway.auth.policy import RouteMatch
+from gateway.auth.routes import page_route
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.context import GATEWAY, STATE, Gateway
+from gateway.http.admit import admit
+from gateway.http.context import GATEWAY, Gateway
 
 LIST_PATH = "/api/v1/order-schemes"
 ONE_PATH = "/api/v1/order-schemes/{name}"
@@ -31,15 +35,17 @@ def _routes_of(gw: Gateway, name: str) -> list[dict[str, str]]:
     ]
 
 
-async def _admit(request: web.Request, template: str) -> Gateway:
-    gw = request.app[GATEWAY]
-    request[STATE].route = template
-    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
-    return gw
+_LIST = RouteMatch(page_route(LIST_PATH), MappingProxyType({}))
+_ONE = RouteMatch(page_route(ONE_PATH), MappingProxyType({}))
+
+
+async def _admit(request: web.Request, matched: RouteMatch) -> Gateway:
+    await admit(request, matched, with_body=False)
+    return request.app[GATEWAY]
 
 
 async def list_schemes(request: web.Request) -> web.Response:
-    gw = await _admit(request, LIST_PATH)
+    gw = await _admit(request, _LIST)
     schemes = [
         {"name": name, "kind": s.spec.kind.value, "routes": _routes_of(gw, name)}
         for name, s in gw.authenticator.orders.schemes.items()
@@ -48,7 +54,7 @@ async def list_schemes(request: web.Request) -> web.Response:
 
 
 async def get_scheme(request: web.Request) -> web.Response:
-    gw = await _admit(request, ONE_PATH)
+    gw = await _admit(request, _ONE)
     scheme = gw.authenticator.orders.schemes.get(request.match_info["name"])
     if scheme is None:
         raise ApiError(ErrorCode.NOT_FOUND, "Order scheme not found")

@@ -16,9 +16,12 @@ from types import MappingProxyType
 
 from aiohttp import web
 
+from gateway.auth.policy import RouteMatch
+from gateway.auth.routes import page_route
 from gateway.config import PortalSettings
 from gateway.errors import ApiError, ErrorCode
-from gateway.http.context import GATEWAY, STATE
+from gateway.http.admit import admit
+from gateway.http.context import GATEWAY
 from gateway.portal_brand import read_logo, theme_css
 
 PORTAL_PATH = "/portal"
@@ -123,12 +126,18 @@ def load_assets(brand: PortalSettings) -> MappingProxyType[str, Asset]:
 ASSETS = web.AppKey("portal_assets", MappingProxyType[str, Asset])
 
 
+_NO_PARAMS: MappingProxyType[str, str] = MappingProxyType({})
+_PAGE = RouteMatch(page_route(PORTAL_PATH), _NO_PARAMS)
+_ASSET = RouteMatch(page_route(PORTAL_PATH + "/{asset}"), _NO_PARAMS)
+_VENDOR = RouteMatch(page_route(PORTAL_PATH + "/{vendor}/{asset}"), _NO_PARAMS)
+
+
 async def serve_portal(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    # A public route: charged to the client IP like every other one.
-    request[STATE].quota = await gw.quotas.for_ip(request[STATE].client_ip)
     name = request.match_info.get("asset", "")
-    if "vendor" in request.match_info:
+    vendored = "vendor" in request.match_info
+    # A public route: charged to the client IP like every other one.
+    await admit(request, _VENDOR if vendored else _ASSET if name else _PAGE, with_body=False)
+    if vendored:
         name = f"vendor/{name}"
     asset = request.app[ASSETS].get(name)
     if asset is None:

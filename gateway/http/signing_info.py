@@ -9,11 +9,15 @@ A public route, charged to the client IP like every public request.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 
-from gateway.http.context import GATEWAY, STATE, Gateway
+from gateway.auth.policy import RouteMatch
+from gateway.auth.routes import page_route
+from gateway.http.admit import admit
+from gateway.http.context import GATEWAY, Gateway
 from gateway.order_spec import SchemeKind
 
 SIGNING_PATH = "/api/v1/signing"
@@ -42,12 +46,12 @@ def evm_chain_id(gw: Gateway) -> int | None:
     return chain_ids[0] if chain_ids else None
 
 
+_SIGNING = RouteMatch(page_route(SIGNING_PATH), MappingProxyType({}))
+
+
 async def get_signing(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    state = request[STATE]
-    state.route = SIGNING_PATH
-    state.quota = await gw.quotas.for_ip(state.client_ip)
-    return web.json_response(signing_document(gw))
+    await admit(request, _SIGNING, with_body=False)
+    return web.json_response(signing_document(request.app[GATEWAY]))
 
 
 def add_signing_routes(app: web.Application) -> None:

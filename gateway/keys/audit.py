@@ -16,9 +16,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from gateway.errors import utc_timestamp
 from gateway.keys.model import ApiKey
 from gateway.logs import log_event
+from gateway.timestamps import utc_timestamp
 
 log = logging.getLogger("walletgate.audit")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from gateway.errors import utc_timestamp
+from gateway.timestamps import utc_timestamp
 
 # An address unused by a key for this long is new to it again.
 NEW_IP_AFTER: Final = timedelta(days=30)

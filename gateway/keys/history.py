@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from gateway.errors import utc_timestamp
+from gateway.timestamps import utc_timestamp
 
 
 class Outcome(StrEnum):

@@ -5,8 +5,8 @@ cache of records by hash. The cache is emptied for a key at once when this
 process revokes or suspends it, and within `keys.invalidation_interval_s`
 when anyone else does (CLI, other instances), by polling the store's change
 log. Usage is counted in memory and flushed in batches: no store write on the
-request path. A store failure surfaces as the store's own `StoreError`;
-`gateway.http.errors` answers it.
+request path. Refusals are the key layer's own exceptions (`gateway.keys.errors`)
+and a store failure the store's own `StoreError`; `gateway.http.errors` answers both.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from cachetools import LRUCache
 
 from gateway.config import KeySettings
-from gateway.errors import ApiError, ErrorCode
 from gateway.keys.audit import (
     OPERATOR,
     EventKind,
@@ -32,6 +31,14 @@ from gateway.keys.audit import (
     new_event,
 )
 from gateway.keys.clients import ClientIp
+from gateway.keys.errors import (
+    InactiveApiKey,
+    InvalidApiKey,
+    KeyExists,
+    KeyLimitReached,
+    KeyNotFound,
+    KeyNotRotatable,
+)
 from gateway.keys.guards import UnknownKeys, WalletLocks
 from gateway.keys.history import HourlyUsage
 from gateway.keys.model import (
@@ -78,22 +85,6 @@ class NewKey:
         return cls(
             **{f.name: getattr(key, f.name) for f in fields(cls)},
         )
-
-
-def invalid_api_key() -> ApiError:
-    return ApiError(ErrorCode.INVALID_API_KEY, "Invalid API key")
-
-
-def key_limit_reached(limit: int) -> ApiError:
-    return ApiError(
-        ErrorCode.KEY_LIMIT_REACHED,
-        "This wallet already has the most active API keys allowed; revoke one first",
-        {"maxActiveKeys": limit},
-    )
-
-
-def key_not_found() -> ApiError:
-    return ApiError(ErrorCode.NOT_FOUND, "API key not found")
 
 
 _STATUS_EVENT = {
@@ -163,44 +154,56 @@ class KeyService:
             self._by_hash.pop(key_hash, None)
 
     # -- authentication (hot path) -------------------------------------------
-    async def authenticate(
-        self, plaintext: str, before_lookup: Callable[[], Awaitable[object]] | None = None
-    ) -> ApiKey:
-        """The usable key behind `plaintext`, or 401 INVALID_API_KEY / API_KEY_INACTIVE.
+    def cached(self, plaintext: str) -> ApiKey | None:
+        """The record behind `plaintext` if this process holds it: no store query.
 
-        `before_lookup` runs only when the store would be asked (the caller's
-        per-IP quota): it may refuse, and then the store is never queried.
+        None means a lookup is needed (`load`), which costs a store query: the
+        caller decides first whether this client may cause one (its per-IP quota).
         """
-        key_hash = hash_api_key(plaintext)
-        key = self._by_hash.get(key_hash)
-        if key is None:
-            # Only stored keys are cached, so a hit needs no format check (about
-            # 5 µs of base62/CRC work per request); a miss checks before the store.
-            if not check_api_key_format(plaintext, self._prefixes):
-                raise invalid_api_key()
-            if before_lookup is not None:
-                await before_lookup()
-            key = await self._load(key_hash)
-        self.ensure_usable(key)
-        return key
+        return self._by_hash.get(hash_api_key(plaintext))
 
-    async def _load(self, key_hash: str) -> ApiKey:
+    def check_format(self, plaintext: str) -> None:
+        """A mistyped or made-up key is refused before any store query.
+
+        Only stored keys are cached, so a cache hit needs no format check (about
+        5 µs of base62/CRC work per request); a miss is checked here first.
+        """
+        if not check_api_key_format(plaintext, self._prefixes):
+            raise InvalidApiKey()
+
+    async def load(self, plaintext: str) -> ApiKey:
+        """The stored record behind a well-formed key, cached; InvalidApiKey if unknown."""
+        key_hash = hash_api_key(plaintext)
         if key_hash in self._unknown:
-            raise invalid_api_key()
+            raise InvalidApiKey()
         key = await self.store.get_by_hash(key_hash)
         if key is None:
             self._unknown.remember(key_hash)
-            raise invalid_api_key()
+            raise InvalidApiKey()
         self._by_hash[key_hash] = key
         return key
 
+    async def authenticate(self, plaintext: str) -> ApiKey:
+        """The usable key behind `plaintext`, for callers off the request path.
+
+        The request path (`gateway.http.admit`) runs the same steps itself, so
+        it can charge the client IP between "not cached" and the store query.
+        """
+        key = self.cached(plaintext)
+        if key is None:
+            self.check_format(plaintext)
+            key = await self.load(plaintext)
+        self.ensure_usable(key)
+        return key
+
     def ensure_usable(self, key: ApiKey) -> None:
+        """InactiveApiKey unless the key is active and unexpired now."""
         now = self._clock()
         status = key.effective_status(now)
         if status != KeyStatus.ACTIVE:
-            raise ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": status})
+            raise InactiveApiKey(status)
         if key.is_expired(now):
-            raise ApiError(ErrorCode.API_KEY_INACTIVE, "API key inactive", {"status": "expired"})
+            raise InactiveApiKey("expired")
 
     # -- wallet-facing operations ----------------------------------------------
     async def create(
@@ -216,7 +219,7 @@ class KeyService:
         """A new key and its audit event, committed before it is returned with its
         only plaintext copy.
 
-        Refused with 409 KEY_LIMIT_REACHED when the wallet already holds
+        Refused with KeyLimitReached when the wallet already holds
         keys.max_active_per_wallet active keys; a rotation (`replacing`) swaps
         one key for another and is refused only above the cap.
         """
@@ -230,7 +233,7 @@ class KeyService:
         if replacing is not None:
             active -= 1
         if active >= limit:
-            raise key_limit_reached(limit)
+            raise KeyLimitReached(limit)
 
     async def _insert_new(
         self,
@@ -260,7 +263,7 @@ class KeyService:
         event = new_event(kind, key.id, key.created_at, origin, creation_details(key, details))
         inserted = await self.store.insert(key, exclusive=exclusive, event=event)
         if not inserted:
-            raise ApiError(ErrorCode.API_KEY_EXISTS, "An API key already exists for this wallet")
+            raise KeyExists()
         log_key_event(event.for_wallet(key.wallet))
         self._unknown.forget(key.key_hash)
         return key, plaintext
@@ -272,7 +275,7 @@ class KeyService:
         """The wallet's own key; another wallet's key is 404, so ids cannot be probed."""
         key = await self.store.get(key_id)
         if key is None or key.wallet != wallet:
-            raise key_not_found()
+            raise KeyNotFound()
         return self.with_pending_usage(key)
 
     async def revoke_for(self, wallet: str, key_id: str, origin: Origin) -> ApiKey:
@@ -291,9 +294,7 @@ class KeyService:
     ) -> tuple[ApiKey, str]:
         old = await self.get_for(wallet, key_id)
         if not old.is_usable(self._clock()):
-            raise ApiError(
-                ErrorCode.BAD_REQUEST, "Only an active key can be rotated", {"keyId": key_id}
-            )
+            raise KeyNotRotatable(key_id)
         # The successor keeps everything the wallet signed for the old key:
         # permissions, allowlist, expiry and rate limit (never widened).
         created = await self.create(

@@ -57,6 +57,16 @@ class WindowState:
     reset: int  # epoch seconds of this window's end (the next boundary)
 
 
+class RateLimited(Exception):
+    """A scope has no room: `quota` is the refusing decision (nothing was counted),
+    `now` the clock it was judged by, for the headers of the answer."""
+
+    def __init__(self, quota: Quota, now: float) -> None:
+        super().__init__(quota.scope)
+        self.quota = quota
+        self.now = now
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     allowed: bool

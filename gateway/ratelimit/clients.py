@@ -14,7 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 SOCKET_TIMEOUT_S = 1.0
@@ -64,12 +64,44 @@ def open_client(url: str) -> Redis | RedisCluster:
     )
 
 
-async def check_cluster(url: str) -> None:
-    """Reach the cluster behind `url` once and read its slot map; raises OSError if not."""
+FULL_COVERAGE_WARNING = (
+    "redis.url: the Redis Cluster runs with cluster-require-full-coverage yes: once"
+    " one master fails, Redis refuses every key and redis.on_error applies to all of"
+    " them; set it to no so the other masters keep serving theirs (docs/scaling.md)"
+)
+
+
+async def check_cluster(url: str) -> list[str]:
+    """Reach the cluster behind `url` once and read its slot map; raises OSError if not.
+
+    Returns warnings: a primary that requires full slot coverage stops
+    serving its own keys when any other master fails.
+    """
     client = open_cluster(url, retries=0)
     try:
         await client.initialize()
+        return [FULL_COVERAGE_WARNING] if await _requires_full_coverage(client) else []
     except (RedisError, RedisClusterException, OSError) as exc:
         raise OSError(f"cannot reach the Redis Cluster ({type(exc).__name__})") from None
     finally:
         await client.aclose()
+
+
+async def _requires_full_coverage(client: RedisCluster) -> bool:
+    try:
+        answers = await client.config_get(
+            "cluster-require-full-coverage", target_nodes=RedisCluster.PRIMARIES
+        )
+    except ResponseError:
+        return False  # CONFIG renamed or refused (managed Redis): nothing to tell
+    values = answers.values() if isinstance(answers, dict) else [answers]
+    return any(_setting(value) == "yes" for value in values)
+
+
+def _setting(answer: object) -> str:
+    """The value in one node's CONFIG GET reply, `{name: value}` (bytes or str)."""
+    if not isinstance(answer, dict):
+        return ""
+    for value in answer.values():
+        return value.decode() if isinstance(value, bytes) else str(value)
+    return ""

@@ -1,141 +1,163 @@
 """Rate-limit counters in a Redis Cluster (`redis.url = "redis+cluster://…"`).
 
 The same script and keys as `redis.py`: every window of one identity shares
-a hash tag, so each decision is one EVALSHA on the one node owning that
-slot, atomic as on a single Redis. As there, the decisions that arrive
-together are coalesced: one cluster pipeline (without MULTI) per batch,
-which redis-py splits by node and sends to the nodes at once, so a burst
-takes one connection per node instead of one per hit. A flushed or
-restarted node that lost the script is sent it and only the refused hits
-rerun: a script that never ran counted nothing.
+a hash tag, so each decision is one EVALSHA on the one primary owning that
+slot, atomic as on a single Redis. Each hit goes to its owner through a
+`RedisLimiter` of that node alone (its batching, its own connections and
+timeouts), so a failed or frozen primary fails or delays only the hits whose
+keys it holds; every other node's hits are sent and answered as before, and
+`redis.on_error` applies to the failed hits only.
+
+The cluster client serves topology only: the slot map, read on first use
+and again (in the background, at most once per `REFRESH_INTERVAL_S`) after a
+node failed, so a failover is followed without a restart. A hit answered
+`MOVED` never ran its script: it waits for the new map and is sent once more
+to the new owner.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from hashlib import sha1
-from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.ratelimit.base import LimiterError, Quota, Window, quota_from_counts
-from gateway.ratelimit.clients import open_cluster
-from gateway.ratelimit.redis import BATCH_LIMIT, hit_script, plan_hit
+from gateway.ratelimit.clients import CLUSTER_SCHEMES, open_cluster
+from gateway.ratelimit.redis import RedisLimiter, SlotMoved, plan_hit
 
-# One queued decision: its keys and arguments, and the future its caller awaits.
-_Pending = tuple[list[str], list[int], asyncio.Future[list[int]]]
+# A failing node asks for a new slot map; a dead one would otherwise ask on
+# every batch.
+REFRESH_INTERVAL_S = 1.0
+_TOPOLOGY_ERRORS = (RedisError, RedisClusterException, OSError)
 
 
 class RedisClusterLimiter:
-    """Closes the client it is given on `close()`."""
+    """Closes the client it is given, and every node limiter it opened, on `close()`."""
 
-    __slots__ = ("_closed", "_flusher", "_pending", "_prefix", "_redis", "_sha", "_source")
+    __slots__ = (
+        "_closed",
+        "_nodes",
+        "_prefix",
+        "_ready",
+        "_redis",
+        "_refreshed_at",
+        "_refresher",
+        "_url",
+    )
 
-    def __init__(self, redis: RedisCluster, *, prefix: str) -> None:
+    def __init__(self, redis: RedisCluster, *, prefix: str, url: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._source = hit_script()
-        self._sha = sha1(self._source.encode(), usedforsecurity=False).hexdigest()
-        self._pending: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # The cluster URL: each node's limiter connects as it says (TLS,
+        # credentials, query options), to that node's host and port.
+        self._url = url
+        self._nodes: dict[str, RedisLimiter] = {}
+        self._ready: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._refreshed_at = -REFRESH_INTERVAL_S
         self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str) -> RedisClusterLimiter:
-        return cls(open_cluster(url), prefix=prefix)
+        return cls(open_cluster(url), prefix=prefix, url=url)
 
     async def hit(self, scope: str, identity: str, windows: Sequence[Window], now: float) -> Quota:
         if not windows:
             raise ValueError("a rate-limit scope needs at least one window")
-        if self._closed:
-            raise LimiterError("rate limiter is closed")
         keys, arguments, resets = plan_hit(self._prefix, scope, identity, windows, now)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[int]] = loop.create_future()
-        self._pending.append((keys, arguments, future))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
-        reply = await future
+        slot = key_slot(keys[0].encode())
+        try:
+            reply = await (await self._owner(slot)).evaluate(keys, arguments)
+        except SlotMoved:
+            # The script never ran: ask the new owner once.
+            await self._refresh()
+            reply = await (await self._owner(slot)).evaluate(keys, arguments)
+        except LimiterError:
+            # A failover may have moved this slot to a replica.
+            self._refresh_soon()
+            raise
         return quota_from_counts(reply[0] == 1, scope, windows, reply[1:], resets)
 
-    async def _flush(self) -> None:
+    async def _owner(self, slot: int) -> RedisLimiter:
+        """The limiter of the primary serving `slot`, opened on first use."""
+        if self._closed:
+            raise LimiterError("rate limiter is closed")
+        await self._topology()
         try:
-            while self._pending:
-                batch = self._pending[:BATCH_LIMIT]
-                self._pending = self._pending[BATCH_LIMIT:]
-                batch = [item for item in batch if not item[2].done()]
-                if batch:
-                    await self._send(batch)
-        finally:
-            self._flusher = None
+            node = self._redis.nodes_manager.get_node_from_slot(slot)
+        except _TOPOLOGY_ERRORS as exc:
+            raise LimiterError(f"rate limiter backend failed: {type(exc).__name__}") from exc
+        limiter = self._nodes.get(node.name)
+        if limiter is None:
+            limiter = RedisLimiter.from_url(self._node_url(node.host, node.port), prefix="")
+            self._nodes[node.name] = limiter
+        return limiter
 
-    async def _send(self, batch: list[_Pending]) -> None:
+    def _node_url(self, host: str, port: int | str) -> str:
+        parts = urlsplit(self._url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if credentials:
+            netloc = f"{credentials}@{netloc}"
+        scheme = CLUSTER_SCHEMES[parts.scheme.lower()]
+        return urlunsplit(parts._replace(scheme=scheme, netloc=netloc))
+
+    async def _topology(self) -> None:
+        """Read the slot map once; every caller waits for that one read."""
+        ready = self._ready
+        if ready is None or (ready.done() and (ready.cancelled() or ready.exception())):
+            ready = self._ready = asyncio.get_running_loop().create_task(self._initialize())
         try:
-            replies = await self._evaluate(batch)
-        except Exception as exc:
-            # The message names the failure only: keys carry identities.
-            _fail(batch, exc)
-        else:
-            for (_, _, future), reply in zip(batch, replies, strict=True):
-                if future.done():
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(_limiter_error(reply))
-                else:
-                    future.set_result(list(reply))
+            await asyncio.shield(ready)
+        except _TOPOLOGY_ERRORS as exc:
+            raise LimiterError(f"rate limiter backend unreachable: {type(exc).__name__}") from None
+
+    async def _initialize(self) -> None:
+        await self._redis.initialize()
+        self._refreshed_at = asyncio.get_running_loop().time()
+
+    def _refresh_soon(self) -> None:
+        """Re-read the slot map in the background, unless one was read a moment ago."""
+        loop = asyncio.get_running_loop()
+        due = self._refreshed_at + REFRESH_INTERVAL_S
+        if self._closed or self._refresher is not None or loop.time() < due:
+            return
+        self._refresher = loop.create_task(self._refresh_in_background())
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self._refresh()
         finally:
-            _fail(batch, asyncio.CancelledError())
+            self._refresher = None
 
-    async def _evaluate(self, batch: list[_Pending]) -> list[Any]:
-        replies = await self._round_trip(batch)
-        missing = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            # SCRIPT LOAD goes to every primary.
-            await self._redis.script_load(self._source)
-            again = await self._round_trip([batch[n] for n in missing])
-            for n, reply in zip(missing, again, strict=True):
-                replies[n] = reply
-        return replies
-
-    async def _round_trip(self, batch: list[_Pending]) -> list[Any]:
-        pipeline = self._redis.pipeline(transaction=False)
-        for keys, arguments, _ in batch:
-            # redis-py blocks `pipeline.evalsha` in cluster mode because a
-            # script may touch several slots; ours touches one (the keys
-            # share a hash tag), which the routing below checks from KEYS.
-            pipeline.execute_command("EVALSHA", self._sha, len(keys), *keys, *arguments)
-        return list(await pipeline.execute(raise_on_error=False))
+    async def _refresh(self) -> None:
+        """Re-read the slot map; concurrent calls share one read (redis-py's epoch)."""
+        try:
+            await self._redis.nodes_manager.initialize()
+        except _TOPOLOGY_ERRORS:
+            pass  # the map in hand keeps serving; the next failure asks again
+        finally:
+            self._refreshed_at = asyncio.get_running_loop().time()
 
     async def ping(self) -> None:
         try:
             # Every primary must answer: a limiter missing a node refuses
-            # (or admits, with redis.on_error = "open") a share of the keys.
+            # (or admits, with redis.on_error = "open") the keys that node holds.
             await self._redis.ping(target_nodes=RedisCluster.PRIMARIES)
-        except (RedisError, RedisClusterException, OSError) as exc:
+        except _TOPOLOGY_ERRORS as exc:
             raise LimiterError(f"rate limiter backend unreachable: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
-        """Refuse queued hits, let the batch in flight finish, close the client."""
+        """Refuse new hits, let each node's batch in flight finish, close every client."""
         self._closed = True
-        queued, self._pending = self._pending, []
-        _fail(queued, LimiterError("rate limiter is closed"))
-        if self._flusher is not None:
-            await asyncio.wait([self._flusher])
+        pending = [task for task in (self._ready, self._refresher) if task is not None]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        nodes, self._nodes = list(self._nodes.values()), {}
+        await asyncio.gather(*(node.close() for node in nodes))
         await self._redis.aclose()
-
-
-def _limiter_error(cause: BaseException) -> LimiterError:
-    if isinstance(cause, LimiterError):
-        return LimiterError(*cause.args)
-    error = LimiterError(f"rate limiter backend failed: {type(cause).__name__}")
-    error.__cause__ = cause
-    return error
-
-
-def _fail(batch: list[_Pending], cause: BaseException) -> None:
-    """Fail the unresolved futures of `batch`, each with its own LimiterError."""
-    for _, _, future in batch:
-        if not future.done():
-            future.set_exception(_limiter_error(cause))

@@ -30,7 +30,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import MovedError, NoScriptError, RedisError, ResponseError
 
 from gateway.ratelimit.base import LimiterError, Quota, Window, quota_from_counts
 
@@ -40,6 +40,11 @@ EXPIRY_MARGIN_MS = 5_000
 # Hits per pipeline: bounds the write and the reply a batch holds in memory;
 # the rest wait for the next round trip.
 BATCH_LIMIT = 256
+
+
+class SlotMoved(LimiterError):
+    """A Cluster node no longer serves the hit's slot: its script never ran."""
+
 
 # One queued decision: its packed EVALSHA and the future its caller awaits.
 _Pending = tuple[bytes, asyncio.Future[list[int]]]
@@ -94,9 +99,18 @@ class RedisLimiter:
     async def hit(self, scope: str, identity: str, windows: Sequence[Window], now: float) -> Quota:
         if not windows:
             raise ValueError("a rate-limit scope needs at least one window")
+        keys, arguments, resets = plan_hit(self._prefix, scope, identity, windows, now)
+        reply = await self.evaluate(keys, arguments)
+        return quota_from_counts(reply[0] == 1, scope, windows, reply[1:], resets)
+
+    async def evaluate(self, keys: list[str], arguments: list[int]) -> list[int]:
+        """Run `hit.lua` over one hit's keys in the next batch; its reply, or `LimiterError`.
+
+        The Cluster limiter sends each hit through the limiter of the node
+        owning its slot: this batching, per node.
+        """
         if self._closed:
             raise LimiterError("rate limiter is closed")
-        keys, arguments, resets = plan_hit(self._prefix, scope, identity, windows, now)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
         self._pending.append((_evalsha(self._head, keys, arguments), future))
@@ -104,8 +118,7 @@ class RedisLimiter:
             # Started, not run: hits of this same tick still join its first batch.
             self._flusher = loop.create_task(self._flush())
         # A cancelled caller cancels `future`; the flusher then skips it.
-        reply = await future
-        return quota_from_counts(reply[0] == 1, scope, windows, reply[1:], resets)
+        return await future
 
     async def ping(self) -> None:
         try:
@@ -262,7 +275,8 @@ def _resolve(batch: list[_Pending], replies: list[Any]) -> None:
         if future.done():
             continue
         if isinstance(reply, Exception):
-            error = LimiterError(f"rate limiter backend failed: {type(reply).__name__}")
+            kind = SlotMoved if isinstance(reply, MovedError) else LimiterError
+            error = kind(f"rate limiter backend failed: {type(reply).__name__}")
             error.__cause__ = reply
             future.set_exception(error)
         else:

@@ -4,24 +4,30 @@ The scope follows the identity: a valid key counts against the key, a signed
 request against its wallet, anything else (public, failed authentication)
 against the client IP. Key management has a scope of its own per wallet.
 Signed requests and key creation are also charged to the client IP before
-their signature is checked: wallets cost nothing to make, addresses do.
+their signature is checked: wallets cost nothing to make, addresses do. Every
+per-IP scope charges an IPv6 client per /64, /56 and /48 at once, with
+widening budgets (`gateway.addresses`): what a client's requests fill is
+shared with everyone else.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from functools import lru_cache
 
+from gateway.addresses import PREFIX_WIDENING, client_buckets
 from gateway.config import RateLimitSettings
-from gateway.errors import ApiError, ErrorCode
 from gateway.metrics import Metrics
-from gateway.ratelimit import Limiter, LimiterError, Quota, Window
+from gateway.ratelimit import Limiter, LimiterError, Quota, RateLimited, Window
 from gateway.ratelimit.base import WindowState
 
 
-class Scope:
+class Scope(StrEnum):
+    """What a decision counts against; its value names the scope in 429 bodies,
+    metrics and the limiter's keys."""
+
     KEY = "key"
     WALLET = "wallet"
     IP = "ip"
@@ -32,28 +38,12 @@ class Scope:
     IP_KEY_CREATION = "ip_key_creation"
 
 
-@lru_cache(maxsize=65536)
-def address_bucket(address: str) -> str:
-    """What a per-IP scope counts: an IPv4 address, or an IPv6 address's /64.
-
-    One IPv6 subscriber is routinely given a whole /64, 2^64 addresses: counted
-    one by one, a per-IP ceiling would be none at all.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return address
-
-
-def rate_limited(quota: Quota, now: float) -> ApiError:
-    return ApiError(
-        ErrorCode.RATE_LIMITED, "Rate limit exceeded", quota.details(), quota.headers(now)
-    )
+def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
+    """`windows` for each budget multiple of `PREFIX_WIDENING`, by multiple."""
+    return {
+        multiple: tuple(Window(w.name, w.seconds, w.limit * multiple) for w in windows)
+        for _, multiple in PREFIX_WIDENING
+    }
 
 
 class QuotaGate:
@@ -72,15 +62,19 @@ class QuotaGate:
         self._fail_open = fail_open
         self.clock = clock
         self._wallet_windows = self._per_identity_windows(settings.per_minute)
-        self._ip_windows = (Window("minute", 60, settings.public_per_minute),)
+        self._ip_windows = widened((Window("minute", 60, settings.public_per_minute),))
         self._management_windows = (
             Window("minute", 60, settings.management_per_minute),
             Window("hour", 3600, settings.management_per_hour),
         )
-        self._ip_signed_windows = (Window("minute", 60, settings.ip_signed_per_minute),)
-        self._ip_key_creation_windows = (
-            Window("minute", 60, settings.ip_key_creation_per_minute),
-            Window("hour", 3600, settings.ip_key_creation_per_hour),
+        # Per-IP scopes charge an IPv6 client per /64, /56 and /48 at once: what
+        # its requests fill (replay entries, keys, counters, caches) is shared.
+        self._ip_signed_windows = widened((Window("minute", 60, settings.ip_signed_per_minute),))
+        self._ip_key_creation_windows = widened(
+            (
+                Window("minute", 60, settings.ip_key_creation_per_minute),
+                Window("hour", 3600, settings.ip_key_creation_per_hour),
+            )
         )
         self.key_windows = lru_cache(maxsize=64)(self._per_identity_windows)
 
@@ -99,31 +93,61 @@ class QuotaGate:
         return await self._admit(Scope.WALLET, wallet, self._wallet_windows)
 
     async def for_ip(self, address: str) -> Quota:
-        return await self._admit(Scope.IP, address_bucket(address), self._ip_windows)
+        return await self._admit_prefixes(Scope.IP, address, self._ip_windows)
 
     async def for_management(self, wallet: str) -> Quota:
         return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
 
     async def for_signed_ip(self, address: str) -> Quota:
-        return await self._admit(Scope.IP_SIGNED, address_bucket(address), self._ip_signed_windows)
+        return await self._admit_prefixes(Scope.IP_SIGNED, address, self._ip_signed_windows)
 
     async def for_key_creation_ip(self, address: str) -> Quota:
-        return await self._admit(
-            Scope.IP_KEY_CREATION, address_bucket(address), self._ip_key_creation_windows
+        return await self._admit_prefixes(
+            Scope.IP_KEY_CREATION, address, self._ip_key_creation_windows
         )
 
     async def peek_ip(self, address: str) -> Quota:
-        """Count against the IP without refusing: for answers that are errors anyway."""
-        return await self._decide(Scope.IP, address_bucket(address), self._ip_windows)
+        """Count against the IP without refusing: for answers that are errors anyway
+        (the caller refuses with `RateLimited` when the decision says so)."""
+        return await self._decide_prefixes(Scope.IP, address, self._ip_windows)
 
-    async def _admit(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+    async def _admit(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         quota = await self._decide(scope, identity, windows)
         if not quota.allowed:
             self._metrics.count_rate_limited(scope)
-            raise rate_limited(quota, self.clock())
+            raise RateLimited(quota, self.clock())
         return quota
 
-    async def _decide(self, scope: str, identity: str, windows: tuple[Window, ...]) -> Quota:
+    async def _admit_prefixes(
+        self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
+    ) -> Quota:
+        """Admit only if the address and every prefix it is in has room."""
+        quota = await self._decide_prefixes(scope, address, windows)
+        if not quota.allowed:
+            self._metrics.count_rate_limited(scope)
+            raise RateLimited(quota, self.clock())
+        return quota
+
+    async def _decide_prefixes(
+        self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
+    ) -> Quota:
+        """The decision over the address (or /64) and then each wider prefix.
+
+        Narrowest first, stopping at a refusal: it counts nothing in the wider
+        ones, so a client over its own ceiling never uses up its neighbours'
+        budget. An admission carries the decision with the least left.
+        """
+        binding: Quota | None = None
+        for bucket, multiple in client_buckets(address):
+            quota = await self._decide(scope, bucket, windows[multiple])
+            if not quota.allowed:
+                return quota
+            if binding is None or quota.binding.remaining < binding.binding.remaining:
+                binding = quota
+        assert binding is not None  # client_buckets is never empty
+        return binding
+
+    async def _decide(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         now = self.clock()
         try:
             return await self._limiter.hit(scope, identity, windows, now)
@@ -134,7 +158,7 @@ class QuotaGate:
             return _unlimited(scope, windows, now)
 
 
-def _unlimited(scope: str, windows: tuple[Window, ...], now: float) -> Quota:
+def _unlimited(scope: Scope, windows: tuple[Window, ...], now: float) -> Quota:
     """An admitting decision with full headers, used when failing open."""
     states = tuple(
         WindowState(w, w.limit, (int(now) // w.seconds + 1) * w.seconds) for w in windows

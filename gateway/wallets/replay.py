@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 from redis.exceptions import RedisClusterException, RedisError
@@ -57,21 +59,38 @@ def order_replay_key(scheme: str, owner: WalletAddress, uuid: str) -> bytes:
     return hashlib.sha256(data + b"\x00" + uuid.encode("utf-8", "surrogatepass")).digest()
 
 
+# The client a replay entry is made for: its IPv4 address or IPv6 /48, set by
+# the HTTP layer for each request. A context variable, so the verifiers between
+# the two need not carry a client they otherwise have no use for; "" (no
+# request, as in tests of the verifiers alone) is nobody's share.
+REPLAY_CLIENT: ContextVar[str] = ContextVar("walletgate_replay_client", default="")
+# Once the in-process set is this full, a client holding `1 / CLIENT_SHARE`
+# of it or more is refused: no client, however many keys, wallets or /64s it
+# brings, takes more than half, and what is left takes many clients to fill.
+PRESSURE = 0.5
+CLIENT_SHARE = 16
+
+
 class MemoryReplayGuard:
     """In-process set with expiry, bounded to `maxsize` entries.
 
     It never evicts a live entry to make room: forgetting one would let that
-    message be replayed. When full of live entries it refuses (`ReplayCacheFull`) instead.
+    message be replayed. When full of live entries it refuses (`ReplayCacheFull`)
+    instead; once half full, it refuses a client (`REPLAY_CLIENT`) that holds a
+    sixteenth of it, so one client cannot fill it and refuse everyone else.
     """
 
     def __init__(self, maxsize: int = 500_000, clock: Callable[[], float] = time.monotonic) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
+        self._pressure = maxsize * PRESSURE
+        self._share = maxsize / CLIENT_SHARE
         self._clock = clock
-        # key -> expiry. Insertion order is expiry order while every ttl is the
-        # same, so expired entries are found at the front.
-        self._expiry: dict[bytes, float] = {}
+        # key -> (expiry, client). Insertion order is expiry order while every
+        # ttl is the same, so expired entries are found at the front.
+        self._expiry: dict[bytes, tuple[float, str]] = {}
+        self._held: Counter[str] = Counter()  # live entries per client
         # No expired entry can exist before this moment (set by the last full sweep).
         self._next_sweep_at = -math.inf
 
@@ -80,15 +99,27 @@ class MemoryReplayGuard:
 
     async def first_use(self, key: bytes, ttl_s: float) -> bool:
         now = self._clock()
-        expiry = self._expiry.get(key)
-        if expiry is not None:
-            if expiry > now:
+        entry = self._expiry.get(key)
+        if entry is not None:
+            if entry[0] > now:
                 return False
-            del self._expiry[key]
+            self._forget(key, entry[1])
         if len(self._expiry) >= self._maxsize:
             self._make_room(now)
-        self._expiry[key] = now + ttl_s
+        client = REPLAY_CLIENT.get()
+        if client and len(self._expiry) >= self._pressure and self._held[client] >= self._share:
+            self._drop_expired_front(now)
+            if len(self._expiry) >= self._pressure and self._held[client] >= self._share:
+                raise ReplayCacheFull("this client holds its share of the replay cache")
+        self._expiry[key] = (now + ttl_s, client)
+        self._held[client] += 1
         return True
+
+    def _forget(self, key: bytes, client: str) -> None:
+        del self._expiry[key]
+        self._held[client] -= 1
+        if not self._held[client]:
+            del self._held[client]
 
     def _make_room(self, now: float) -> None:
         self._drop_expired_front(now)
@@ -99,20 +130,22 @@ class MemoryReplayGuard:
 
     def _drop_expired_front(self, now: float) -> None:
         while self._expiry:
-            key, expiry = next(iter(self._expiry.items()))
+            key, (expiry, client) = next(iter(self._expiry.items()))
             if expiry > now:
                 return
-            del self._expiry[key]
+            self._forget(key, client)
 
     def _sweep(self, now: float) -> None:
         # Mixed ttls leave expired entries behind live ones; a full pass finds
         # them, and remembers when the earliest survivor expires so a cache
         # full of live entries is not rescanned on every request.
-        self._expiry = {key: expiry for key, expiry in self._expiry.items() if expiry > now}
-        self._next_sweep_at = min(self._expiry.values(), default=now)
+        self._expiry = {key: entry for key, entry in self._expiry.items() if entry[0] > now}
+        self._held = Counter(client for _, client in self._expiry.values())
+        self._next_sweep_at = min((entry[0] for entry in self._expiry.values()), default=now)
 
     async def close(self) -> None:
         self._expiry.clear()
+        self._held.clear()
 
 
 class RedisReplayGuard:

@@ -16,6 +16,7 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.config import StacksNetwork
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
 from gateway.wallets.errors import (
     InvalidSignature,
@@ -167,16 +168,14 @@ class SignatureVerifier:
         max_age_s: float = 300,
         clock: Callable[[], float] = time.time,
         observe: Callable[[str, str], None] | None = None,
-        stacks_network: str = "any",
+        stacks_network: StacksNetwork = StacksNetwork.ANY,
         domain: str = "",
     ) -> None:
         if max_age_s <= 0:
             raise ValueError("max_age_s must be positive")
-        if stacks_network not in ("mainnet", "testnet", "any"):
-            raise ValueError('stacks_network must be "mainnet", "testnet" or "any"')
         # The Stacks network this gateway serves: addresses of the other one are
         # refused, so a message is bound to one network.
-        self._stacks_network = None if stacks_network == "any" else stacks_network
+        self._stacks_network = None if stacks_network == StacksNetwork.ANY else stacks_network
         # The deployment messages must name (`signatures.domain`); None = unbound.
         self._domain = domain or None
         self._replay = replay

@@ -17,7 +17,14 @@ from redis.backoff import NoBackoff
 from gateway.errors import ErrorCode
 from gateway.ratelimit.clients import open_client
 from gateway.wallets import parse_wallet_address
-from gateway.wallets.replay import MemoryReplayGuard, RedisReplayGuard, ReplayGuard, replay_key
+from gateway.wallets.errors import ReplayCacheFull
+from gateway.wallets.replay import (
+    REPLAY_CLIENT,
+    MemoryReplayGuard,
+    RedisReplayGuard,
+    ReplayGuard,
+    replay_key,
+)
 from gateway.wallets.signing import EvmSigner, StacksSigner
 from tests.support.errors import raises_api_error
 
@@ -234,3 +241,32 @@ def test_replay_key_ignores_how_a_stacks_address_was_typed() -> None:
         replay_key(parse_wallet_address(address), message)
         == hashlib.sha256(address.lower().encode() + b"\x00" + message.encode()).digest()
     )
+
+
+async def test_one_client_holds_at_most_a_sixteenth_once_the_set_is_half_full() -> None:
+    now = [0.0]
+    guard = MemoryReplayGuard(maxsize=32, clock=lambda: now[0])
+
+    async def use(client: str, count: int, ttl_s: float = 10.0) -> list[bool]:
+        token = REPLAY_CLIENT.set(client)
+        try:
+            outcomes = []
+            for _ in range(count):
+                try:
+                    outcomes.append(await guard.first_use(secrets.token_bytes(16), ttl_s))
+                except ReplayCacheFull:
+                    outcomes.append(False)
+            return outcomes
+        finally:
+            REPLAY_CLIENT.reset(token)
+
+    # Alone, one client reaches half the set, then holds far over its share.
+    assert await use("203.0.113.1", 20) == [True] * 16 + [False] * 4
+    # Others each get a sixteenth (2) of what is left; nobody is refused for them.
+    assert await use("203.0.113.2", 3) == [True, True, False]
+    assert await use("2001:db8:aa00::/48", 2) == [True, True]
+    # Entries made outside any request (no client) are nobody's share.
+    assert await use("", 5) == [True] * 5
+    # Its entries expire: the client's share is free again.
+    now[0] = 11.0
+    assert await use("203.0.113.1", 1) == [True]

@@ -160,10 +160,11 @@ async def test_request_errors_carry_success_false(evm_gateway, endpoint):
         ({"wallet": "0x742d35cc6c6c7532b1140da4c8a2f6c8ecfc9bZZ"}, 400, ErrorCode.INVALID_WALLET),
         # Mixed case with a broken EIP-55 checksum.
         ({"wallet": "0x742D35cc6c6c7532b1140da4c8a2f6c8ecfc9b46"}, 400, ErrorCode.INVALID_WALLET),
+        # Seed 001's table: a missing or invalid key is UNAUTHORIZED in this dialect.
         ({"api_key": None}, 401, ErrorCode.UNAUTHORIZED),
-        ({"api_key": "stk_service_key_or_existing_key"}, 401, ErrorCode.INVALID_API_KEY),
-        ({"api_key": "stk_" + "a" * 49}, 401, ErrorCode.INVALID_API_KEY),
-        ({"api_key": ""}, 401, ErrorCode.INVALID_API_KEY),
+        ({"api_key": "stk_service_key_or_existing_key"}, 401, ErrorCode.UNAUTHORIZED),
+        ({"api_key": "stk_" + "a" * 49}, 401, ErrorCode.UNAUTHORIZED),
+        ({"api_key": ""}, 401, ErrorCode.UNAUTHORIZED),
     ]
     for arguments, status, code in cases:
         reply = await send(evm_gateway, **arguments)

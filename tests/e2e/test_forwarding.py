@@ -464,6 +464,8 @@ async def test_bad_bodies_get_a_4xx_error_body(gateway, stacks_signer, method, p
         {"keyName": "bot", "permissions": ["create"], "ipAllowlist": "10.0.0.0/8"},
         {"keyName": "bot", "permissions": ["create"], "expiresAt": "next tuesday"},
         {"keyName": "bot", "permissions": ["create"], "expiresAt": 10**30},
+        # Parses, but lies past 9999-12-31T23:59:59.999999 once in UTC.
+        {"keyName": "bot", "permissions": ["create"], "expiresAt": "9999-12-31T23:59:59-23:59"},
         {"keyName": "bot", "permissions": ["create"], "rateLimit": -1},
         {"keyName": "bot", "permissions": ["create"], "rateLimit": 10**40},
         {"keyName": "bot", "permissions": ["create"], "rateLimit": "100"},
@@ -580,3 +582,23 @@ async def test_parser_level_garbage_is_refused_with_400_never_500(gateway, head)
 async def test_parser_level_garbage_gets_the_error_body(gateway, head):
     _, body = await raw_exchange(gateway, head + b"\r\nConnection: close\r\n\r\n")
     assert set(json.loads(body)) >= ERROR_KEYS
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_last_representable_expiry_is_stored_and_read_back(
+    start_gateway, postgres_database, stacks_signer, backend
+):
+    store = {"url": postgres_database} if backend == "postgresql" else {}
+    gw = await start_gateway(store=store)
+    fields = {"keyName": "far", "expiresAt": "9999-12-31T23:59:59+23:59"}
+    body = signed_body(stacks_signer, "create_api_key", fields, now_ms=int(gw.clock() * 1000))
+    async with gw.client.post(gw.at("/api/v1/api-keys"), json=body) as response:
+        created = await response.json()
+        assert response.status == 201, created
+    stored = await gw.gw.store.get(created["keyId"])
+    assert stored is not None and stored.expires_at is not None
+    assert stored.expires_at.isoformat() == "9999-12-31T00:00:59+00:00"
+    async with gw.client.get(
+        gw.at("/api/v1/orders"), headers={"X-API-Key": created["apiKey"]}
+    ) as r:
+        assert r.status == 200

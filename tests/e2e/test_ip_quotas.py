@@ -123,6 +123,115 @@ async def test_ipv6_clients_are_counted_per_64_prefix(start_gateway):
     assert neighbour.status == 200
 
 
+async def test_one_client_holding_a_48_cannot_fill_the_replay_set(start_gateway, stacks_signer):
+    """Counted per /64 only, 300 signed requests from 30 /64s of one /48 were
+    all admitted (20 /64s filled a 200-entry replay set, and every other
+    client's signed request got 503). Each /56 and each /48 is charged too,
+    with a widening budget (4x, 16x), so one /48 stops at 160."""
+    gw = await start_gateway(
+        clock=mid_minute_clock(),
+        listen=PROXY,
+        # Large enough that the per-client share of the set (below) never binds.
+        signatures={"replay_cache_size": 1000},
+        rate_limits={"ip_signed_per_minute": 10},
+    )
+    # Thirty /64s, each in a /56 of its own, all in 2001:db8:aa00::/48.
+    prefixes = [f"2001:db8:aa00:{n:02x}00::1" for n in range(30)]
+    flood = [await signed_list(gw, throwaway(), ip) for ip in prefixes for _ in range(10)]
+
+    statuses = [reply.status for reply in flood]
+    assert statuses == [200] * 160 + [429] * 140
+    assert {reply.body["details"]["scope"] for reply in flood[160:]} == {"ip_signed"}
+    assert len(gw.gw.replay) == 160  # type: ignore[arg-type]
+    for other in (VICTIM, "2001:db8:bb00::1", "2001:db8:aa01::1"):
+        reply = await signed_list(gw, stacks_signer, other)
+        assert reply.status == 200, (other, reply.body)
+
+
+async def test_one_client_past_its_rate_limits_still_cannot_fill_the_replay_set(
+    start_gateway, stacks_signer
+):
+    """Whatever lets one client sign a lot (generous ceilings, many keys, a
+    wide prefix), once the set is half full a client holding a sixteenth of
+    it is refused, and everyone else is still served."""
+    gw = await start_gateway(
+        clock=mid_minute_clock(),
+        listen=PROXY,
+        signatures={"replay_cache_size": 64},
+        rate_limits={"ip_signed_per_minute": 1000},
+    )
+    flood = [await signed_list(gw, throwaway(), FLOODER) for _ in range(80)]
+    statuses = [reply.status for reply in flood]
+    assert statuses == [200] * 32 + [503] * 48
+    assert {reply.body["code"] for reply in flood[32:]} == {"SERVICE_UNAVAILABLE"}
+    for other in (VICTIM, "10.0.0.3", "2001:db8:ee00::1", "2001:db8:ee01::1"):
+        reply = await signed_list(gw, stacks_signer, other)
+        assert reply.status == 200, (other, reply.body)
+
+
+async def test_the_64s_of_one_56_share_four_times_one_64s_budget(start_gateway):
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=PROXY, rate_limits={"ip_signed_per_minute": 3}
+    )
+    # Six /64s of 2001:db8:cc00:100::/56: 12 admitted, then the /56 is spent.
+    one_56 = [f"2001:db8:cc00:1{n:02x}::7" for n in range(6)]
+    statuses = [(await signed_list(gw, throwaway(), ip)).status for ip in one_56 for _ in range(3)]
+    assert statuses == [200] * 12 + [429] * 6
+    # The next /56 of the same /48 has its own budget.
+    assert (await signed_list(gw, throwaway(), "2001:db8:cc00:200::7")).status == 200
+
+
+async def test_public_requests_are_charged_per_prefix_too(start_gateway):
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=PROXY, rate_limits={"public_per_minute": 2}
+    )
+    # Twenty /64s of one /48, each in its own /56: the /48 allows 16 x 2.
+    prefixes = [f"2001:db8:ab00:{n:02x}00::1" for n in range(20)]
+    statuses = [
+        (await call(gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": ip})).status
+        for ip in prefixes
+        for _ in range(2)
+    ]
+    assert statuses == [200] * 32 + [429] * 8
+    elsewhere = await call(
+        gw, "GET", "/api/v1/orders", headers={"X-Forwarded-For": "2001:db8:ac00::1"}
+    )
+    assert elsewhere.status == 200
+
+
+async def test_key_creation_is_charged_per_prefix_too(start_gateway):
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=PROXY, rate_limits={"ip_key_creation_per_minute": 1}
+    )
+    # Twenty /64s of one /48, each in its own /56: the /48 allows 16 keys.
+    prefixes = [f"2001:db8:dd00:{n:02x}00::1" for n in range(20)]
+    made = [await signed_create(gw, throwaway(), ip) for ip in prefixes]
+    assert [r.status for r in made] == [201] * 16 + [429] * 4
+    assert made[16].body["details"]["scope"] == "ip_key_creation"
+    assert len(await gw.gw.store.list_keys()) == 16
+
+
+async def test_an_allowlist_entry_in_ipv4_mapped_form_is_stored_and_matched_as_ipv4(
+    start_gateway, stacks_signer
+):
+    """`::ffff:203.0.113.0/120` used to be stored as is and never matched anyone."""
+    gw = await start_gateway(clock=mid_minute_clock(), listen=PROXY)
+    created = await signed_create(
+        gw, stacks_signer, "127.0.0.1", ipAllowlist=["::ffff:203.0.113.0/120"]
+    )
+    assert created.status == 201, created.body
+    assert created.body["ipAllowlist"] == ["203.0.113.0/24"]
+    key = {"X-API-Key": created.body["apiKey"]}
+    for client, status in [
+        ("203.0.113.5", 200),
+        ("::ffff:203.0.113.6", 200),
+        ("198.51.100.5", 403),
+        ("::ffff:198.51.100.5", 403),
+    ]:
+        reply = await call(gw, "GET", "/api/v1/orders", headers=key | {"X-Forwarded-For": client})
+        assert reply.status == status, (client, reply.body)
+
+
 # -- per-wallet cap on active keys -----------------------------------------------------------------
 
 

@@ -10,8 +10,8 @@ import datetime as dt
 
 import pytest
 
-from gateway.errors import ApiError
 from gateway.keys.audit import Origin
+from gateway.keys.errors import InactiveApiKey
 from gateway.keys.model import KeyStatus, Permission
 from gateway.wallets import parse_wallet_address
 from tests.conftest import RunningGateway, create_api_key, create_order
@@ -95,7 +95,7 @@ async def test_every_flow_with_a_real_wallet_signature(
     await page.get_by_test_id("confirm").click()
     await portal.idle()
     assert (await stored_key(gateway, address, new_key.id)).status == KeyStatus.REVOKED
-    with pytest.raises(ApiError):
+    with pytest.raises(InactiveApiKey):
         await gateway.gw.keys.authenticate(rotated)
     assert "Revoked" in await new_row.inner_text()
     assert await new_row.get_by_test_id("revoke").count() == 0

@@ -21,11 +21,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.ingress import RENDERERS, build_plan
 from gateway.ingress.traefik import DYNAMIC_FILE
+from tests.support.ci import missing
 from tests.support.services import free_port
 
 START_BOUND_S = 15.0
@@ -41,9 +41,7 @@ def binary(kind: str) -> str:
     """The ingress binary, or a skip (locally) / failure (CI) when it is missing."""
     found = shutil.which(kind) or (BINARIES[kind] if os.path.exists(BINARIES[kind]) else None)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{kind} is not installed; .ci/run installs it")
-        pytest.skip(f"{kind} is not installed")
+        missing(f"{kind} is not installed; .ci/run installs it")
     return found
 
 

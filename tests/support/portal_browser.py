@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
 from gateway.wallets.signing import EvmSigner, StacksSigner
+from tests.support.ci import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,8 +44,8 @@ DECOY_BTC_ADDRESS = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh"
 
 def browser_or_skip() -> None:
     """Skip only on a developer machine without Chromium; never in CI."""
-    if not CHROMIUM.exists() and not os.environ.get("CI"):
-        pytest.skip("needs /usr/bin/chromium (apt-get install chromium); CI installs it")
+    if not CHROMIUM.exists():
+        missing("needs /usr/bin/chromium (apt-get install chromium); CI installs it")
 
 
 class WalletMode(StrEnum):

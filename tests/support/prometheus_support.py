@@ -4,7 +4,6 @@ storage, scraping one walletgate admin listener every second with the shipped ru
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 
+from tests.support.ci import missing
 from tests.support.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +29,7 @@ def binary(name: str) -> str:
         f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None
     )
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: apt-get install prometheus")
-        pytest.skip(f"{name} is not installed")
+        missing(f"{name} is not installed: apt-get install prometheus")
     return found
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import signal
 import socket
 import subprocess
 
@@ -54,6 +55,15 @@ class PrivateRedis:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             self._process.wait(10)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections are accepted by the kernel, never answered."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -114,6 +124,10 @@ class PrivateRedisCluster:
             f"{self.directory}/nodes-{node.port}.conf",
             "--cluster-node-timeout",
             "2000",
+            # As docs/scaling.md asks: the healthy masters keep serving their
+            # slots when one master is lost (Redis's default stops them all).
+            "--cluster-require-full-coverage",
+            "no",
             "--dir",
             self.directory,
             "--appendonly",
@@ -137,6 +151,25 @@ class PrivateRedisCluster:
                 return
             subprocess.run(["sleep", "0.05"], check=True)
         raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
+
+    def wait_until_failed(self, lost: PrivateRedis) -> None:
+        """Bounded wait until a live node has marked `lost` as failed (`fail` in CLUSTER NODES)."""
+        for _ in range(500):
+            for node in self.nodes:
+                if node is lost:
+                    continue
+                listing = subprocess.run(
+                    [REDIS_CLI, "-p", str(node.port), "cluster", "nodes"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                ).stdout
+                for line in listing.splitlines():
+                    fields = line.split()
+                    if f":{lost.port}@" in fields[1] and "fail" in fields[2].split(","):
+                        return
+            subprocess.run(["sleep", "0.05"], check=True)
+        raise RuntimeError("the Redis Cluster never marked the node as failed")
 
     def owner_of(self, slot: int) -> PrivateRedis:
         """The node serving hash slot `slot`, from `CLUSTER SLOTS` of a live node."""

@@ -19,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from gateway.auth.policy import DEFAULT_ROUTES, RouteTable
 from gateway.ingress import RENDERERS, build_plan
+from tests.support.ci import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -37,9 +37,7 @@ def tool(name: str) -> str:
         return str(found)
     on_path = shutil.which(name)
     if on_path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing: install the test extras")
-        pytest.skip(f"{name} is not installed")
+        missing(f"{name} is not installed: install the test extras")
     return on_path
 
 
@@ -264,9 +262,7 @@ def test_tls_profile_is_caddy_with_automatic_https_in_front_of_every_replica(tmp
     assert trusted == f"{address}/32"
     caddy_binary = shutil.which("caddy")
     if caddy_binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("caddy is missing: apt-get install caddy")
-        pytest.skip("caddy is not installed")
+        missing("caddy is not installed: apt-get install caddy")
     done = subprocess.run(
         [caddy_binary, "adapt", "--config", str(DEPLOY / "caddy" / "Caddyfile")],
         capture_output=True,
