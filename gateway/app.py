@@ -30,14 +30,14 @@ from gateway.http.access_log import access_lines_context
 from gateway.http.context import GATEWAY, Gateway, Policy, PolicyCell
 from gateway.http.decision import add_decision_routes
 from gateway.http.door import handle_auth_mode, handle_request
-from gateway.http.health import health_context
+from gateway.http.health import address_of, health_context
 from gateway.http.middleware import gateway_middleware
 from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.portal import add_portal_routes
 from gateway.http.signing_info import add_signing_routes
 from gateway.keys.service import KeyService
-from gateway.keys.store import open_store
+from gateway.keys.store import StoreError, open_store
 from gateway.logs import log_event, redact
 from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
@@ -221,7 +221,12 @@ def _resource(name: str, close: Step, start: Step | None = None) -> CleanupConte
 
 
 async def _open_store(gw: Gateway) -> None:
-    await gw.store.open()
+    try:
+        await gw.store.open()
+    except StoreError as exc:
+        # Where it is, never how to log in: the URL may carry a password.
+        where = address_of(gw.settings.store.url)
+        raise StoreError(f"{exc} (store.url: {where}; is it running?)") from None
 
 
 async def _start_keys(gw: Gateway) -> None:

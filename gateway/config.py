@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from gateway import order_schemes_config
+from gateway.config_env import ENV_PREFIX as ENV_PREFIX
+from gateway.config_env import EnvVarError, Schema, environment_values
+from gateway.config_env import environment_warnings as _environment_warnings
 from gateway.operator_config import (
     TIERS_SECTION,
     OperatorConfigError,
@@ -34,7 +37,6 @@ from gateway.operator_config import (
 from gateway.order_spec import SchemeSpec, spec_table
 from gateway.portal_brand import BrandError, check_brand
 
-ENV_PREFIX = "WALLETGATE_"
 PERMISSIONS = ("create", "execute", "cancel")
 CHAINS = ("stacks", "evm")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -148,6 +150,9 @@ class BackendSettings:
 @dataclass(frozen=True, slots=True)
 class StoreSettings:
     url: str = "sqlite:///data/walletgate.db"
+    # PostgreSQL's password apart from the URL (e.g. WALLETGATE_STORE__PASSWORD_FILE
+    # from a Docker secret); put into a URL that names none.
+    password: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +305,7 @@ class Settings:
         return settings
 
 
-SECRET_KEYS = {("admin", "token"), ("store", "url"), ("redis", "url")}
+SECRET_KEYS = {("admin", "token"), ("store", "url"), ("store", "password"), ("redis", "url")}
 TABLE_LISTS = {"service_keys": ServiceKeySettings, "routes": RouteSettings}
 
 
@@ -319,21 +324,55 @@ def load_settings(
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
     _apply_environment(raw, environ)
-    settings = _build(raw)
+    settings = _with_store_password(_build(raw))
     validate(settings)
     return settings
 
 
+# Sections whose environment value is one JSON document (arrays and maps of tables).
+_JSON_SECTIONS = (*TABLE_LISTS, order_schemes_config.SECTION, TIERS_SECTION)
+
+
+def _schema() -> Schema:
+    sections: dict[str, frozenset[str] | None] = {}
+    for name, kind in get_type_hints(Settings).items():
+        if name in _JSON_SECTIONS:
+            sections[name] = None
+        else:
+            sections[name] = frozenset(f.name for f in dataclasses.fields(kind))
+    return Schema(sections)
+
+
+def environment_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Variables that look like settings but are not applied (one underscore)."""
+    return _environment_warnings(os.environ if environ is None else environ, _schema())
+
+
 def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section in (*TABLE_LISTS, order_schemes_config.SECTION, TIERS_SECTION):
+    try:
+        values = list(environment_values(environ, _schema()))
+    except EnvVarError as exc:
+        raise ConfigError(str(exc)) from None
+    for value in values:
+        if value.section in _JSON_SECTIONS:
             # Arrays of tables come as JSON, e.g. WALLETGATE_SERVICE_KEYS__JSON='[...]'.
-            raw[section] = _parse_json(f"{section} ({name})", value)
+            raw[value.section] = _parse_json(f"{value.section} ({value.variable})", value.text)
             continue
-        raw.setdefault(section, {})[key] = _EnvText(value)
+        raw.setdefault(value.section, {})[value.key] = _EnvText(value.text)
+
+
+def _with_store_password(settings: Settings) -> Settings:
+    store = settings.store
+    parts = urlsplit(store.url)
+    if not store.password or not parts.hostname:
+        return settings
+    if parts.password is not None:
+        raise ConfigError("store.password: store.url names a password too; keep one")
+    user = parts.username or ""
+    netloc = f"{user}:{quote(store.password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return dataclasses.replace(
+        settings, store=dataclasses.replace(store, url=urlunsplit(parts._replace(netloc=netloc)))
+    )
 
 
 class _EnvText(str):

@@ -116,6 +116,9 @@ KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "store.url": "`sqlite:///relative.db`, `sqlite:////absolute.db` or "
         "`postgresql://user:password@host/db` (several gateway processes share PostgreSQL). "
         "Masked by `config check`.",
+        "store.password": "PostgreSQL's password, put into a `store.url` that names none "
+        "(for a password kept in a secret file: `WALLETGATE_STORE__PASSWORD_FILE`). "
+        "Masked by `config check`.",
         "redis.url": "`redis://host:6379/0`, or `redis+cluster://host:port` for a Redis "
         "Cluster; empty = in-process limiter and replay set. Masked by `config check`.",
         "redis.on_error": '`"closed"` answers 503 on limited routes while Redis is '
@@ -300,7 +303,11 @@ def reference_markdown() -> str:
         "by hand. One TOML file (`--config PATH` or `$WALLETGATE_CONFIG`); every key can be",
         "overridden from the environment as `WALLETGATE_<SECTION>__<KEY>` (lists as JSON or",
         "comma-separated text; the arrays of tables `[[service_keys]]` and `[[routes]]` as",
-        "JSON in `WALLETGATE_<SECTION>__JSON`). A bad value stops start-up with one line",
+        "JSON in `WALLETGATE_<SECTION>__JSON`). `WALLETGATE_<SECTION>__<KEY>_FILE=PATH` reads",
+        "the value from a file instead (Docker and Kubernetes secrets; one trailing line",
+        "break dropped). An unknown variable, or a variable set both ways, stops start-up",
+        "naming it; a one-underscore `WALLETGATE_SECTION_KEY` that names a setting is not",
+        "applied and is warned about. A bad value stops start-up with one line",
         "naming the key (exit code 2). `config/walletgate.toml` is a commented example with",
         "every default.",
     ]

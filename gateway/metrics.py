@@ -157,6 +157,15 @@ class Metrics:
             "Decisions the shared limiter could not make (admitted when redis.on_error=open).",
             registry=r,
         )
+        # Set by each process's dependency watcher; under workers the lowest
+        # of the live ones, so one process that cannot reach Redis shows.
+        self.dependency_up = Gauge(
+            "walletgate_dependency_up",
+            "1 when a dependency (store, rateLimiter, upstream) answered its last probe, else 0.",
+            ["dependency", "kind"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self.owner_lookups = Counter(
             "walletgate_owner_lookups",
             "Order-owner lookups sent to the upstream (cache misses).",
@@ -212,6 +221,9 @@ class Metrics:
 
     def count_upstream_error(self, kind: str) -> None:
         self._child(self.upstream_errors, kind).inc()
+
+    def set_dependency(self, dependency: str, kind: str, up: bool) -> None:
+        self._child(self.dependency_up, dependency, kind).set(1 if up else 0)
 
     def set_key_counts(self, counts: dict[str, int]) -> None:
         for status in ("active", "suspended", "revoked"):

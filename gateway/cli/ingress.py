@@ -34,12 +34,18 @@ def add_ingress_parser(commands: Any) -> None:
     ingress.add_argument(
         "--walletgate", required=True, help="walletgate's public listener, http://host:port"
     )
+    ingress.add_argument(
+        "--resolver",
+        default="",
+        help="nginx: DNS server to re-resolve replicas with (e.g. 127.0.0.11 in Docker; "
+        "needs nginx 1.27.3+)",
+    )
     ingress.set_defaults(ingress_handler=run_ingress)
 
 
 def run_ingress(settings: Settings, args: argparse.Namespace) -> int:
     # Body-authenticated routes come from the configured policy table.
     routes = RouteTable(settings.routes or DEFAULT_ROUTES)
-    plan = build_plan(args.listen, args.ingress_upstream, args.walletgate, routes)
+    plan = build_plan(args.listen, args.ingress_upstream, args.walletgate, routes, args.resolver)
     print(RENDERERS[args.kind](plan), end="")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 from gateway.auth.policy import DEFAULT_ROUTES
 from gateway.cli.ingress import add_ingress_parser
 from gateway.cli.keys import KeysHandler, add_keys_parser
+from gateway.cli.output import complain
 from gateway.cli.parser import (
     add_completion_parser,
     command_group,
@@ -28,8 +29,16 @@ from gateway.cli.parser import (
 )
 from gateway.cli.serve import serve_gateway, serve_with_backend
 from gateway.cli.sign import add_sign_parser, run_sign
-from gateway.config import ConfigError, Settings, load_settings, masked, unbound_warnings
+from gateway.config import (
+    ConfigError,
+    Settings,
+    environment_warnings,
+    load_settings,
+    masked,
+    unbound_warnings,
+)
 from gateway.config_reference import reference_markdown
+from gateway.keys.store import StoreError
 from gateway.logs import LogControl, configure_logging
 from gateway.order_schemes_config import unsigned_warnings
 from gateway.ratelimit.clients import check_cluster, is_cluster_url
@@ -185,6 +194,12 @@ def settings_loader(args: argparse.Namespace) -> SettingsLoader:
     )
 
 
+def _early_format(args: argparse.Namespace) -> str:
+    """The log format before the settings are known (to report that they are not)."""
+    chosen = args.log_format or os.environ.get("WALLETGATE_LOG__FORMAT", "")
+    return chosen.strip().lower()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _main(argv)
@@ -213,23 +228,25 @@ def _main(argv: Sequence[str] | None) -> int:
         settings = load()
     except ConfigError as exc:
         for line in str(exc).splitlines():
-            print(f"walletgate: configuration error: {line}", file=sys.stderr)
+            complain(f"configuration error: {line}", _early_format(args), event="config.error")
         return 2
+    fmt = settings.log.format
     logging_control = configure_logging(settings.log)
-    # Start-up and `config check` name every unsigned order field and an
-    # exposed listener whose signed messages are bound to no deployment.
-    for warning in (
-        [*unsigned_warnings(settings), *unbound_warnings(settings)]
-        if args.command in ("run", "gateway", "config")
-        else ()
-    ):
-        print(f"walletgate: warning: {warning}", file=sys.stderr)
+    # Start-up and `config check` name every unsigned order field, an exposed
+    # listener whose signed messages are bound to no deployment, and every
+    # variable that looks like a setting but is not one.
+    serving = args.command in ("run", "gateway", "config")
+    checks = [*unsigned_warnings(settings), *unbound_warnings(settings)] if serving else []
+    for warning in (*environment_warnings(), *checks):
+        complain(f"warning: {warning}", fmt, level="warning", event="config.warning")
     try:
         return _dispatch(settings, args, load, logging_control)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StoreError) as exc:
         if isinstance(exc, BrokenPipeError):
-            raise
-        print(f"walletgate: {exc}", file=sys.stderr)
+            raise  # `main` ends quietly on a closed pipe
+        # After the log thread wrote what it holds: the error is the last line.
+        logging_control.stop()
+        complain(str(exc), fmt, event="error")
         return 1
     finally:
         logging_control.stop()
@@ -256,7 +273,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
         try:
             cluster_warnings = asyncio.run(check_cluster(settings.redis.url))
         except OSError as exc:
-            print(f"walletgate: configuration error: redis.url: {exc}", file=sys.stderr)
+            complain(f"configuration error: redis.url: {exc}", settings.log.format)
             return 2
         for warning in cluster_warnings:
             print(f"walletgate: warning: {warning}", file=sys.stderr)
@@ -264,7 +281,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace, load: Any, logs: Log
         return run_loop(serve_with_backend(settings, load, logs))
     if args.command == "gateway":
         if not settings.upstream.url:
-            print("walletgate: configuration error: upstream.url: required", file=sys.stderr)
+            complain("configuration error: upstream.url: required", settings.log.format)
             return 2
         return run_loop(serve_gateway(settings, load, logs))
     if args.command == "backend":

@@ -16,21 +16,21 @@ import dataclasses
 import gc
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
-from urllib.parse import urlsplit
+from typing import Any
 
 from aiohttp import web
 
 from gateway import __version__
 from gateway.app import SHUTDOWN, build_app
+from gateway.cli.binding import start_site
+from gateway.cli.lifecycle import Stop, banner, log_start, say_stopped
 from gateway.cli.output import say
 from gateway.cli.reload import LOG_CONTROL, install_sighup
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
-from gateway.http.health import limiter_kind, store_kind
 from gateway.http.listener import GatewayRunner
 from gateway.logs import LogControl, log_event
 
@@ -64,46 +64,6 @@ class UpstreamDefault:
         return new if new.upstream.url else new.replace("upstream", url=self.upstream)
 
 
-class Stop:
-    """Set by SIGINT or SIGTERM; remembers which, for the shutdown line."""
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
-        self.reason = "stopped"
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self._set, signal.Signals(signum).name)
-
-    def _set(self, reason: str) -> None:
-        self.reason = reason
-        self.event.set()
-
-    async def wait(self) -> None:
-        await self.event.wait()
-
-
-def _stop_event() -> Stop:
-    return Stop()
-
-
-def log_start(settings: Settings, mode: str, public_url: str, admin_url: str) -> None:
-    upstream = urlsplit(settings.upstream.url)
-    log_event(
-        log,
-        logging.INFO,
-        "start",
-        version=__version__,
-        mode=mode,
-        listen=public_url,
-        admin=admin_url,
-        store=store_kind(settings.store.url),
-        limiter=limiter_kind(settings.redis.url),
-        replay=limiter_kind(settings.redis.url),
-        # Scheme and address only: a URL may carry credentials.
-        upstream=f"{upstream.scheme}://{upstream.hostname}:{upstream.port or ''}".rstrip(":"),
-    )
-
-
 def tune_garbage_collector() -> None:
     """Fewer, cheaper collections for a long-running server.
 
@@ -133,19 +93,24 @@ async def running_gateway(
     await runner.setup()
     admin_runner = web.AppRunner(build_admin_app(app), access_log=None, handle_signals=False)
     await admin_runner.setup()
+    listening = False
     try:
-        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_port=False)
-        await site.start()
-        admin_site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
-        await admin_site.start()
+        listen, admin = settings.listen, settings.admin
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_port=False)
+        await start_site(site, "listen", listen.host, listen.port)
+        admin_site = web.TCPSite(admin_runner, admin.host, admin.port)
+        await start_site(admin_site, "admin", admin.host, admin.port)
+        listening = True
         tune_garbage_collector()
         if load is not None:
             install_sighup(app, load)
-        yield _url(site, settings.listen.host), _url(admin_site, settings.admin.host)
+        yield _url(site, listen.host), _url(admin_site, admin.host)
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
-        say(f"walletgate stopped: {app[SHUTDOWN].summary()}")
+        # A gateway that never listened did not stop: its error says what happened.
+        if listening:
+            say_stopped(settings, app[SHUTDOWN].summary())
 
 
 async def serve_gateway(
@@ -155,12 +120,10 @@ async def serve_gateway(
         from gateway.cli.workers import supervise
 
         return await supervise(settings, load=load)
-    stop = _stop_event()
+    stop = Stop()
     async with running_gateway(settings, load, logs) as (public_url, admin_url):
         log_start(settings, "gateway", public_url, admin_url)
-        say(f"walletgate gateway listening on {public_url}")
-        say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
-        say(f"walletgate forwarding to {settings.upstream.url}")
+        banner(settings, public_url, admin_url)
         await stop.wait()
         log_event(log, logging.INFO, "shutdown", reason=stop.reason)
     log_event(log, logging.INFO, "stopped")
@@ -168,7 +131,7 @@ async def serve_gateway(
 
 
 async def serve_worker(
-    settings: Settings, load: Loader | None = None, logs: LogControl | None = None
+    settings: Settings, load: Loader | None = None, logs: LogControl | None = None, index: int = 0
 ) -> int:
     """One worker under the supervisor: the public listener only, on a shared port.
 
@@ -176,23 +139,29 @@ async def serve_worker(
     listener; the worker says it is ready with one line on stdout. The
     supervisor forwards SIGHUP, and each worker reloads with `load`.
     """
-    stop = _stop_event()
+    stop = Stop()
     app = build_app(settings)
     if logs is not None:
         app[LOG_CONTROL] = logs
+    me: dict[str, Any] = {"role": "worker", "worker": index, "pid": os.getpid()}
     runner = GatewayRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_port=True)
-        await site.start()
+        listen = settings.listen
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_port=True)
+        await start_site(site, "listen", listen.host, listen.port)
         tune_garbage_collector()
         if load is not None:
             install_sighup(app, load)
+        log_event(log, logging.INFO, "start", version=__version__, mode=listen.mode, **me)
+        # Read by the supervisor only, never shown: plain text whatever the format.
         say(WORKER_READY)
         await stop.wait()
+        log_event(log, logging.INFO, "shutdown", reason=stop.reason, **me)
     finally:
         # Stops accepting, lets in-flight requests finish, flushes usage.
         await runner.cleanup()
+    log_event(log, logging.INFO, "stopped", **me)
     return 0
 
 
@@ -243,7 +212,7 @@ async def serve_with_backend(
     settings: Settings, load: Loader | None = None, logs: LogControl | None = None
 ) -> int:
     """`walletgate run`: the bundled backend as a child, the gateway in front."""
-    stop = _stop_event()
+    stop = Stop()
     child, backend_url = await _start_backend(settings)
     try:
         gateway_settings = settings
@@ -257,18 +226,29 @@ async def serve_with_backend(
             return await supervise(
                 gateway_settings,
                 load=reload_load,
-                stop=stop.event,
+                stop=stop,
                 also_until=child.wait(),
-                banner=(f"walletgate backend listening on {backend_url}",),
+                more_banner=(
+                    (
+                        f"walletgate backend listening on {backend_url}",
+                        {"listener": "backend", "url": backend_url},
+                    ),
+                ),
+                command="run",
             )
         async with running_gateway(gateway_settings, reload_load, logs) as (
             public_url,
             admin_url,
         ):
             log_start(gateway_settings, "run", public_url, admin_url)
-            say(f"walletgate gateway listening on {public_url}")
-            say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
-            say(f"walletgate backend listening on {backend_url}")
+            banner(gateway_settings, public_url, admin_url, bundled=True)
+            say(
+                f"walletgate backend listening on {backend_url}",
+                settings.log.format,
+                "listening",
+                listener="backend",
+                url=backend_url,
+            )
             await asyncio.wait(
                 [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(child.wait())],
                 return_when=asyncio.FIRST_COMPLETED,

@@ -30,13 +30,13 @@ def _die_with_parent() -> None:
 
 def main() -> int:
     _die_with_parent()
-    settings, load = pickle.load(sys.stdin.buffer)
+    settings, load, index = pickle.load(sys.stdin.buffer)
     if not isinstance(settings, Settings):
         print("walletgate worker: expected settings on stdin", file=sys.stderr)
         return 2
     logs = configure_logging(settings.log)
     try:
-        return run_loop(serve_worker(settings, load, logs))
+        return run_loop(serve_worker(settings, load, logs, index))
     finally:
         logs.stop()
 

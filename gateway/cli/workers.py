@@ -37,14 +37,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
 
-from gateway.app import build_app
+from gateway.app import SHUTDOWN, build_app
+from gateway.cli.binding import bind_error, start_site
+from gateway.cli.lifecycle import Stop, banner, log_start, say_stopped
 from gateway.cli.output import say
 from gateway.cli.reload import reload_from
 from gateway.config import Settings, worker_count
 from gateway.http.admin import build_admin_app
 from gateway.http.context import GATEWAY
+from gateway.logs import log_event
 
-log = logging.getLogger("walletgate")
+log = logging.getLogger("walletgate.lifecycle")
+SUPERVISOR = {"role": "supervisor"}
 
 START_TIMEOUT_S = 30.0
 # A worker that dies sooner than this after its start waits RESTART_PAUSE_S.
@@ -53,6 +57,11 @@ RESTART_PAUSE_S = 1.0
 # Longer than any request may take (upstream timeout) plus the flush.
 DRAIN_TIMEOUT_S = 75.0
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _tell(level: int, event: str, **fields: Any) -> None:
+    """A lifecycle line of the supervisor (workers write their own, role "worker")."""
+    log_event(log, level, event, **SUPERVISOR, **fields)
 
 
 class WorkerStartError(OSError):
@@ -70,6 +79,8 @@ class Workers:
         self._count = count
         self._metrics_dir = metrics_dir
         self._processes: dict[int, asyncio.subprocess.Process] = {}
+        # Each worker's index (0..count-1), kept by its replacement.
+        self._indexes: dict[int, int] = {}
         self._watchers: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.registry = CollectorRegistry()
@@ -92,14 +103,14 @@ class Workers:
     async def start(self) -> None:
         """Every worker up and accepting, or WorkerStartError (the others stopped)."""
         results = await asyncio.gather(
-            *(self._spawn() for _ in range(self._count)), return_exceptions=True
+            *(self._spawn(index) for index in range(self._count)), return_exceptions=True
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             await self.stop()
             raise errors[0]
 
-    async def _spawn(self) -> None:
+    async def _spawn(self, index: int) -> None:
         environ = {**os.environ, MULTIPROC_ENV: self._metrics_dir}
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -114,7 +125,7 @@ class Workers:
             start_new_session=True,
         )
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(pickle.dumps((self._settings, self._load)))
+        process.stdin.write(pickle.dumps((self._settings, self._load, index)))
         process.stdin.close()
         started = time.monotonic()
         try:
@@ -126,8 +137,9 @@ class Workers:
                 process.kill()
             await process.wait()
             mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
-            raise WorkerStartError(f"a worker did not start (exit code {process.returncode})")
+            raise WorkerStartError(f"worker {index} did not start (exit code {process.returncode})")
         self._processes[process.pid] = process
+        self._indexes[process.pid] = index
         if self._stopping:
             # Started while the others drain (a restart racing SIGTERM): drain it too.
             process.send_signal(signal.SIGTERM)
@@ -144,17 +156,24 @@ class Workers:
         # Its gauges go; its counters stay in the sum, which never goes back.
         mark_process_dead(process.pid, self._metrics_dir)  # type: ignore[no-untyped-call]
         del self._processes[process.pid]
+        index = self._indexes.pop(process.pid)
         if self._stopping:
             return
-        log.warning("worker %d exited with code %s; starting another", process.pid, code)
+        _tell(logging.WARNING, "worker.exited", worker=index, pid=process.pid, code=code)
         if time.monotonic() - started < YOUNG_DEATH_S:
             await asyncio.sleep(RESTART_PAUSE_S)
         while not self._stopping:
             try:
-                await self._spawn()
+                await self._spawn(index)
                 return
             except WorkerStartError as exc:
-                log.warning("%s; trying again in %.0f s", exc, RESTART_PAUSE_S)
+                _tell(
+                    logging.WARNING,
+                    "worker.start_failed",
+                    worker=index,
+                    reason=str(exc),
+                    retry_in_s=RESTART_PAUSE_S,
+                )
                 await asyncio.sleep(RESTART_PAUSE_S)
 
     def signal_all(self, signum: int) -> None:
@@ -172,7 +191,13 @@ class Workers:
             try:
                 codes.append(await asyncio.wait_for(process.wait(), DRAIN_TIMEOUT_S))
             except TimeoutError:
-                log.warning("worker %d did not drain in time; killed", process.pid)
+                _tell(
+                    logging.WARNING,
+                    "worker.killed",
+                    worker=self._indexes.get(process.pid),
+                    pid=process.pid,
+                    reason=f"did not drain within {DRAIN_TIMEOUT_S:g}s",
+                )
                 process.kill()
                 codes.append(await process.wait())
         # A restart under way ends by draining what it started (see _spawn).
@@ -183,17 +208,20 @@ class Workers:
 
 def reserve_port(host: str, port: int) -> socket.socket:
     """A bound (never listening) SO_REUSEPORT socket that holds the public port."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:
+        raise bind_error("listen", host, port, exc) from None
     holder = socket.socket(family, kind, proto)
     try:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         holder.bind(address)
-    except OSError:
+    except OSError as exc:
         holder.close()
-        raise
+        raise bind_error("listen", host, port, exc) from None
     return holder
 
 
@@ -213,12 +241,13 @@ async def supervise(
     settings: Settings,
     *,
     load: Callable[[], Settings] | None = None,
-    stop: asyncio.Event | None = None,
+    stop: Stop | None = None,
     also_until: Awaitable[object] | None = None,
-    banner: Sequence[str] = (),
+    more_banner: Sequence[tuple[str, dict[str, str]]] = (),
+    command: str = "gateway",
 ) -> int:
     """Run the workers until SIGTERM/SIGINT (or `also_until` completes); the exit code."""
-    stop = stop or _stop_event()
+    stop = stop or Stop()
     holder = reserve_port(settings.listen.host, settings.listen.port)
     port = holder.getsockname()[1]
     metrics_dir = tempfile.mkdtemp(prefix="walletgate-metrics-")
@@ -228,6 +257,7 @@ async def supervise(
         worker_settings, count, metrics_dir, WorkerLoad(load, port) if load is not None else None
     )
     loop = asyncio.get_running_loop()
+    fmt = settings.log.format
     try:
         async with _admin(settings, workers) as (admin_url, admin_app):
             # The admin listener's own gateway (operator API: tokens, tiers) reloads too.
@@ -243,18 +273,29 @@ async def supervise(
             loop.add_signal_handler(signal.SIGHUP, on_hup)
             await workers.start()
             shown = "127.0.0.1" if settings.listen.host in ("0.0.0.0", "") else settings.listen.host
-            say(f"walletgate gateway listening on http://{shown}:{port}")
-            say(f"walletgate admin listening on {admin_url} (/metrics /healthz /readyz)")
-            say(f"walletgate forwarding to {settings.upstream.url}")
-            say(f"walletgate workers: {count} (pids {' '.join(map(str, workers.pids()))})")
-            for line in banner:
-                say(line)
-            await _until(stop, also_until)
+            public_url = f"http://{shown}:{port}"
+            pids = workers.pids()
+            log_start(
+                settings, command, public_url, admin_url, **SUPERVISOR, workers=count, pids=pids
+            )
+            banner(settings, public_url, admin_url, bundled=command == "run")
+            say(
+                f"walletgate workers: {count} (pids {' '.join(map(str, pids))})",
+                fmt,
+                "workers",
+                workers=count,
+                pids=pids,
+            )
+            for line, fields in more_banner:
+                say(line, fmt, "listening", **fields)
+            reason = await _until(stop, also_until)
+            _tell(logging.INFO, "shutdown", reason=reason)
             drained = await workers.stop()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         holder.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+    _tell(logging.INFO, "stopped", drained=drained)
     return 0 if drained else 1
 
 
@@ -273,9 +314,12 @@ async def _admin(
         build_admin_app(app, workers), access_log=None, handle_signals=False
     )
     await admin_runner.setup()
+    listening = False
     try:
-        site = web.TCPSite(admin_runner, settings.admin.host, settings.admin.port)
-        await site.start()
+        admin = settings.admin
+        site = web.TCPSite(admin_runner, admin.host, admin.port)
+        await start_site(site, "admin", admin.host, admin.port)
+        listening = True
         server: Any = site._server  # aiohttp keeps the bound socket here; port 0 needs it
         bound = server.sockets[0].getsockname()[1] if server and server.sockets else 0
         host = "127.0.0.1" if settings.admin.host in ("0.0.0.0", "") else settings.admin.host
@@ -283,20 +327,16 @@ async def _admin(
     finally:
         await admin_runner.cleanup()
         await runner.cleanup()
+        if listening:
+            say_stopped(settings, app[SHUTDOWN].summary())
 
 
-def _stop_event() -> asyncio.Event:
-    event = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, event.set)
-    return event
-
-
-async def _until(stop: asyncio.Event, also: Awaitable[object] | None) -> None:
+async def _until(stop: Stop, also: Awaitable[object] | None) -> str:
+    """Why serving ends: the signal's name, or "backend exited"."""
     waits: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
     if also is not None:
         waits.append(asyncio.ensure_future(also))
     _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
+    return stop.reason if stop.event.is_set() else "backend exited"

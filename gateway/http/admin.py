@@ -93,6 +93,10 @@ async def metrics(request: web.Request) -> web.Response:
         counts = await gw.store.count_by_status()
         gw.metrics.set_key_counts({status.value: n for status, n in counts.items()})
     workers = request.app.get(WORKERS)
+    watch = request.app[MAIN_APP].get(HEALTH)
+    if workers is None and watch is not None and not watch.checked:
+        # The first scrape after start shows walletgate_dependency_up already.
+        await watch.check()
     body = gw.metrics.render() if workers is None else workers.render_metrics()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -42,6 +43,8 @@ class Dependency:
     name: str  # as /readyz names it: store, rateLimiter, upstream
     kind: str  # sqlite, postgresql, redis, memory, http
     probe: Probe
+    # Where it is (host:port, a file): never its credentials.
+    address: str = ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -51,10 +54,24 @@ def _reason(exc: BaseException) -> str:
     return text[:MAX_REASON]
 
 
+Observe = Callable[[str, str, bool], None]
+
+
+def _ignore(dependency: str, kind: str, up: bool) -> None:
+    return None
+
+
 class HealthWatch:
-    def __init__(self, dependencies: tuple[Dependency, ...]) -> None:
+    def __init__(self, dependencies: tuple[Dependency, ...], observe: Observe = _ignore) -> None:
         self.dependencies = dependencies
         self._up: dict[str, bool] = {}
+        # Every probe's result, for the walletgate_dependency_up gauge.
+        self._observe = observe
+
+    @property
+    def checked(self) -> bool:
+        """Whether any probe has run yet (the first one waits an interval)."""
+        return bool(self._up)
 
     async def check(self) -> dict[str, Check]:
         results = await asyncio.gather(*(self._probe(d) for d in self.dependencies))
@@ -74,11 +91,17 @@ class HealthWatch:
         """Log a transition; the first look logs only a dependency that is down."""
         before = self._up.get(dependency.name)
         self._up[dependency.name] = check.ok
+        self._observe(dependency.name, dependency.kind, check.ok)
         if (before is None and check.ok) or before == check.ok:
             return
         if check.ok:
             log_event(
-                log, logging.INFO, "dependency.up", dependency=dependency.name, kind=dependency.kind
+                log,
+                logging.INFO,
+                "dependency.up",
+                dependency=dependency.name,
+                kind=dependency.kind,
+                address=dependency.address,
             )
         else:
             log_event(
@@ -87,6 +110,7 @@ class HealthWatch:
                 "dependency.down",
                 dependency=dependency.name,
                 kind=dependency.kind,
+                address=dependency.address,
                 reason=check.reason,
             )
 
@@ -112,16 +136,40 @@ def limiter_kind(redis_url: str) -> str:
     return "redis" if redis_url else "memory"
 
 
+def address_of(url: str) -> str:
+    """`host:port` (and a database or a file), without user, password or query."""
+    if not url:
+        return "in-process"
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return url.partition("://")[2].removeprefix("/") or ":memory:"
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{shown}{port}{parts.path if parts.scheme.startswith('postgres') else ''}"
+
+
 async def health_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the watcher of this app's dependencies, probing in the background."""
     gw = app[GATEWAY]
     settings = gw.settings
     watch = HealthWatch(
         (
-            Dependency("store", store_kind(settings.store.url), gw.store.ping),
-            Dependency("rateLimiter", limiter_kind(settings.redis.url), gw.limiter.ping),
-            Dependency("upstream", "http", gw.forwarder.probe),
-        )
+            Dependency(
+                "store",
+                store_kind(settings.store.url),
+                gw.store.ping,
+                address_of(settings.store.url),
+            ),
+            Dependency(
+                "rateLimiter",
+                limiter_kind(settings.redis.url),
+                gw.limiter.ping,
+                address_of(settings.redis.url),
+            ),
+            Dependency("upstream", "http", gw.forwarder.probe, address_of(settings.upstream.url)),
+        ),
+        observe=gw.metrics.set_dependency,
     )
     app[HEALTH] = watch
     task = asyncio.create_task(watch.watch(lambda: app[GATEWAY].settings.log.health_interval_s))

@@ -42,13 +42,22 @@ def upstream_variable(header: str) -> str:
     return "$upstream_http_" + header.lower().replace("-", "_")
 
 
-def _upstream_block(name: str, origin: Origin) -> list[str]:
-    return [
-        f"    upstream {name} {{",
-        f"        server {origin.authority};",
-        "        keepalive 32;",
-        "    }",
-    ]
+def _upstream_block(name: str, origin: Origin, *, resolve: bool = False) -> list[str]:
+    lines = [f"    upstream {name} {{"]
+    if resolve:
+        # Shared memory for servers that change while nginx runs (nginx 1.27.3+).
+        lines.append(f"        zone {name} 64k;")
+    server = f"server {origin.authority} resolve;" if resolve else f"server {origin.authority};"
+    lines += [f"        {server}", "        keepalive 32;", "    }"]
+    return lines
+
+
+def _resolver(plan: IngressPlan) -> list[str]:
+    if not plan.resolver:
+        return []
+    # Every replica behind one name, followed as they come and go (scale,
+    # restart with a new address); without it nginx keeps the start-up answer.
+    return [f"    resolver {plan.resolver} valid=5s ipv6=off;"]
 
 
 def _to_walletgate(plan: IngressPlan) -> list[str]:
@@ -169,8 +178,9 @@ def render(plan: IngressPlan) -> str:
         # upstreams read X-Gateway_Wallet as X-Gateway-Wallet.
         "    ignore_invalid_headers on;",
         "    underscores_in_headers off;",
-        *_upstream_block("walletgate", plan.walletgate),
-        *_upstream_block("exchange", plan.upstream),
+        *_resolver(plan),
+        *_upstream_block("walletgate", plan.walletgate, resolve=bool(plan.resolver)),
+        *_upstream_block("exchange", plan.upstream, resolve=bool(plan.resolver)),
         "",
         "    server {",
         f"        listen {plan.listen.authority};",

@@ -86,6 +86,9 @@ class IngressPlan:
     upstream: Origin
     walletgate: Origin
     body_routes: tuple[BodyRoute, ...]
+    # A DNS server the ingress asks again while running (nginx: `resolver`), so
+    # replicas that come and go behind one name are followed; "" = resolve once.
+    resolver: str = ""
 
 
 def parse_listen(text: str) -> Origin:
@@ -115,10 +118,13 @@ def _by_body(route: Route) -> bool:
     return route.order_signature
 
 
-def build_plan(listen: str, upstream: str, walletgate: str, routes: RouteTable) -> IngressPlan:
+def build_plan(
+    listen: str, upstream: str, walletgate: str, routes: RouteTable, resolver: str = ""
+) -> IngressPlan:
     return IngressPlan(
         listen=parse_listen(listen),
         upstream=parse_origin("--upstream", upstream),
         walletgate=parse_origin("--walletgate", walletgate),
         body_routes=body_routes(routes),
+        resolver=resolver,
     )

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.banners import banner_text
+
 START_TIMEOUT_S = 30.0
 WAIT_TIMEOUT_S = 20.0
 LISTENING = "walletgate gateway listening on "
@@ -29,6 +31,7 @@ class LoggedGateway:
     url: str
     admin_url: str
     stderr: list[str] = field(default_factory=list)
+    stdout: list[str] = field(default_factory=list)
     _drain: asyncio.Task[None] | None = None
 
     def at(self, path: str) -> str:
@@ -106,10 +109,12 @@ async def start_logged_gateway(
     gateway = LoggedGateway(child, "", "")
     gateway._drain = asyncio.create_task(_drain(child.stderr, gateway.stderr))
     while not gateway.admin_url:
-        line = (await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S)).decode()
-        if not line:
+        raw = (await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S)).decode()
+        if not raw:
             await gateway.stop()
             raise AssertionError(f"gateway did not start: {gateway.text()}")
+        gateway.stdout.append(raw)
+        line = banner_text(raw)
         if line.startswith(LISTENING):
             gateway.url = line[len(LISTENING) :].strip()
         elif line.startswith(ADMIN):

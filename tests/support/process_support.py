@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.banners import banner_text
+
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
@@ -43,6 +45,7 @@ async def start_gateway_process(
         if not line:
             _, errors = await child.communicate()
             raise AssertionError(f"gateway did not start: {errors.decode()}")
+        line = banner_text(line)
         if line.startswith(marker):
             return child, line[len(marker) :].strip()
 
@@ -95,6 +98,7 @@ async def start_gateway_with(environ: dict[str, str], *args: str, cwd: Path) -> 
         if not line:
             _, errors = await child.communicate()
             raise AssertionError(f"gateway did not start: {errors.decode()}")
+        line = banner_text(line)
         for name, marker in markers.items():
             if line.startswith(marker):
                 found[name] = line[len(marker) :].split()[0].strip()

@@ -117,12 +117,13 @@ async def test_json_access_lines_carry_every_field_and_lifecycle_lines_frame_the
 
     [start] = gw.events("start")
     assert start["version"] == __version__
-    assert (start["mode"], start["store"], start["limiter"], start["replay"]) == (
+    assert (start["command"], start["mode"], start["store"], start["limiter"]) == (
         "gateway",
+        "proxy",
         "sqlite",
         "memory",
-        "memory",
     )
+    assert start["replay"] == "memory"
     assert start["listen"] == gw.url and start["admin"] == gw.admin_url
     [created_event] = gw.events("key.created")
     assert (created_event["key_id"], created_event["actor"]) == (created["keyId"], "wallet")
@@ -138,7 +139,7 @@ async def test_text_is_the_default_and_access_lines_are_off_by_default(tmp_path,
     finally:
         assert await gw.stop() == 0
     text = gw.text()
-    assert f" INFO start version={__version__} mode=gateway" in text
+    assert f" INFO start version={__version__} command=gateway mode=proxy" in text
     assert " request " not in text
     assert gw.records() == []
 
