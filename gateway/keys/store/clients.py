@@ -92,5 +92,15 @@ def plan_clients(
     return rows, events
 
 
+def grown_keys(batch: Iterable[ClientKey], known: Mapping[ClientKey, ClientIp]) -> list[str]:
+    """Keys that gained an address in this batch: only they can need pruning.
+
+    A key used again from the addresses it has adds no row, so a flush of a
+    busy gateway's steady traffic prunes nothing (a delete per key per flush
+    cost more than the rest of the flush).
+    """
+    return sorted({key_id for key_id, ip in batch if (key_id, ip) not in known})
+
+
 def prune_cutoff(batch: Iterable[ClientIp]) -> datetime:
     return max(c.last_seen for c in batch) - NEW_IP_AFTER

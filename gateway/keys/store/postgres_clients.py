@@ -19,6 +19,7 @@ from gateway.keys.store.clients import (
     CLIENT_COLUMNS,
     PRUNE_LIMITS,
     client_from_row,
+    grown_keys,
     plan_clients,
     prune_cutoff,
     prune_query,
@@ -64,7 +65,8 @@ async def write_clients(
         await conn.executemany(_INSERT_EVENT, [event_values(e, _same) for e in events])
     cutoff = prune_cutoff(batch.values())
     shown, kept = PRUNE_LIMITS
-    await conn.executemany(_PRUNE, [(k, cutoff, shown, kept) for k in sorted(wallets)])
+    grown = [k for k in grown_keys(batch, known) if k in wallets]
+    await conn.executemany(_PRUNE, [(k, cutoff, shown, kept) for k in grown])
     return events
 
 

@@ -18,6 +18,7 @@ from gateway.keys.store.clients import (
     CLIENT_COLUMNS,
     PRUNE_LIMITS,
     client_from_row,
+    grown_keys,
     plan_clients,
     prune_cutoff,
     prune_query,
@@ -26,9 +27,9 @@ from gateway.keys.store.clients import (
 from gateway.keys.store.events import EVENT_INSERT_COLUMNS, event_values
 from gateway.keys.store.sqlite_trail import decode_time, moment_text
 
-_SELECT_ONE: Final = (
-    f"SELECT {', '.join(CLIENT_COLUMNS)} FROM key_client_ips WHERE key_id = ? AND ip = ?"
-)
+# Known addresses are read a chunk of (key, address) pairs per query, not one
+# query (one thread hop) per pair; SQLite allows 32766 variables.
+_PAIRS_PER_QUERY: Final = 500
 _UPSERT: Final = (
     f"INSERT INTO key_client_ips ({', '.join(CLIENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (key_id, ip) DO UPDATE SET first_seen = excluded.first_seen, "
@@ -47,11 +48,7 @@ async def write_clients(
     """Count the batch onto the stored addresses; store and return the `new_ip` events."""
     if not batch:
         return []
-    known: dict[ClientKey, ClientIp] = {}
-    for slot in batch:
-        found = list(await db.execute_fetchall(_SELECT_ONE, slot))
-        if found:
-            known[slot] = client_from_row(found[0], decode_time)
+    known = await _known(db, sorted(batch))
     key_ids = sorted({key_id for key_id, _ in batch})
     marks = ", ".join("?" for _ in key_ids)
     wallet_rows = await db.execute_fetchall(
@@ -69,10 +66,28 @@ async def write_clients(
     await db.executemany(_INSERT_EVENT, [event_values(e, moment_text) for e in events])
     cutoff = moment_text(prune_cutoff(batch.values()))
     shown, kept = PRUNE_LIMITS
+    grown = [k for k in grown_keys(batch, known) if k in wallets]
     await db.executemany(
-        _PRUNE, [{"key": k, "cutoff": cutoff, "shown": shown, "kept": kept} for k in wallets]
+        _PRUNE, [{"key": k, "cutoff": cutoff, "shown": shown, "kept": kept} for k in grown]
     )
     return events
+
+
+async def _known(db: aiosqlite.Connection, slots: Sequence[ClientKey]) -> dict[ClientKey, ClientIp]:
+    """What the store holds of each (key, address) pair."""
+    known: dict[ClientKey, ClientIp] = {}
+    for start in range(0, len(slots), _PAIRS_PER_QUERY):
+        chunk = slots[start : start + _PAIRS_PER_QUERY]
+        pairs = ", ".join("(?, ?)" for _ in chunk)
+        query = (
+            f"SELECT {', '.join(CLIENT_COLUMNS)} FROM key_client_ips "
+            f"WHERE (key_id, ip) IN (VALUES {pairs})"
+        )
+        rows = await db.execute_fetchall(query, [part for slot in chunk for part in slot])
+        for row in rows:
+            found = client_from_row(row, decode_time)
+            known[(row["key_id"], found.ip)] = found
+    return known
 
 
 async def read_clients(
