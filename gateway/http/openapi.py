@@ -37,7 +37,7 @@ from gateway.http.order_schemes import scheme_documents
 
 VERSION = "0.1.0"
 
-# The default order routes (product.md §3.2): their names and the bundled
+# The default order routes (docs/api.md, "Orders"): their names and the bundled
 # backend's answers. Routes an operator adds get a name derived from the path.
 _ORDER_OPERATIONS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("POST", "/api/v1/orders/new"): ("createOrder", "201", "OrderResult"),

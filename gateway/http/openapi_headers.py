@@ -1,6 +1,6 @@
 """The parts of /openapi.json every answer shares: rate-limit headers and credentials.
 
-Every answer carries the binding window's headers (product.md §5), a 429
+Every answer carries the binding window's headers (docs/api.md, "Rate limits"), a 429
 adds Retry-After; the security schemes name the three ways a request
 authenticates: an API key, the signed header trio, a service key.
 """

@@ -4,6 +4,7 @@ storage, scraping one walletgate admin listener every second with the shipped ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -97,11 +98,10 @@ async def _ready(prometheus: Prometheus, process: subprocess.Popen[bytes]) -> bo
         for _ in range(int(START_TIMEOUT_S / 0.1)):  # bounded
             if process.poll() is not None:
                 return False
-            try:
+            # Not listening yet is the usual answer while it starts: ask again.
+            with contextlib.suppress(aiohttp.ClientError):
                 async with client.get(f"{prometheus.url}/-/ready") as r:
                     if r.status == 200:
                         return True
-            except aiohttp.ClientError:
-                pass
             await asyncio.sleep(0.1)
     return False
