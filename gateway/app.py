@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from types import MappingProxyType
 
 from aiohttp import web
@@ -43,6 +42,7 @@ from gateway.metrics import Metrics
 from gateway.ratelimit import open_limiter
 from gateway.ratelimit.clients import open_client as open_redis_client
 from gateway.ratelimit.scopes import QuotaGate
+from gateway.timestamps import UtcClock
 from gateway.upstream.connection import HeadLimits
 from gateway.upstream.forwarder import Forwarder
 from gateway.wallets import SignatureVerifier
@@ -76,7 +76,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
     keys = KeyService(
         store,
         settings.keys,
-        clock=lambda: datetime.fromtimestamp(clock(), UTC),
+        clock=UtcClock(clock),
         history_days=settings.usage.history_days,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
@@ -188,7 +188,8 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     # Every route of the table (key management and the order routes) through one door.
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
     door = handle_auth_mode if settings.listen.mode == ListenMode.AUTH else handle_request
-    app.router.add_route("*", "/{tail:.*}", door)
+    # `[\s\S]`, not `.`: a path with an encoded newline is still ours to refuse.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", door)
     return app
 
 

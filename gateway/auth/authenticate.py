@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +23,7 @@ from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import ApiKey
 from gateway.keys.service import KeyService
 from gateway.order_spec import CANONICAL_JSON
+from gateway.records import record
 from gateway.wallets import (
     SignatureVerifier,
     WalletAddress,
@@ -39,7 +39,7 @@ class AuthMethod(StrEnum):
     PUBLIC = "public"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Identity:
     method: AuthMethod
     wallet: str | None = None  # canonical form

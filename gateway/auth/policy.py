@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from gateway.auth.routes import DEFAULT_ROUTES, KEY_ROUTES, Route, build_route
 from gateway.config import RouteSettings
 from gateway.errors import ApiError, ErrorCode
+from gateway.records import record
 
 __all__ = ["DEFAULT_ROUTES", "Route", "RouteMatch", "RouteTable"]
 
@@ -25,7 +25,7 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SEGMENT = r"[A-Za-z0-9._~:@!$&'()*+,;=-]{1,128}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RouteMatch:
     route: Route
     params: Mapping[str, str]

@@ -23,7 +23,6 @@ The request's quota is written once, whatever the outcome.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -48,11 +47,12 @@ from gateway.http.errors import REFUSALS, api_error
 from gateway.keys.model import ApiKey
 from gateway.ratelimit import Quota, RateLimited
 from gateway.ratelimit.scopes import Scope
+from gateway.records import record
 
 Headers = CIMultiDictProxy[str]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Admission:
     """What the door decided: who asks, on which route, within which quota."""
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from gateway.addresses import client_buckets
 from gateway.errors import ApiError, ErrorCode
@@ -41,6 +42,7 @@ KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 # Answers under this prefix (the service-key dialect) carry `"success": false`.
 EVM_DIALECT_PREFIX = "/api-key/"
 
+X_REQUEST_ID: Final = istr("X-Request-ID")
 # Exceptions that are answers, even when the answer is a 500.
 _EXPECTED = (ApiError, web.HTTPException)
 # Counted when the client hung up before its answer (nginx's convention); never sent.
@@ -157,10 +159,10 @@ def add_response_headers(
     state: RequestState, response: web.StreamResponse, clock: Callable[[], float]
 ) -> None:
     """What every answer carries: Server, X-Request-ID and the rate-limit headers."""
-    headers = response.headers
     # No aiohttp or Python version for a scanner to match against advisories.
-    headers["Server"] = SERVER
-    headers["X-Request-ID"] = state.request_id
+    own: list[tuple[str, str]] = [(hdrs.SERVER, SERVER), (X_REQUEST_ID, state.request_id)]
     quota = state.quota
     if quota is not None:
-        headers.update(quota.headers(clock()))
+        own += quota.header_items(clock())
+    # One call, replacing any of these an answer set already.
+    response.headers.update(own)

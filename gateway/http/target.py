@@ -19,13 +19,13 @@ too: an upstream could act on a body the gateway never looked at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, unquote
 
 from multidict import CIMultiDictProxy
 
 from gateway.errors import ApiError, bad_request
+from gateway.records import record
 
 # Methods whose request body has no defined meaning (RFC 9110, section 9.3): never forwarded.
 BODILESS: Final = frozenset({"GET", "HEAD", "DELETE"})
@@ -34,7 +34,7 @@ _PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 _DOT_SEGMENTS: Final = frozenset({".", ".."})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """A checked request target: the decoded path the routes match, and what is forwarded."""
 

@@ -207,6 +207,8 @@ class KeyService:
 
     def ensure_usable(self, key: ApiKey) -> None:
         """InactiveApiKey unless the key is active and unexpired now."""
+        if key.status is KeyStatus.ACTIVE and key.revoke_at is None and key.expires_at is None:
+            return  # nothing dated: no clock read (a datetime per request) needed
         now = self._clock()
         status = key.effective_status(now)
         if status != KeyStatus.ACTIVE:

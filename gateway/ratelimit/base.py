@@ -13,7 +13,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
+from typing import Final, Protocol
+
+from multidict import istr
+
+from gateway.records import record
+
+# Header names as `istr`: a response's headers take them without normalising each time.
+X_RATELIMIT_LIMIT: Final = istr("X-RateLimit-Limit")
+X_RATELIMIT_REMAINING: Final = istr("X-RateLimit-Remaining")
+X_RATELIMIT_RESET: Final = istr("X-RateLimit-Reset")
+X_RATELIMIT_WINDOW: Final = istr("X-RateLimit-Window")
+RATELIMIT_POLICY: Final = istr("RateLimit-Policy")
+RATELIMIT: Final = istr("RateLimit")
+RETRY_AFTER: Final = istr("Retry-After")
 
 
 class LimiterError(Exception):
@@ -50,7 +63,7 @@ class Window:
             object.__setattr__(self, name, text)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WindowState:
     window: Window
     remaining: int
@@ -67,7 +80,7 @@ class RateLimited(Exception):
         self.now = now
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Quota:
     allowed: bool
     scope: str
@@ -79,24 +92,32 @@ class Quota:
 
     def headers(self, now: float) -> dict[str, str]:
         """Response headers: the binding window plus the IETF policy of every window."""
+        return dict(self.header_items(now))
+
+    def header_items(self, now: float) -> list[tuple[str, str]]:
+        """`headers` as (name, value) pairs, names pre-normalised for a response's
+        case-insensitive headers: every answer carries them, so they are built the
+        cheap way (the texts that never change live on the `Window`)."""
         binding = self.binding
         window = binding.window
         remaining = str(binding.remaining)
-        until_reset = math.ceil(binding.reset - now)
+        reset = binding.reset
+        # ceil(reset - now) for a whole-second reset, without a float call.
+        until_reset = reset - int(now)
         if until_reset < 0:
             until_reset = 0
-        headers = {
-            "X-RateLimit-Limit": window.limit_text,
-            "X-RateLimit-Remaining": remaining,
-            "X-RateLimit-Reset": str(binding.reset),
-            "X-RateLimit-Window": window.seconds_text,
-            "RateLimit-Policy": self.policy
-            or policy_header(tuple([s.window for s in self.states])),
-            "RateLimit": f"{window.remaining_prefix}{remaining};t={until_reset}",
-        }
+        policy = self.policy or policy_header(tuple([s.window for s in self.states]))
+        items: list[tuple[str, str]] = [
+            (X_RATELIMIT_LIMIT, window.limit_text),
+            (X_RATELIMIT_REMAINING, remaining),
+            (X_RATELIMIT_RESET, str(reset)),
+            (X_RATELIMIT_WINDOW, window.seconds_text),
+            (RATELIMIT_POLICY, policy),
+            (RATELIMIT, f"{window.remaining_prefix}{remaining};t={until_reset}"),
+        ]
         if not self.allowed:
-            headers["Retry-After"] = str(self.retry_after(now))
-        return headers
+            items.append((RETRY_AFTER, str(self.retry_after(now))))
+        return items
 
     def retry_after(self, now: float) -> int:
         """Seconds until every full window has reset, so a retry then can succeed.
