@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from json.scanner import make_scanner
 from types import MappingProxyType
@@ -18,6 +17,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import StacksNetwork
+from gateway.records import record
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
 from gateway.wallets.errors import (
     InvalidSignature,
@@ -51,10 +51,9 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"
 
 
-# Not frozen: a frozen dataclass sets each field through object.__setattr__,
-# which costs more than the rest of reading the headers, and this record is
-# built once per signed request, read once by `verify` and then dropped.
-@dataclass(slots=True)
+# Records (`gateway.records`): frozen to the type checker, and built without the
+# object.__setattr__ per field a frozen dataclass pays, once per signed request.
+@record
 class SignedMessage:
     """A signed message as received, before any check."""
 
@@ -64,7 +63,7 @@ class SignedMessage:
     public_key: str | None = None
 
 
-@dataclass(slots=True)  # not frozen, as SignedMessage; its `fields` are read-only
+@record
 class VerifiedMessage:
     wallet: WalletAddress
     fields: Mapping[str, Any]
