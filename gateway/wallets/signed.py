@@ -14,7 +14,7 @@ from json.scanner import make_scanner
 from types import MappingProxyType
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from gateway.config import StacksNetwork
 from gateway.records import record
@@ -36,7 +36,14 @@ from gateway.wallets.replay import ReplayGuard, replay_key_of_signer
 MAX_MESSAGE_CHARS = 16_384
 
 _BODY_FIELDS = ("message", "signature", "walletAddress", "publicKey")
-_HEADER_FIELDS = ("X-Message", "X-Signature", "X-Wallet-Address", "X-Public-Key")
+# istr: multidict keeps their case-folded form, instead of folding the name per lookup.
+_HEADER_FIELDS = (
+    istr("X-Message"),
+    istr("X-Signature"),
+    istr("X-Wallet-Address"),
+    istr("X-Public-Key"),
+)
+_X_MESSAGE, _X_SIGNATURE, _X_WALLET_ADDRESS, _X_PUBLIC_KEY = _HEADER_FIELDS
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -82,11 +89,11 @@ def read_signed_message(
         return _from_fields(form, _BODY_FIELDS)
     lookup = _case_insensitive(headers)
     get = lookup.get
-    message = get("X-Message")
-    signature = get("X-Signature")
+    message = get(_X_MESSAGE)
+    signature = get(_X_SIGNATURE)
     if message is not None or signature is not None:
-        wallet = get("X-Wallet-Address")
-        public_key = get("X-Public-Key")
+        wallet = get(_X_WALLET_ADDRESS)
+        public_key = get(_X_PUBLIC_KEY)
         # Header values are strings: the field-by-field checks (and their
         # messages) are needed only when one is missing or not a string.
         if (
