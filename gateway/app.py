@@ -28,9 +28,9 @@ from gateway.config import ListenMode, OnError, Settings
 from gateway.http.access_log import access_lines_context
 from gateway.http.context import GATEWAY, Gateway, Policy, PolicyCell
 from gateway.http.decision import add_decision_routes
-from gateway.http.door import handle_auth_mode, handle_request
+from gateway.http.door import EveryTarget, handle_auth_mode, handle_request
 from gateway.http.health import address_of, health_context
-from gateway.http.middleware import gateway_middleware
+from gateway.http.middleware import framed
 from gateway.http.openapi import serve_openapi
 from gateway.http.order_schemes import add_order_scheme_routes
 from gateway.http.portal import add_portal_routes
@@ -160,7 +160,6 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     # The body limit is enforced by our own readers (413 with our error body);
     # aiohttp's own check is set above it so it never answers first.
     app = web.Application(
-        middlewares=[gateway_middleware],
         client_max_size=settings.limits.max_body_bytes + 1024,
         # Request bodies pass through as sent, Content-Encoding and all: never
         # decoded here, so bytes and label reaching the upstream agree.
@@ -180,7 +179,7 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
         app.cleanup_ctx.append(ctx)
     # The dependency watcher starts once everything it probes is open.
     app.cleanup_ctx.append(health_context)
-    app.router.add_get("/openapi.json", serve_openapi, allow_head=False)
+    app.router.add_get("/openapi.json", framed(serve_openapi), allow_head=False)
     add_portal_routes(app)
     add_order_scheme_routes(app)
     add_signing_routes(app)
@@ -188,8 +187,9 @@ def build_app(settings: Settings, clock: Callable[[], float] = time.time) -> web
     # Every route of the table (key management and the order routes) through one door.
     # Auth mode: the ingress forwards; walletgate forwards only body-authenticated routes.
     door = handle_auth_mode if settings.listen.mode == ListenMode.AUTH else handle_request
-    # `[\s\S]`, not `.`: a path with an encoded newline is still ours to refuse.
-    app.router.add_route("*", r"/{tail:[\s\S]*}", door)
+    every_target = EveryTarget()
+    app.router.register_resource(every_target)
+    every_target.add_route("*", framed(door))
     return app
 
 

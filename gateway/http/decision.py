@@ -38,6 +38,7 @@ from gateway.http.denial import (
     read_denial,
 )
 from gateway.http.ingress_headers import refuse_unremovable
+from gateway.http.middleware import framed
 from gateway.http.pipeline import identity_headers
 from gateway.http.target import request_target
 
@@ -141,6 +142,6 @@ async def denial(request: web.Request) -> web.StreamResponse:
 
 def add_decision_routes(app: web.Application) -> None:
     """The decision endpoints of auth mode, and the denial nginx hands back."""
-    app.router.add_route("*", AUTH_PATH, forward_auth)
-    app.router.add_get(DENIAL_PATH, denial, allow_head=False)
-    app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", ext_authz)
+    app.router.add_route("*", AUTH_PATH, framed(forward_auth))
+    app.router.add_get(DENIAL_PATH, framed(denial), allow_head=False)
+    app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", framed(ext_authz))

@@ -9,13 +9,45 @@ is the body (an ingress cannot show walletgate a body); the ingress asks
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import _InfoDict
+from yarl import URL
 
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.admit import admit
 from gateway.http.context import GATEWAY, STATE
 from gateway.http.key_routes import KEY_ENDINGS, check_key_request
+from gateway.http.middleware import CATCH_ALL
 from gateway.http.pipeline import forward_admitted
 from gateway.http.target import request_target
+
+
+class EveryTarget(web.Resource):
+    """The main listener's catch-all: every request target no other route names.
+
+    Whatever its form (`*`, a path with an encoded line break, one no route
+    pattern reads), it reaches the door and the route table answers it: no
+    request meets aiohttp's own plain-text 404 or 405, which would bypass the
+    frame (`gateway.http.middleware.framed`) and its error body.
+    """
+
+    def _match(self, path: str) -> dict[str, str]:
+        return {}
+
+    def raw_match(self, path: str) -> bool:
+        return True
+
+    @property
+    def canonical(self) -> str:
+        return CATCH_ALL
+
+    def url_for(self, **kwargs: str) -> URL:
+        return URL("/")
+
+    def add_prefix(self, prefix: str) -> None:
+        raise RuntimeError("the catch-all of the main listener takes no prefix")
+
+    def get_info(self) -> _InfoDict:
+        return {}
 
 
 async def handle_request(request: web.Request) -> web.StreamResponse:

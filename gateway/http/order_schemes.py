@@ -18,6 +18,7 @@ from gateway.auth.routes import page_route
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.admit import admit
 from gateway.http.context import GATEWAY, Gateway
+from gateway.http.middleware import framed
 
 LIST_PATH = "/api/v1/order-schemes"
 ONE_PATH = "/api/v1/order-schemes/{name}"
@@ -64,5 +65,5 @@ async def get_scheme(request: web.Request) -> web.Response:
 
 
 def add_order_scheme_routes(app: web.Application) -> None:
-    app.router.add_get(LIST_PATH, list_schemes, allow_head=False)
-    app.router.add_get(ONE_PATH, get_scheme, allow_head=False)
+    app.router.add_get(LIST_PATH, framed(list_schemes), allow_head=False)
+    app.router.add_get(ONE_PATH, framed(get_scheme), allow_head=False)

@@ -22,6 +22,7 @@ from gateway.config import PortalSettings
 from gateway.errors import ApiError, ErrorCode
 from gateway.http.admit import admit
 from gateway.http.context import GATEWAY
+from gateway.http.middleware import framed
 from gateway.portal_brand import read_logo, theme_css
 
 PORTAL_PATH = "/portal"
@@ -156,6 +157,6 @@ def add_portal_routes(app: web.Application) -> None:
     if not app[GATEWAY].settings.portal.enabled:
         return
     app[ASSETS] = load_assets(app[GATEWAY].settings.portal)
-    app.router.add_get(PORTAL_PATH, serve_portal)
-    app.router.add_get(PORTAL_PATH + "/{asset}", serve_portal)
-    app.router.add_get(PORTAL_PATH + "/{vendor:vendor}/{asset}", serve_portal)
+    app.router.add_get(PORTAL_PATH, framed(serve_portal))
+    app.router.add_get(PORTAL_PATH + "/{asset}", framed(serve_portal))
+    app.router.add_get(PORTAL_PATH + "/{vendor:vendor}/{asset}", framed(serve_portal))

@@ -18,6 +18,7 @@ from gateway.auth.policy import RouteMatch
 from gateway.auth.routes import page_route
 from gateway.http.admit import admit
 from gateway.http.context import GATEWAY, Gateway
+from gateway.http.middleware import framed
 from gateway.order_spec import SchemeKind
 
 SIGNING_PATH = "/api/v1/signing"
@@ -55,4 +56,4 @@ async def get_signing(request: web.Request) -> web.Response:
 
 
 def add_signing_routes(app: web.Application) -> None:
-    app.router.add_get(SIGNING_PATH, get_signing, allow_head=False)
+    app.router.add_get(SIGNING_PATH, framed(get_signing), allow_head=False)
