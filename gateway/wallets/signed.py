@@ -58,6 +58,13 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"
 
 
+# Read once, not per verification: `.value` is a Python-level property, and
+# on Python 3.11 every `Chain.X` read runs EnumType's attribute hook.
+_LABELS: Mapping[str, str] = {member: member.value for member in (*Chain, *Outcome)}
+_VALID = Outcome.VALID.value
+_STACKS = Chain.STACKS
+
+
 # Records (`gateway.records`): frozen to the type checker, and built without the
 # object.__setattr__ per field a frozen dataclass pays, once per signed request.
 @record
@@ -227,7 +234,7 @@ class SignatureVerifier:
         try:
             wallet = parse_wallet_address(address, self._chains)
             network = self._stacks_network
-            if network is not None and wallet.chain == Chain.STACKS and wallet.network != network:
+            if network is not None and wallet.chain == _STACKS and wallet.network != network:
                 raise InvalidWalletAddress(f"this gateway accepts Stacks {network} addresses only")
         except InvalidWalletAddress:
             self._report("unknown", Outcome.INVALID_WALLET)
@@ -304,12 +311,6 @@ class SignatureVerifier:
             return
         if self._domain is None or not _same(self._domain, named):
             raise SignatureNotBound("message is bound to another domain")
-
-
-# Plain strings for `observe`: an enum's `.value` is a Python-level property,
-# and these are read on every verification.
-_LABELS: Mapping[str, str] = {member: member.value for member in (*Chain, *Outcome)}
-_VALID = Outcome.VALID.value
 
 
 def _outcome_of(exc: WalletError) -> Outcome:
