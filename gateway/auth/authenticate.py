@@ -137,7 +137,7 @@ class Authenticator:
         # credential, good for this one order once (its scheme, owner and uuid).
         wallet = await self.verify_order(route, order, headers)
         return Identity(
-            AuthMethod.SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
+            _SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
         )
 
     async def verify_order(
