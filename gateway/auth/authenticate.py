@@ -58,6 +58,8 @@ class Identity:
 
 
 PUBLIC = Identity(AuthMethod.PUBLIC)
+# Read once for the per-request paths: an enum class attribute costs a Python-level hook.
+_SIGNATURE = AuthMethod.SIGNATURE
 SIGNATURES = frozenset({Credential.SIGNED_MESSAGE, Credential.ORDER_SIGNATURE})
 
 
@@ -122,12 +124,10 @@ class Authenticator:
             raise ApiError(ErrorCode.UNAUTHORIZED, "Signature required")
         verified = await self.verifier.verify(signed, action=route.action, bound=params)
         wallet = verified.wallet
+        # Positional (method, wallet, display, key, order_only, address, fields):
+        # keywords cost more to bind on this per-request call.
         return Identity(
-            AuthMethod.SIGNATURE,
-            wallet.canonical,
-            wallet.display,
-            address=wallet,
-            fields=verified.fields,
+            _SIGNATURE, wallet.canonical, wallet.display, None, False, wallet, verified.fields
         )
 
     async def order_signature(
@@ -137,7 +137,7 @@ class Authenticator:
         # credential, good for this one order once (its scheme, owner and uuid).
         wallet = await self.verify_order(route, order, headers)
         return Identity(
-            AuthMethod.SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
+            _SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
         )
 
     async def verify_order(

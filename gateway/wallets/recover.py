@@ -33,6 +33,8 @@ _N_BYTES = SECP256K1_N.to_bytes(32, "big")
 _ZERO_32 = bytes(32)
 # Recovered keys repeat (one per wallet); their digests are cached per key.
 _KEY_CACHE_SIZE = 4096
+# Read once: every `Chain.X` lookup runs EnumType's attribute hook (~1 k instructions).
+_STACKS = Chain.STACKS
 
 
 def _hex_bytes(text: str, size: int) -> bytes | None:
@@ -110,11 +112,9 @@ def evm_address_of(key: RecoveredKey) -> str:
     return _evm_address(key.format(compressed=False))
 
 
-def _check_claimed_key(claimed: bytes | None, key: RecoveredKey) -> None:
+def _check_claimed_key(claimed: bytes, key: RecoveredKey) -> None:
     # A parsed claimed key is 33 or 65 bytes: compare it with that form only.
-    if claimed is not None and claimed != key.format(
-        compressed=len(claimed) == COMPRESSED_KEY_BYTES
-    ):
+    if claimed != key.format(compressed=len(claimed) == COMPRESSED_KEY_BYTES):
         raise InvalidSignature("public key does not match the signature")
 
 
@@ -140,7 +140,8 @@ def _verify_stacks(
         except RecoveryFailed:
             continue
         if stacks_key_matches(wallet, key):
-            _check_claimed_key(claimed, key)
+            if claimed is not None:
+                _check_claimed_key(claimed, key)
             return key.format(compressed=True)
     raise InvalidSignature("signature does not match the wallet address")
 
@@ -151,7 +152,8 @@ def _verify_evm(
     key = recover_public_key(signature, evm.hash_message(message))
     if _evm_address(key.format(compressed=False)) != wallet.canonical:
         raise InvalidSignature("signature does not match the wallet address")
-    _check_claimed_key(claimed, key)
+    if claimed is not None:
+        _check_claimed_key(claimed, key)
     return key.format(compressed=True)
 
 
@@ -165,7 +167,7 @@ def verify_signature_bytes(
     """
     signature = parse_signature(signature_hex)
     claimed = None if public_key_hex is None else parse_public_key(public_key_hex)
-    if wallet.chain == Chain.STACKS:
+    if wallet.chain == _STACKS:
         return _verify_stacks(wallet, message, signature, claimed)
     return _verify_evm(wallet, message, signature, claimed)
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
+from json.scanner import make_scanner
 from types import MappingProxyType
 from typing import Any
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from gateway.config import StacksNetwork
+from gateway.records import record
 from gateway.wallets.address import Chain, WalletAddress, parse_wallet_address
 from gateway.wallets.errors import (
     InvalidSignature,
@@ -35,7 +36,14 @@ from gateway.wallets.replay import ReplayGuard, replay_key_of_signer
 MAX_MESSAGE_CHARS = 16_384
 
 _BODY_FIELDS = ("message", "signature", "walletAddress", "publicKey")
-_HEADER_FIELDS = ("X-Message", "X-Signature", "X-Wallet-Address", "X-Public-Key")
+# istr: multidict keeps their case-folded form, instead of folding the name per lookup.
+_HEADER_FIELDS = (
+    istr("X-Message"),
+    istr("X-Signature"),
+    istr("X-Wallet-Address"),
+    istr("X-Public-Key"),
+)
+_X_MESSAGE, _X_SIGNATURE, _X_WALLET_ADDRESS, _X_PUBLIC_KEY = _HEADER_FIELDS
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -50,15 +58,26 @@ class Outcome(StrEnum):
     REPLAYED = "replayed"
 
 
-@dataclass(frozen=True, slots=True)
+# Read once, not per verification: `.value` is a Python-level property, and
+# on Python 3.11 every `Chain.X` read runs EnumType's attribute hook.
+_LABELS: Mapping[str, str] = {member: member.value for member in (*Chain, *Outcome)}
+_VALID = Outcome.VALID.value
+_STACKS = Chain.STACKS
+
+
+# Records (`gateway.records`): frozen to the type checker, and built without the
+# object.__setattr__ per field a frozen dataclass pays, once per signed request.
+@record
 class SignedMessage:
+    """A signed message as received, before any check."""
+
     message: str
     signature: str
     wallet_address: str
     public_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifiedMessage:
     wallet: WalletAddress
     fields: Mapping[str, Any]
@@ -71,11 +90,26 @@ def read_signed_message(
 
     None when the request carries no signature at all (not this scheme).
     """
-    form: Mapping[str, Any] = body if isinstance(body, Mapping) else _EMPTY
+    # Most signed requests carry no body: no Mapping (abc) check for them.
+    form: Mapping[str, Any] = _EMPTY if body is None or not isinstance(body, Mapping) else body
     if "message" in form:
         return _from_fields(form, _BODY_FIELDS)
     lookup = _case_insensitive(headers)
-    if "X-Message" in lookup or "X-Signature" in lookup:
+    get = lookup.get
+    message = get(_X_MESSAGE)
+    signature = get(_X_SIGNATURE)
+    if message is not None or signature is not None:
+        wallet = get(_X_WALLET_ADDRESS)
+        public_key = get(_X_PUBLIC_KEY)
+        # Header values are strings: the field-by-field checks (and their
+        # messages) are needed only when one is missing or not a string.
+        if (
+            type(message) is str
+            and type(signature) is str
+            and type(wallet) is str
+            and (public_key is None or type(public_key) is str)
+        ):
+            return SignedMessage(message, signature, wallet, public_key or None)
         return _from_fields(lookup, _HEADER_FIELDS)
     if "signature" in form:
         return _from_fields(form, _BODY_FIELDS)
@@ -83,7 +117,7 @@ def read_signed_message(
 
 
 def _case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
-    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+    if type(headers) is CIMultiDictProxy or isinstance(headers, CIMultiDictProxy | CIMultiDict):
         return headers
     return CIMultiDict(headers)
 
@@ -117,16 +151,23 @@ def _reject_duplicate_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return fields
 
 
-_DECODER = json.JSONDecoder()
 _STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_reject_duplicate_fields)
+# The C scanner behind `json.loads`, called directly: `raw_decode` would add a
+# Python frame and an exception translation per message.
+# (typeshed's stub asks for a scanner as the context; json passes a decoder, as here.)
+_SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _plain_json(text: str) -> Any:
     """`json.loads(text)`, without its whitespace scans for the usual `{...}` text."""
     if text[:1] == "{" and text[-1:] == "}":
-        value, end = _DECODER.raw_decode(text)
-        if end == len(text):
-            return value
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            pass  # not JSON at all: json.loads below raises the ValueError
+        else:
+            if end == len(text):
+                return value
     return json.loads(text)
 
 
@@ -145,11 +186,11 @@ def _parse_message(message: str) -> tuple[dict[str, Any], bytes]:
         # the top-level object has distinct keys, no key repeats anywhere (and
         # no nested object has any): the slow duplicate-refusing parse is
         # needed only otherwise.
-        if isinstance(fields, dict) and message.count(":") != len(fields):
+        if type(fields) is dict and message.count(":") != len(fields):
             fields = _STRICT_DECODER.decode(message)
     except (ValueError, RecursionError):
         raise InvalidSignedMessage("message must be a JSON object") from None
-    if not isinstance(fields, dict):
+    if type(fields) is not dict:
         raise InvalidSignedMessage("message must be a JSON object")
     return fields, data
 
@@ -187,13 +228,13 @@ class SignatureVerifier:
 
     def _report(self, chain: str, outcome: Outcome) -> None:
         if self._observe is not None:
-            self._observe(chain, outcome.value)
+            self._observe(chain, _LABELS[outcome])
 
     def _wallet(self, address: object) -> WalletAddress:
         try:
             wallet = parse_wallet_address(address, self._chains)
             network = self._stacks_network
-            if network is not None and wallet.chain == Chain.STACKS and wallet.network != network:
+            if network is not None and wallet.chain == _STACKS and wallet.network != network:
                 raise InvalidWalletAddress(f"this gateway accepts Stacks {network} addresses only")
         except InvalidWalletAddress:
             self._report("unknown", Outcome.INVALID_WALLET)
@@ -205,45 +246,58 @@ class SignatureVerifier:
     ) -> VerifiedMessage:
         """Admit `signed` for `action` once, or raise the `WalletError` that says why not."""
         wallet = self._wallet(signed.wallet_address)
-        chain = wallet.chain.value
+        chain = _LABELS[wallet.chain]
+        # One reading of the clock for the window and the replay entry's life.
+        now = self._clock()
         try:
-            fields, data = self._check_fields(signed.message, action, bound)
+            fields, data = self._check_fields(signed.message, action, bound, now)
             signer = verify_signature_bytes(wallet, data, signed.signature, signed.public_key)
         except WalletError as exc:
             self._report(chain, _outcome_of(exc))
             raise
-        if not await self._replay.first_use(replay_key_of_signer(signer, data), self._ttl(fields)):
+        if not await self._replay.first_use(
+            replay_key_of_signer(signer, data), self._ttl(fields["timestamp"], now)
+        ):
             self._report(chain, Outcome.REPLAYED)
             raise SignatureReplayed("message already used")
-        self._report(chain, Outcome.VALID)
+        if self._observe is not None:
+            self._observe(chain, _VALID)
         return VerifiedMessage(wallet, MappingProxyType(fields))
 
-    def _ttl(self, fields: Mapping[str, Any]) -> float:
+    def _ttl(self, timestamp_ms: int, now: float) -> float:
         """How long a message must be remembered: until its timestamp leaves the
-        window, not a full double window, so the replay set holds half as much."""
-        timestamp_ms: int = fields["timestamp"]  # checked to be an int before
-        remaining = timestamp_ms / 1000 + self._max_age_ms / 1000 - self._clock()
-        return min(max(remaining, 0.0) + 1.0, self._replay_ttl_s)
+        window, not a full double window, so the replay set holds half as much.
+        `now` is when the window was checked, before recovery: the entry lives
+        the few microseconds longer, never shorter."""
+        remaining = (timestamp_ms + self._max_age_ms) / 1000 - now
+        # min(max(remaining, 0) + 1, cap), without the builtins' argument parsing.
+        ttl = remaining + 1.0 if remaining > 0.0 else 1.0
+        return ttl if ttl < self._replay_ttl_s else self._replay_ttl_s
 
     def _check_fields(
-        self, message: object, action: str, bound: Mapping[str, Any]
+        self, message: object, action: str, bound: Mapping[str, Any], now: float
     ) -> tuple[dict[str, Any], bytes]:
-        """The message's fields and UTF-8 bytes, once its fields are what the request needs."""
+        """The message's fields and UTF-8 bytes, once its fields are what the request
+        needs. `_same` is written out below: this runs once per signed request."""
         if not isinstance(message, str):
             raise InvalidSignedMessage("message must be a string")
         fields, data = _parse_message(message)
-        if not _same(action, fields.get("action")):
+        named = fields.get("action")
+        if type(named) is not type(action) or named != action:
             raise InvalidSignedMessage(f'action must be "{action}"')
-        self._check_domain(fields.get("domain"))
+        domain = fields.get("domain")
+        if domain is not self._domain and (type(domain) is not str or domain != self._domain):
+            self._check_domain(domain)  # raises, saying why
         timestamp = fields.get("timestamp")
         if type(timestamp) is not int:
             raise InvalidSignedMessage("timestamp must be an integer (milliseconds)")
         # Compared, not subtracted: a huge integer cannot overflow a comparison.
-        now_ms = self._clock() * 1000
+        now_ms = now * 1000
         if not now_ms - self._max_age_ms <= timestamp <= now_ms + self._max_age_ms:
             raise SignatureExpired("timestamp is outside the accepted window")
         for name, expected in bound.items():
-            if not _same(expected, fields.get(name)):
+            value = fields.get(name)
+            if type(value) is not type(expected) or value != expected:
                 raise InvalidSignature(f"{name} does not match the request")
         return fields, data
 

@@ -65,7 +65,17 @@ async def test_bound_verifier_admits_its_own_domain(signer: StacksSigner) -> Non
     assert verified.fields["domain"] == DOMAIN
 
 
-@pytest.mark.parametrize("fields", [{}, {"domain": "other.example"}, {"domain": [DOMAIN]}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"domain": None},
+        {"domain": "other.example"},
+        {"domain": DOMAIN.upper()},
+        {"domain": DOMAIN + "."},
+        {"domain": [DOMAIN]},
+    ],
+)
 async def test_bound_verifier_refuses_other_or_no_domain(
     signer: StacksSigner, fields: dict[str, Any]
 ) -> None:

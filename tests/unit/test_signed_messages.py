@@ -317,6 +317,32 @@ async def test_timestamp_of_wrong_type_or_scale_is_refused(
     assert error.code == code
 
 
+class RecordingGuard(MemoryReplayGuard):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ttls: list[float] = []
+
+    async def first_use(self, key: bytes, ttl_s: float) -> bool:
+        self.ttls.append(ttl_s)
+        return await super().first_use(key, ttl_s)
+
+
+@pytest.mark.parametrize(
+    ("age_ms", "ttl_s"),
+    [(0, MAX_AGE_S + 1), (100_000, MAX_AGE_S - 100 + 1), (-(MAX_AGE_S * 1000), 2 * MAX_AGE_S)],
+    ids=["fresh", "100s-old", "from-the-future"],
+)
+async def test_a_message_is_remembered_until_its_timestamp_leaves_the_window(
+    age_ms: int, ttl_s: float
+) -> None:
+    guard = RecordingGuard()
+    verifier = SignatureVerifier(replay=guard, max_age_s=MAX_AGE_S, clock=lambda: NOW_MS / 1000)
+    await verifier.verify(
+        signed(STACKS, "list_api_keys", now_ms=NOW_MS - age_ms), action="list_api_keys"
+    )
+    assert guard.ttls == [pytest.approx(ttl_s)]
+
+
 # -- malformed input --------------------------------------------------------------------------
 
 
@@ -334,6 +360,9 @@ async def test_timestamp_of_wrong_type_or_scale_is_refused(
         f'{{"action": ["list_api_keys"], "timestamp": {NOW_MS}}}',
         f'{{"action": "list_api_keys", "action": "list_api_keys", "timestamp": {NOW_MS}}}',
         f'{{"action": "list_api_keys", "timestamp": {NOW_MS}}}x',
+        f'{{"action": "list_api_keys", "timestamp": {NOW_MS}}}}}',
+        "{action: list_api_keys}",
+        f'{{"action": "list_api_keys", "timestamp": {NOW_MS}, "x": {{"a": 1, "a": 2}}}}',
         '{"action": "list_api_keys", "timestamp": 1' + "0" * 5000 + "}",
         "[" * 100_000 + "]" * 100_000,
         f'{{"action": "list_api_keys", "timestamp": {NOW_MS}, "pad": "{"x" * 10_000_000}"}}',
@@ -351,6 +380,9 @@ async def test_timestamp_of_wrong_type_or_scale_is_refused(
         "action-not-string",
         "duplicate-field",
         "trailing-garbage",
+        "trailing-brace",
+        "braced-garbage",
+        "nested-duplicate-field",
         "5000-digit-timestamp",
         "deep-nesting",
         "10MB",
@@ -525,6 +557,12 @@ def test_header_form_is_read_in_any_case(
     )
 
 
+def test_an_empty_public_key_header_is_no_public_key() -> None:
+    headers = signed_headers(EVM, "list_api_keys", now_ms=NOW_MS) | {"X-Public-Key": ""}
+    message = read_signed_message(None, CIMultiDict(headers))
+    assert message is not None and message.public_key is None
+
+
 def test_body_form_wins_over_headers() -> None:
     body = signed_body(STACKS, "list_api_keys", now_ms=NOW_MS)
     headers = signed_headers(EVM, "list_api_keys", now_ms=NOW_MS)
@@ -549,6 +587,11 @@ def test_request_without_signature_is_not_a_signed_request() -> None:
         ({"message": "{}", "signature": "00", "walletAddress": None}, {}),
         ({"message": "{}", "signature": "00", "walletAddress": "SP", "publicKey": 2}, {}),
         (None, {"X-Message": "{}"}),
+        (
+            None,
+            {"X-Message": "{}", "X-Signature": "00", "X-Wallet-Address": "SP", "X-Public-Key": 2},
+        ),
+        (None, {"X-Message": "{}", "X-Signature": 0, "X-Wallet-Address": "SP"}),
         (None, {"X-Signature": "00", "X-Wallet-Address": "SP"}),
     ],
 )
