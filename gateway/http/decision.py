@@ -37,15 +37,17 @@ from gateway.http.denial import (
     denial_response,
     read_denial,
 )
-from gateway.http.ingress_headers import refuse_unremovable
+from gateway.http.ingress_headers import REMOVABLE_NAMES, RemovableNames
 from gateway.http.middleware import framed
 from gateway.http.pipeline import identity_headers
-from gateway.http.target import request_target
+from gateway.http.target import target_path
 
 AUTH_PATH = "/_walletgate/auth"
 EXT_AUTHZ_PREFIX = "/_walletgate/ext_authz"
 
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+# Methods taken as they are; any other must be a well-formed token (`_METHOD`).
+_COMMON_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _MAX_URI = 8192
 
 
@@ -67,11 +69,11 @@ def original_path(uri: str) -> str:
     a decision must never allow a target the upstream would read differently."""
     if len(uri) > _MAX_URI:
         raise decision_error("the original URI is too long")
-    return request_target(uri).path
+    return target_path(uri)
 
 
 def original_method(method: str | None) -> str:
-    if method is None or not _METHOD.fullmatch(method):
+    if method is None or (method not in _COMMON_METHODS and not _METHOD.fullmatch(method)):
         raise decision_error("the original method is missing or malformed")
     return method
 
@@ -81,29 +83,37 @@ def allow(request: web.Request, gw: Gateway, admission: Admission) -> web.Stream
 
     The rate-limit headers and X-Request-ID are added by the middleware, as to
     every answer; the key's usage counts the request the ingress will forward.
+    The answer has no body: a bare `StreamResponse` with `Content-Length: 0`
+    sends the same bytes as a `web.Response` without its body machinery.
     """
     key = admission.identity.key
     if key is not None:
         gw.keys.record_usage(key.id, 200, admission.route.permission, request[STATE].client_ip)
-    return web.Response(status=200, headers=identity_headers(admission.identity))
+    answer = web.StreamResponse(status=200, headers=identity_headers(admission.identity))
+    answer.content_length = 0
+    return answer
 
 
 async def decide(
     request: web.Request, method: str | None, uri: str | None, *, names_only: bool = False
 ) -> web.StreamResponse:
     """`names_only`: the ingress removes headers by name only (nginx, Envoy)."""
-    gw = request.app[GATEWAY]
+    app = request.app
+    gw = app[GATEWAY]
     require_trusted(request, gw)
-    decision_id = decision_id_of(request.headers.get(DECISION_ID_HEADER))
-    if decision_id is not None:
-        request[STATE].on_answer = partial(carry_denial, decision_id)
+    state = request[STATE]
+    headers = request.headers
+    sent_id = headers.get(DECISION_ID_HEADER)
+    if sent_id is not None:
+        # Checked by `carry_denial` when there is a denial to carry: an allow never reads it.
+        state.on_answer = partial(carry_denial, sent_id)
     if names_only:
-        refuse_unremovable(request.headers.keys())
+        app[REMOVABLE_NAMES].refuse_unremovable(headers.keys())
     if uri is None:
         raise decision_error("the original URI is missing")
     matched = gw.routes.match(original_method(method), original_path(uri))
     route = matched.route
-    request[STATE].route = route.template
+    state.route = route.template
     if route.order_signature or not route.forwarded:
         # Its credential is the body (or it is walletgate's own), which a decision never sees.
         raise decision_error("this route is authenticated by its body: route it to walletgate")
@@ -113,14 +123,14 @@ async def decide(
 async def forward_auth(request: web.Request) -> web.StreamResponse:
     """nginx auth_request, Traefik forwardAuth, Caddy forward_auth."""
     headers = request.headers
-    nginx = "X-Original-URI" in headers or "X-Original-Method" in headers
+    method, uri = headers.get("X-Original-Method"), headers.get("X-Original-URI")
+    nginx = method is not None or uri is not None
     others = "X-Forwarded-Uri" in headers or "X-Forwarded-Method" in headers
     if nginx and others:
         # An ingress sets one convention and removes the other; a request with
         # both carries one a client chose (docs/ingress.md): believe neither.
         raise decision_error("the original request is named twice")
     if nginx:
-        method, uri = headers.get("X-Original-Method"), headers.get("X-Original-URI")
         return await decide(request, method, uri, names_only=True)
     return await decide(request, headers.get("X-Forwarded-Method"), headers.get("X-Forwarded-Uri"))
 
@@ -142,6 +152,7 @@ async def denial(request: web.Request) -> web.StreamResponse:
 
 def add_decision_routes(app: web.Application) -> None:
     """The decision endpoints of auth mode, and the denial nginx hands back."""
+    app[REMOVABLE_NAMES] = RemovableNames()
     app.router.add_route("*", AUTH_PATH, framed(forward_auth))
     app.router.add_get(DENIAL_PATH, framed(denial), allow_head=False)
     app.router.add_route("*", EXT_AUTHZ_PREFIX + "/{original:.*}", framed(ext_authz))

@@ -68,10 +68,14 @@ def decision_id_of(sent: str | None) -> str | None:
     return sent if sent is not None and _DECISION_ID.fullmatch(sent) else None
 
 
-def carry_denial(decision_id: str, answer: web.StreamResponse) -> None:
+def carry_denial(sent_id: str, answer: web.StreamResponse) -> None:
     """Put a refused decision's answer into its own `X-Walletgate-Denial` header
-    (called once the answer's headers are final)."""
+    (called once the answer's headers are final), when the decision id the
+    ingress sent (`sent_id`) is well formed."""
     if answer.status < 400 or not isinstance(answer, web.Response):
+        return
+    decision_id = decision_id_of(sent_id)
+    if decision_id is None:
         return
     body = answer.body if isinstance(answer.body, bytes) else b""
     headers = [[k, v] for k, v in answer.headers.items() if k.lower() in ANSWERED_HEADERS]

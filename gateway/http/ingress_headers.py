@@ -13,16 +13,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from aiohttp import web
+
 from gateway.errors import bad_request
 from gateway.upstream.header_policy import unnamed_stripped
 
 
-def refuse_unremovable(names: Iterable[str]) -> None:
-    """400 when a header the ingress would pass on is one the upstream must never see."""
-    name = unnamed_stripped(names)
-    if name is not None:
-        raise bad_request(
-            "Header not accepted",
-            header=name,
-            reason="X-Gateway-* and X-Forwarded-* headers are set by the gateway only",
-        )
+class RemovableNames:
+    """Whether each header name is one an ingress can remove, remembered per name.
+
+    Every decision asks it of every header name, and an ingress sends the same
+    dozen names again and again: one dict lookup per name instead of lowering
+    and prefix-matching it each time. The table is bounded and emptied when
+    full, so client-chosen names cost at worst what no table would.
+    """
+
+    __slots__ = ("_unremovable",)
+    MAX_NAMES = 1024
+
+    def __init__(self) -> None:
+        self._unremovable: dict[str, bool] = {}
+
+    def refuse_unremovable(self, names: Iterable[str]) -> None:
+        """400 when a header the ingress would pass on is one the upstream must never see."""
+        known = self._unremovable
+        for name in names:
+            unremovable = known.get(name)
+            if unremovable is None:
+                if len(known) >= self.MAX_NAMES:
+                    known.clear()
+                unremovable = known[name] = unnamed_stripped((name,)) is not None
+            if unremovable:
+                raise bad_request(
+                    "Header not accepted",
+                    header=name,
+                    reason="X-Gateway-* and X-Forwarded-* headers are set by the gateway only",
+                )
+
+
+REMOVABLE_NAMES = web.AppKey("removable_names", RemovableNames)

@@ -48,6 +48,17 @@ def refused(reason: str) -> ApiError:
 
 def request_target(raw: str) -> Target:
     """The target of a request line, checked; ApiError 400 when it is ambiguous."""
+    path, origin_form = _checked(raw)
+    return Target(path, origin_form)
+
+
+def target_path(raw: str) -> str:
+    """`request_target(raw).path`, for a decision, which forwards nothing."""
+    return _checked(raw)[0]
+
+
+def _checked(raw: str) -> tuple[str, str]:
+    """The decoded path and the origin-form to forward; ApiError 400 when ambiguous."""
     if raw[:1] != "/":
         raise refused("only origin-form targets (starting with /) are accepted")
     if "#" in raw:
@@ -61,7 +72,7 @@ def request_target(raw: str) -> Target:
         origin_form = quote(path, safe=_PATH_SAFE) + mark + query
     if "/." in path and _DOT_SEGMENTS.intersection(path.split("/")):
         raise refused("dot segments are not accepted in paths")
-    return Target(path, origin_form)
+    return path, origin_form
 
 
 def _decoded(raw_path: str) -> str:

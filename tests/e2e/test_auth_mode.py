@@ -128,6 +128,9 @@ async def test_allow_carries_identity_and_rate_limit_headers(start_gateway, stac
     assert reply.headers["X-Gateway-Auth"] == "api_key"
     assert reply.headers["X-Request-ID"] == "ingress-chosen-id"
     assert reply.headers["X-RateLimit-Remaining"] == "98"  # the order creation, this
+    # An empty answer on a kept-alive connection: a length, never chunked.
+    assert reply.text == "" and reply.headers["Content-Length"] == "0"
+    assert "Transfer-Encoding" not in reply.headers
     # Nothing was forwarded: the ingress does that.
     assert not [r for r in gw.backend_requests if r["path"].endswith("/execute")]
     public = await decide(gw, {"X-Original-Method": "GET", "X-Original-URI": "/api/v1/orders"})

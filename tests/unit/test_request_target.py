@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import ApiError
-from gateway.http.target import request_target
+from gateway.http.target import request_target, target_path
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ from gateway.http.target import request_target
 def test_origin_form_is_rebuilt_from_the_decoded_path(raw, path, forwarded):
     target = request_target(raw)
     assert (target.path, target.origin_form) == (path, forwarded)
+    assert target_path(raw) == path  # a decision's check: the same path
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,8 @@ def test_origin_form_is_rebuilt_from_the_decoded_path(raw, path, forwarded):
     ],
 )
 def test_ambiguous_targets_are_400(raw):
-    with pytest.raises(ApiError) as caught:
-        request_target(raw)
-    assert caught.value.status == 400
-    assert caught.value.message == "Invalid request target"
+    for check in (request_target, target_path):
+        with pytest.raises(ApiError) as caught:
+            check(raw)
+        assert caught.value.status == 400
+        assert caught.value.message == "Invalid request target"
