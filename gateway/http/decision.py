@@ -81,7 +81,7 @@ def original_method(method: str | None) -> str:
 def allow(request: web.Request, gw: Gateway, admission: Admission) -> web.StreamResponse:
     """The decision's ending: 200 with the identity for the ingress to forward.
 
-    The rate-limit headers and X-Request-ID are added by the middleware, as to
+    The rate-limit headers and X-Request-ID are added by the frame (`framed`), as to
     every answer; the key's usage counts the request the ingress will forward.
     The answer has no body: a bare `StreamResponse` with `Content-Length: 0`
     sends the same bytes as a `web.Response` without its body machinery.
