@@ -78,6 +78,7 @@ def build_gateway(settings: Settings, clock: Callable[[], float] = time.time) ->
         settings.keys,
         clock=UtcClock(clock),
         history_days=settings.usage.history_days,
+        seconds=clock,
     )
     limiter = open_limiter(settings.redis.url, prefix=settings.redis.prefix)
     replay = _replay_guard(settings, clock)

@@ -65,8 +65,8 @@ def combine(known: ClientIp | None, seen: ClientIp) -> ClientIp:
 class ClientIpCounter:
     """Addresses seen since the last flush, per key.
 
-    Kept as [first, last, requests] lists: counting is on the request path,
-    and updating a list in place costs far less than a new record each time.
+    Kept as [first, last, requests] lists, updated in place: far cheaper than
+    a new record for every tally folded in.
     """
 
     def __init__(self) -> None:
@@ -75,14 +75,17 @@ class ClientIpCounter:
     def __len__(self) -> int:
         return len(self._seen)
 
-    def add(self, key_id: str, ip: str, moment: datetime) -> None:
+    def add(self, key_id: str, ip: str, moment: datetime, requests: int = 1) -> None:
         seen = self._seen.get((key_id, ip))
         if seen is None:
-            self._seen[(key_id, ip)] = [moment, moment, 1]
+            self._seen[(key_id, ip)] = [moment, moment, requests]
             return
-        if moment > seen[1]:
+        # Tallies are folded in the order they began, not always in time order.
+        if moment < seen[0]:
+            seen[0] = moment
+        elif moment > seen[1]:
             seen[1] = moment
-        seen[2] += 1
+        seen[2] += requests
 
     def take(self) -> dict[ClientKey, ClientIp]:
         seen, self._seen = self._seen, {}

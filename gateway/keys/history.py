@@ -81,7 +81,7 @@ class HourlyCounter:
     def __len__(self) -> int:
         return len(self._counts)
 
-    def add(self, key_id: str, moment: datetime, outcome: Outcome) -> None:
+    def add(self, key_id: str, moment: datetime, outcome: Outcome, requests: int = 1) -> None:
         if not self._hour <= moment < self._next_hour:
             self._hour = hour_of(moment)
             self._next_hour = self._hour + timedelta(hours=1)
@@ -89,7 +89,7 @@ class HourlyCounter:
         counts = self._counts.get(slot)
         if counts is None:
             counts = self._counts[slot] = [0, 0, 0, 0]
-        counts[_POSITION[outcome]] += 1
+        counts[_POSITION[outcome]] += requests
 
     def take(self) -> dict[HourKey, HourlyUsage]:
         """Everything counted so far, and an empty counter."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -103,9 +104,11 @@ class KeyService:
         clock: Clock = utc_now,
         *,
         history_days: int = 7,
+        seconds: Callable[[], float] = time.time,
     ) -> None:
+        """`seconds` is `clock`'s time as Unix seconds, which stamps usage."""
         self.store = store
-        self.usage = UsageCounter(store, clock, timedelta(days=history_days))
+        self.usage = UsageCounter(store, clock, timedelta(days=history_days), seconds)
         self.tiers = WalletTiers(store)
         self._settings = settings
         self._clock = clock
