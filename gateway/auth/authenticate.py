@@ -58,9 +58,19 @@ class Identity:
 
 
 PUBLIC = Identity(AuthMethod.PUBLIC)
-# Read once for the per-request paths: an enum class attribute costs a Python-level hook.
+# Members read once for the per-request paths: on Python 3.11 reading one off
+# its enum class goes through the metaclass's `__getattr__` hook, about a
+# thousand instructions each time.
+_API_KEY_METHOD = AuthMethod.API_KEY
 _SIGNATURE = AuthMethod.SIGNATURE
-SIGNATURES = frozenset({Credential.SIGNED_MESSAGE, Credential.ORDER_SIGNATURE})
+_API_KEY = Credential.API_KEY
+_SERVICE_KEY = Credential.SERVICE_KEY
+_SIGNED_MESSAGE = Credential.SIGNED_MESSAGE
+_ORDER_SIGNATURE = Credential.ORDER_SIGNATURE
+_PUBLIC = Credential.PUBLIC
+SIGNATURES = frozenset({_SIGNED_MESSAGE, _ORDER_SIGNATURE})
+# What the access line, metrics and X-Gateway-Auth call each method (a plain str).
+METHOD_NAMES = {method: method.value for method in AuthMethod}
 
 
 def api_key_required() -> ApiError:
@@ -68,41 +78,39 @@ def api_key_required() -> ApiError:
 
 
 def key_identity(key: ApiKey) -> Identity:
-    return Identity(AuthMethod.API_KEY, key.wallet, key.wallet_display, key)
+    return Identity(_API_KEY_METHOD, key.wallet, key.wallet_display, key)
 
 
 def presented(route: Route, headers: Mapping[str, str], body: Any) -> Credential:
     """The credential this request offers on `route`; 401 when it offers none the
     route accepts. A key wins over a signature, as a signed request never sends one."""
     accepted = route.credentials
-    if "X-API-Key" in headers and (
-        Credential.API_KEY in accepted or Credential.SERVICE_KEY in accepted
-    ):
-        return Credential.API_KEY
+    if "X-API-Key" in headers and (_API_KEY in accepted or _SERVICE_KEY in accepted):
+        return _API_KEY
     form = body if isinstance(body, dict) else None
-    if Credential.SIGNED_MESSAGE in accepted and (
+    if _SIGNED_MESSAGE in accepted and (
         "X-Message" in headers
         or "X-Signature" in headers
         or (form is not None and ("message" in form or "signature" in form))
     ):
-        return Credential.SIGNED_MESSAGE
-    if Credential.ORDER_SIGNATURE in accepted and form is not None and "signature" in form:
-        return Credential.ORDER_SIGNATURE
-    if Credential.PUBLIC in accepted:
-        return Credential.PUBLIC
-    if accepted == {Credential.SIGNED_MESSAGE}:
+        return _SIGNED_MESSAGE
+    if _ORDER_SIGNATURE in accepted and form is not None and "signature" in form:
+        return _ORDER_SIGNATURE
+    if _PUBLIC in accepted:
+        return _PUBLIC
+    if accepted == {_SIGNED_MESSAGE}:
         # Verification says what is missing ("Signature required").
-        return Credential.SIGNED_MESSAGE
+        return _SIGNED_MESSAGE
     raise api_key_required()
 
 
 def wants_body(route: Route, headers: Mapping[str, str]) -> bool:
     """Whether authentication may need the JSON body: an order signature is in it;
     a signed message may be, unless a key or signature headers are sent."""
-    if Credential.ORDER_SIGNATURE in route.credentials:
+    if _ORDER_SIGNATURE in route.credentials:
         return True
     return (
-        Credential.SIGNED_MESSAGE in route.credentials
+        _SIGNED_MESSAGE in route.credentials
         and "X-API-Key" not in headers
         and "X-Signature" not in headers
     )

@@ -11,7 +11,7 @@ else: no handler decides again which credential or which limit applies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.config import OwnerSource, RouteSettings
@@ -81,18 +81,15 @@ class Route:
     order_scheme: str | None = None
     # True for the service-key dialect: answers carry `"success": false` and its codes.
     service_dialect: bool = False
+    # Worked out once from the fields above: every request asks.
+    public: bool = field(init=False, compare=False, repr=False)
+    order_signature: bool = field(init=False, compare=False, repr=False)
+    forwarded: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def public(self) -> bool:
-        return Credential.PUBLIC in self.credentials
-
-    @property
-    def order_signature(self) -> bool:
-        return Credential.ORDER_SIGNATURE in self.credentials
-
-    @property
-    def forwarded(self) -> bool:
-        return self.ending == Ending.FORWARD
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public", Credential.PUBLIC in self.credentials)
+        object.__setattr__(self, "order_signature", Credential.ORDER_SIGNATURE in self.credentials)
+        object.__setattr__(self, "forwarded", self.ending == Ending.FORWARD)
 
 
 DEFAULT_ROUTES: tuple[RouteSettings, ...] = (

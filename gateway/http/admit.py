@@ -29,6 +29,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from gateway.auth.authenticate import (
+    METHOD_NAMES,
     PUBLIC,
     AuthMethod,
     Identity,
@@ -50,6 +51,18 @@ from gateway.ratelimit.scopes import Scope
 from gateway.records import record
 
 Headers = CIMultiDictProxy[str]
+
+# Members read once: on Python 3.11 reading one off its enum class costs about
+# a thousand instructions (the metaclass's `__getattr__` hook), on every request.
+_PUBLIC = Credential.PUBLIC
+_API_KEY = Credential.API_KEY
+_ORDER_SIGNATURE = Credential.ORDER_SIGNATURE
+_KEY_CREATION = IpCharge.KEY_CREATION
+_KEY_LOOKUP = IpCharge.KEY_LOOKUP
+_SIGNING = IpCharge.SIGNING
+_IDENTITY = QuotaScope.IDENTITY
+_MANAGEMENT = QuotaScope.MANAGEMENT
+_SIGNATURE = AuthMethod.SIGNATURE
 
 
 @record
@@ -86,9 +99,9 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
     try:
         try:
             credential = presented(route, headers, parsed)
-            if credential is Credential.PUBLIC:
+            if credential is _PUBLIC:
                 identity = PUBLIC
-            elif credential is Credential.API_KEY:
+            elif credential is _API_KEY:
                 plaintext = headers["X-API-Key"]
                 # The hot path: a cached key costs no store query and no IP charge.
                 key = None if route.service_dialect else gw.keys.cached(plaintext)
@@ -98,24 +111,24 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
                 elif (service := _service_identity(gw, route, headers, plaintext)) is not None:
                     identity = service
                 else:
-                    if IpCharge.KEY_CREATION in charges:
+                    if _KEY_CREATION in charges:
                         charged = await gw.quotas.for_key_creation_ip(ip)
                     key = gw.keys.cached(plaintext)
                     if key is None:
                         # A made-up key is free to invent, its address is not: the
                         # IP's public quota decides before the store is asked.
                         gw.keys.check_format(plaintext)
-                        if IpCharge.KEY_LOOKUP in charges:
+                        if _KEY_LOOKUP in charges:
                             charged = await gw.quotas.for_ip(ip)
                         key = await gw.keys.load(plaintext)
                     identity = _usable_key(gw, route, key, headers, ip)
             else:
                 # Throwaway wallets are free to make: the IP pays before recovery.
-                if IpCharge.SIGNING in charges:
+                if _SIGNING in charges:
                     charged = await gw.quotas.for_signed_ip(ip)
-                if IpCharge.KEY_CREATION in charges:
+                if _KEY_CREATION in charges:
                     charged = await gw.quotas.for_key_creation_ip(ip)
-                if credential is Credential.ORDER_SIGNATURE:
+                if credential is _ORDER_SIGNATURE:
                     identity = await gw.authenticator.order_signature(route, parsed, headers)
                 else:
                     identity = await gw.authenticator.signed_message(
@@ -131,7 +144,7 @@ async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = 
         try:
             quota = await _quota(gw, state, route, identity, charged)
         except RateLimited:
-            if key is not None and route.scope is QuotaScope.IDENTITY:
+            if key is not None and route.scope is _IDENTITY:
                 gw.keys.record_rate_limited(key.id, state.client_ip)
             raise
         if route.forwarded:
@@ -201,7 +214,7 @@ async def _quota(
     gw: Gateway, state: RequestState, route: Route, identity: Identity, charged: Quota | None
 ) -> Quota:
     key = identity.key
-    if route.scope is QuotaScope.MANAGEMENT:
+    if route.scope is _MANAGEMENT:
         # A wallet's own key is held to its own limit too; the answer carries
         # management's, which never consumes order quota.
         if key is not None:
@@ -214,14 +227,14 @@ async def _quota(
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (the signing ceiling, before verification).
         return charged
-    if identity.method is AuthMethod.SIGNATURE and identity.wallet is not None:
+    if identity.method is _SIGNATURE and identity.wallet is not None:
         return await gw.quotas.for_wallet(identity.wallet, gw.keys.tiers.of(identity.wallet))
     return await gw.quotas.for_ip(state.client_ip)
 
 
 def _note(state: RequestState, identity: Identity) -> None:
     """Who asked, for the access line and the metrics."""
-    state.auth = identity.method.value
+    state.auth = METHOD_NAMES[identity.method]
     if identity.key is not None:
         state.key_id = identity.key.id
     if identity.wallet_display is not None:

@@ -89,6 +89,10 @@ class NewKey:
         )
 
 
+# Read once for `ensure_usable`, on every keyed request: on Python 3.11 an enum
+# member read off its class costs a metaclass hook.
+_ACTIVE = KeyStatus.ACTIVE
+
 _STATUS_EVENT = {
     KeyStatus.REVOKED: EventKind.REVOKED,
     KeyStatus.SUSPENDED: EventKind.SUSPENDED,
@@ -210,7 +214,7 @@ class KeyService:
 
     def ensure_usable(self, key: ApiKey) -> None:
         """InactiveApiKey unless the key is active and unexpired now."""
-        if key.status is KeyStatus.ACTIVE and key.revoke_at is None and key.expires_at is None:
+        if key.status is _ACTIVE and key.revoke_at is None and key.expires_at is None:
             return  # nothing dated: no clock read (a datetime per request) needed
         now = self._clock()
         status = key.effective_status(now)

@@ -48,6 +48,10 @@ log = logging.getLogger("walletgate.ratelimit")
 
 # A per-minute figure above any tier's, so the tier alone decides.
 _UNCAPPED = 2**31
+# Read once for the per-request scopes: on Python 3.11 an enum member read off
+# its class costs a metaclass hook (about a thousand instructions).
+_KEY = Scope.KEY
+_WALLET = Scope.WALLET
 
 
 def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
@@ -136,12 +140,12 @@ class QuotaGate:
         )
 
     async def for_key(self, key_id: str, per_minute: int, tier: str | None = None) -> Quota:
-        return await self._admit(Scope.KEY, key_id, self.key_windows(per_minute, tier))
+        return await self._admit(_KEY, key_id, self.key_windows(per_minute, tier))
 
     async def for_wallet(self, wallet: str, tier: str | None = None) -> Quota:
         # A signing wallet in a tier has the tier's figures (no key of its own to cap them).
         windows = self._wallet_windows if tier is None else self.key_windows(_UNCAPPED, tier)
-        return await self._admit(Scope.WALLET, wallet, windows)
+        return await self._admit(_WALLET, wallet, windows)
 
     async def for_operator(self, name: str) -> Quota:
         return await self._admit(Scope.OPERATOR, name, self._operator_windows)
