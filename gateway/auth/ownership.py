@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from cachetools import LRUCache
-
 from gateway.errors import ApiError, ErrorCode
+from gateway.lru import LruCache
 from gateway.upstream.connection import UpstreamUnavailable
 from gateway.upstream.forwarder import Forwarder
 
@@ -45,7 +44,7 @@ class OwnerResolver:
     ) -> None:
         self._forwarder = forwarder
         self._owner_field = owner_field
-        self._owners: LRUCache[str, str] = LRUCache(maxsize=cache_size)
+        self._owners: LruCache[str, str] = LruCache(cache_size)
         self._pending: dict[str, asyncio.Future[str]] = {}
         self._on_lookup = on_lookup
 

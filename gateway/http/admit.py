@@ -1,4 +1,4 @@
-"""One door: `admit(request, matched) -> Admission`, for every route of the table.
+"""One door: `admit(gw, request, matched) -> Admission`, for every route of the table.
 
 The only code that charges the client IP, authenticates, applies the quota,
 authorises and writes who asked onto the request (`RequestState`). What a
@@ -43,7 +43,7 @@ from gateway.auth.authenticate import (
 from gateway.auth.policy import RouteMatch
 from gateway.auth.routes import Credential, IpCharge, QuotaScope, Route
 from gateway.http.body import Body, take_body
-from gateway.http.context import GATEWAY, STATE, Gateway, RequestState
+from gateway.http.context import STATE, Gateway, RequestState
 from gateway.http.errors import REFUSALS, api_error
 from gateway.keys.model import ApiKey
 from gateway.ratelimit import Quota, RateLimited
@@ -77,13 +77,15 @@ class Admission:
     parsed: Any = None  # its JSON, where authentication or the ending reads it
 
 
-async def admit(request: web.Request, matched: RouteMatch, *, with_body: bool = True) -> Admission:
+async def admit(
+    gw: Gateway, request: web.Request, matched: RouteMatch, *, with_body: bool = True
+) -> Admission:
     """Admit the request to `matched.route` or raise the refusal.
 
-    `with_body=False` for a decision on someone else's request (auth mode),
-    whose body walletgate never sees.
+    `gw` is the app's (`request.app[GATEWAY]`), which the caller has already
+    read. `with_body=False` for a decision on someone else's request (auth
+    mode), whose body walletgate never sees.
     """
-    gw = request.app[GATEWAY]
     state = request[STATE]
     route = matched.route
     state.route = route.template

@@ -117,7 +117,7 @@ async def decide(
     if route.order_signature or not route.forwarded:
         # Its credential is the body (or it is walletgate's own), which a decision never sees.
         raise decision_error("this route is authenticated by its body: route it to walletgate")
-    return allow(request, gw, await admit(request, matched, with_body=False))
+    return allow(request, gw, await admit(gw, request, matched, with_body=False))
 
 
 async def forward_auth(request: web.Request) -> web.StreamResponse:

@@ -52,27 +52,31 @@ class EveryTarget(web.Resource):
 
 async def handle_request(request: web.Request) -> web.StreamResponse:
     """Proxy mode: every route of the table."""
+    gw = request.app[GATEWAY]
     target = request_target(request.raw_path)
-    matched = request.app[GATEWAY].routes.match(request.method, target.path)
+    matched = gw.routes.match(request.method, target.path)
     route = matched.route
     if route.forwarded:
-        return await forward_admitted(request, await admit(request, matched), target.origin_form)
+        admission = await admit(gw, request, matched)
+        return await forward_admitted(gw, request, admission, target.origin_form)
     request[STATE].route = route.template  # labels a refusal of its shape too
     check_key_request(request, route.ending)
-    return await KEY_ENDINGS[route.ending](request, await admit(request, matched))
+    return await KEY_ENDINGS[route.ending](request, await admit(gw, request, matched))
 
 
 async def handle_auth_mode(request: web.Request) -> web.StreamResponse:
     """Auth mode: key management, and the routes authenticated by their body."""
+    gw = request.app[GATEWAY]
     target = request_target(request.raw_path)
-    matched = request.app[GATEWAY].routes.match(request.method, target.path)
+    matched = gw.routes.match(request.method, target.path)
     route = matched.route
     if not route.forwarded:
         request[STATE].route = route.template
         check_key_request(request, route.ending)
-        return await KEY_ENDINGS[route.ending](request, await admit(request, matched))
+        return await KEY_ENDINGS[route.ending](request, await admit(gw, request, matched))
     if not route.order_signature:
         raise ApiError(
             ErrorCode.NOT_FOUND, "Not found", {"reason": "auth mode: the ingress serves this route"}
         )
-    return await forward_admitted(request, await admit(request, matched), target.origin_form)
+    admission = await admit(gw, request, matched)
+    return await forward_admitted(gw, request, admission, target.origin_form)

@@ -141,6 +141,6 @@ _DOCUMENT = RouteMatch(page_route("/openapi.json"), MappingProxyType({}))
 
 async def serve_openapi(request: web.Request) -> web.Response:
     """GET /openapi.json: public, counted against the client IP."""
-    await admit(request, _DOCUMENT, with_body=False)
     gw = request.app[GATEWAY]
+    await admit(gw, request, _DOCUMENT, with_body=False)
     return web.json_response(openapi_document(gw.routes, scheme_documents(gw)))

@@ -41,8 +41,9 @@ _ONE = RouteMatch(page_route(ONE_PATH), MappingProxyType({}))
 
 
 async def _admit(request: web.Request, matched: RouteMatch) -> Gateway:
-    await admit(request, matched, with_body=False)
-    return request.app[GATEWAY]
+    gw = request.app[GATEWAY]
+    await admit(gw, request, matched, with_body=False)
+    return gw
 
 
 async def list_schemes(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.auth.authenticate import METHOD_NAMES, AuthMethod, Identity
 from gateway.http.admit import Admission
 from gateway.http.body import Body, without_signed_fields
-from gateway.http.context import GATEWAY, STATE, Gateway, forwarded_hops, is_trusted
+from gateway.http.context import STATE, Gateway, forwarded_hops, is_trusted
 from gateway.http.errors import REFUSALS, api_error
 from gateway.http.middleware import add_response_headers
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
@@ -27,10 +27,9 @@ _SIGNATURE = AuthMethod.SIGNATURE
 
 
 async def forward_admitted(
-    request: web.Request, admission: Admission, target: str
+    gw: Gateway, request: web.Request, admission: Admission, target: str
 ) -> web.StreamResponse:
     """Forward to `target` (origin-form); the key's usage counts the answer's status."""
-    gw = request.app[GATEWAY]
     route = admission.route
     identity = admission.identity
     body = admission.body

@@ -137,7 +137,8 @@ async def serve_portal(request: web.Request) -> web.Response:
     name = request.match_info.get("asset", "")
     vendored = "vendor" in request.match_info
     # A public route: charged to the client IP like every other one.
-    await admit(request, _VENDOR if vendored else _ASSET if name else _PAGE, with_body=False)
+    matched = _VENDOR if vendored else _ASSET if name else _PAGE
+    await admit(request.app[GATEWAY], request, matched, with_body=False)
     if vendored:
         name = f"vendor/{name}"
     asset = request.app[ASSETS].get(name)

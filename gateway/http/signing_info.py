@@ -51,8 +51,9 @@ _SIGNING = RouteMatch(page_route(SIGNING_PATH), MappingProxyType({}))
 
 
 async def get_signing(request: web.Request) -> web.Response:
-    await admit(request, _SIGNING, with_body=False)
-    return web.json_response(signing_document(request.app[GATEWAY]))
+    gw = request.app[GATEWAY]
+    await admit(gw, request, _SIGNING, with_body=False)
+    return web.json_response(signing_document(gw))
 
 
 def add_signing_routes(app: web.Application) -> None:

@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from cachetools import LRUCache
-
 from gateway.config import KeySettings
 from gateway.keys.audit import (
     OPERATOR,
@@ -58,6 +56,7 @@ from gateway.keys.token import (
     key_hint,
 )
 from gateway.keys.usage import UsageCounter
+from gateway.lru import LruCache
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +112,14 @@ class KeyService:
         """`seconds` is `clock`'s time as Unix seconds, which stamps usage."""
         self.store = store
         self.usage = UsageCounter(store, clock, timedelta(days=history_days), seconds)
+        # Every keyed request counts its usage: bound once, the call needs no
+        # delegating frame (key id, status, permission or None, client IP).
+        self.record_usage = self.usage.record
         self.tiers = WalletTiers(store)
         self._settings = settings
         self._clock = clock
         self._prefixes = (settings.prefix, settings.evm_prefix)
-        self._by_hash: LRUCache[str, ApiKey] = LRUCache(maxsize=settings.cache_size)
+        self._by_hash: LruCache[str, ApiKey] = LruCache(settings.cache_size)
         self._unknown = UnknownKeys(settings.unknown_key_cache_s)
         # Count-then-insert for the per-wallet cap runs one at a time per wallet.
         self._wallet_lock = WalletLocks()
@@ -370,11 +372,6 @@ class KeyService:
         self._by_hash.pop(key.key_hash, None)
 
     # -- usage statistics (counted in memory, see gateway.keys.usage) ---------------
-    def record_usage(
-        self, key_id: str, status: int, permission: Permission | None, client_ip: str
-    ) -> None:
-        self.usage.record(key_id, status, permission, client_ip)
-
     def record_rate_limited(self, key_id: str, client_ip: str) -> None:
         self.usage.record_rate_limited(key_id, client_ip)
 

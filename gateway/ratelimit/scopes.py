@@ -52,6 +52,11 @@ _UNCAPPED = 2**31
 # its class costs a metaclass hook (about a thousand instructions).
 _KEY = Scope.KEY
 _WALLET = Scope.WALLET
+_IP = Scope.IP
+_IP_SIGNED = Scope.IP_SIGNED
+_IP_KEY_CREATION = Scope.IP_KEY_CREATION
+_MANAGEMENT = Scope.MANAGEMENT
+_OPERATOR = Scope.OPERATOR
 
 
 def widened(windows: tuple[Window, ...]) -> dict[int, tuple[Window, ...]]:
@@ -148,26 +153,24 @@ class QuotaGate:
         return await self._admit(_WALLET, wallet, windows)
 
     async def for_operator(self, name: str) -> Quota:
-        return await self._admit(Scope.OPERATOR, name, self._operator_windows)
+        return await self._admit(_OPERATOR, name, self._operator_windows)
 
     async def for_ip(self, address: str) -> Quota:
-        return await self._admit_prefixes(Scope.IP, address, self._ip_windows)
+        return await self._admit_prefixes(_IP, address, self._ip_windows)
 
     async def for_management(self, wallet: str) -> Quota:
-        return await self._admit(Scope.MANAGEMENT, wallet, self._management_windows)
+        return await self._admit(_MANAGEMENT, wallet, self._management_windows)
 
     async def for_signed_ip(self, address: str) -> Quota:
-        return await self._admit_prefixes(Scope.IP_SIGNED, address, self._ip_signed_windows)
+        return await self._admit_prefixes(_IP_SIGNED, address, self._ip_signed_windows)
 
     async def for_key_creation_ip(self, address: str) -> Quota:
-        return await self._admit_prefixes(
-            Scope.IP_KEY_CREATION, address, self._ip_key_creation_windows
-        )
+        return await self._admit_prefixes(_IP_KEY_CREATION, address, self._ip_key_creation_windows)
 
     async def peek_ip(self, address: str) -> Quota:
         """Count against the IP without refusing: for answers that are errors anyway
         (the caller refuses with `RateLimited` when the decision says so)."""
-        return await self._decide_prefixes(Scope.IP, address, self._ip_windows)
+        return await self._decide_prefixes(_IP, address, self._ip_windows)
 
     async def _admit(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         decide_now = self._decide_now
