@@ -39,6 +39,13 @@ def parse_address(text: str) -> Address | None:
     return address
 
 
+@lru_cache(maxsize=65536)
+def is_address(text: str) -> bool:
+    """Whether `text` is an IP address: asked of a forwarded hop on every request
+    behind a trusted proxy, where the same hops come again and again."""
+    return parse_address(text) is not None
+
+
 def parse_network(text: str) -> Network:
     """The network `text` names (host bits ignored), mapped form as IPv4; raises ValueError."""
     network = ipaddress.ip_network(text, strict=False)

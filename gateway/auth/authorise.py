@@ -82,7 +82,10 @@ class AccessControl:
             await self._authorize_body_owner(route, identity, body, headers)
             return
         uuid = matched.params["uuid"]
-        owner = await self._owners.owner_of(uuid, request_id)
+        # A cached owner (every order but a new one) is read without a coroutine.
+        owner = self._owners.known_owner(uuid)
+        if owner is None:
+            owner = await self._owners.owner_of(uuid, request_id)
         _check_owner(identity, owner, uuid)
 
     async def _authorize_body_owner(

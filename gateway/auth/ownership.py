@@ -71,6 +71,10 @@ class OwnerResolver:
             if isinstance(uuid, str) and isinstance(owner, str):
                 self.prime(uuid, owner)
 
+    def known_owner(self, uuid: str) -> str | None:
+        """The owner of `uuid` if it is cached: answered without a coroutine."""
+        return self._owners.get(uuid)
+
     async def owner_of(self, uuid: str, request_id: str) -> str:
         """The owner as the upstream spells it; 404 ORDER_NOT_FOUND if unknown."""
         owner = self._owners.get(uuid)

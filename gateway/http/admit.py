@@ -144,7 +144,12 @@ async def admit(
         _note(state, identity)
         key = identity.key
         try:
-            quota = await _quota(gw, state, route, identity, charged)
+            if key is not None and route.scope is _IDENTITY:
+                # The hot path, inline: the key's own quota.
+                tier = gw.keys.tiers.of(key.wallet)
+                quota = await gw.quotas.for_key(key.id, key.rate_limit, tier)
+            else:
+                quota = await _quota(gw, state, route, identity, charged)
         except RateLimited:
             if key is not None and route.scope is _IDENTITY:
                 gw.keys.record_rate_limited(key.id, state.client_ip)
@@ -223,8 +228,7 @@ async def _quota(
             await gw.quotas.for_key(key.id, key.rate_limit, gw.keys.tiers.of(key.wallet))
         assert identity.wallet is not None
         return await gw.quotas.for_management(identity.wallet)
-    if key is not None:
-        return await gw.quotas.for_key(key.id, key.rate_limit, gw.keys.tiers.of(key.wallet))
+    # (A key's own quota on the identity scope is decided by `admit` itself.)
     if identity.order_only and charged is not None:
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (the signing ceiling, before verification).

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.addresses import TrustedProxies, parse_address
+from gateway.addresses import TrustedProxies, is_address
 from gateway.auth.authenticate import Authenticator
 from gateway.auth.authorise import AccessControl
 from gateway.auth.operator import OperatorTokens
@@ -175,8 +175,8 @@ def client_ip(
     hops = forwarded_hops(request.headers.getall(header, ()), header)
     for hop in reversed(hops):
         if not is_trusted(hop, trusted):
-            return hop if _is_ip(hop) else peer
-    return hops[0] if hops and _is_ip(hops[0]) else peer
+            return hop if is_address(hop) else peer
+    return hops[0] if hops and is_address(hops[0]) else peer
 
 
 def forwarded_hops(lines: Iterable[str], header: str) -> list[str]:
@@ -205,10 +205,6 @@ def _forwarded_for(element: str) -> str:
 def peer_is_trusted(request: web.Request, trusted: TrustedProxies) -> bool:
     """Whether the socket peer is one of `listen.trusted_proxies`."""
     return bool(trusted) and is_trusted(request.remote or "", trusted)
-
-
-def _is_ip(text: str) -> bool:
-    return parse_address(text) is not None
 
 
 def is_trusted(address: str, trusted: TrustedProxies) -> bool:

@@ -87,9 +87,9 @@ async def forward(
     # Forwarding headers are believed only from a trusted proxy in front of us;
     # every X-Forwarded-For line is part of the one list.
     trusted = bool(gw.trusted_proxies) and is_trusted(peer, gw.trusted_proxies)
-    header = gw.settings.listen.forwarded_header
     prior = None
     if trusted:
+        header = gw.settings.listen.forwarded_header
         prior = ", ".join(forwarded_hops(request.headers.getall(header, ()), header))
     proto = request.headers.get("X-Forwarded-Proto") if trusted else None
     extra = [

@@ -37,6 +37,11 @@ class _WindowSet:
     policy: str  # the RateLimit-Policy header
     # Every window has its own length, so each counter table is touched once.
     distinct_lengths: bool
+    # (window, its length, its limit, the table of its length) in window order:
+    # what the one-pass decision reads per window, without attribute or table
+    # lookups. A table object lives as long as the limiter (a new window
+    # replaces its counts, never the table).
+    plan: tuple[tuple[Window, int, int, _Table], ...]
 
 
 class MemoryLimiter:
@@ -73,34 +78,31 @@ class MemoryLimiter:
         """
         key = (scope, identity)
         seconds_now = int(now)  # floor(now / s) == floor(int(now) / s) for integer s, now >= 0
-        by_length = self._tables
         states: list[WindowState] = []
         binding: WindowState | None = None
-        least = 0
-        for window in window_set.windows:
-            seconds = window.seconds
+        least = binding_seconds = 0
+        for window, seconds, limit, table in window_set.plan:
             index = seconds_now // seconds
-            table = by_length.get(seconds)
-            if table is None or index != table.index:
-                table = self._advance(seconds, index)
+            if index != table.index:
+                self._advance(seconds, index)
             counts = table.counts
-            count = counts.get(key, 0)
-            if count >= window.limit:
+            count = counts.get(key, 0) + 1
+            if count > limit:
                 self._undo(key, states)
                 return None
-            count += 1
             counts[key] = count
-            remaining = window.limit - count
+            remaining = limit - count
             state = WindowState(window, remaining, (table.index + 1) * seconds)
             states.append(state)
             # The rule of `quota_from_counts`: least remaining, ties to the shortest.
             if (
                 binding is None
                 or remaining < least
-                or (remaining == least and seconds < binding.window.seconds)
+                or (remaining == least and seconds < binding_seconds)
             ):
                 binding = state
                 least = remaining
+                binding_seconds = seconds
         if binding is None:
             raise ValueError("a rate-limit scope needs at least one window")
         return Quota(True, scope, tuple(states), binding, window_set.policy)
@@ -152,11 +154,20 @@ class MemoryLimiter:
             # A list could change after this call: never cached by identity.
             return None
         lengths = {window.seconds for window in windows}
-        window_set = _WindowSet(windows, policy_header(windows), len(lengths) == len(windows))
+        plan = tuple((w, w.seconds, w.limit, self._table(w.seconds)) for w in windows)
+        distinct = len(lengths) == len(windows)
+        window_set = _WindowSet(windows, policy_header(windows), distinct, plan)
         if len(self._window_sets) >= _MAX_WINDOW_SETS:
             self._window_sets.clear()
         self._window_sets[id(windows)] = window_set
         return window_set
+
+    def _table(self, seconds: int) -> _Table:
+        """The table of windows of this length; made (with no window yet) on first use."""
+        table = self._tables.get(seconds)
+        if table is None:
+            table = self._tables[seconds] = _Table(-1)
+        return table
 
     def _advance(self, seconds: int, index: int) -> _Table:
         table = self._tables.get(seconds)

@@ -145,7 +145,12 @@ class QuotaGate:
         )
 
     async def for_key(self, key_id: str, per_minute: int, tier: str | None = None) -> Quota:
-        return await self._admit(_KEY, key_id, self.key_windows(per_minute, tier))
+        windows = self.key_windows(per_minute, tier)
+        decide_now = self._decide_now
+        if decide_now is None:
+            return await self._admit(_KEY, key_id, windows)
+        # Every keyed request: the in-process decision needs no coroutine of its own.
+        return self._admitted(decide_now(_KEY, key_id, windows, self.clock()))
 
     async def for_wallet(self, wallet: str, tier: str | None = None) -> Quota:
         # A signing wallet in a tier has the tier's figures (no key of its own to cap them).
@@ -175,11 +180,13 @@ class QuotaGate:
     async def _admit(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
         decide_now = self._decide_now
         if decide_now is not None:
-            quota = decide_now(scope, identity, windows, self.clock())
-        else:
-            quota = await self._decide(scope, identity, windows)
+            return self._admitted(decide_now(scope, identity, windows, self.clock()))
+        return self._admitted(await self._decide(scope, identity, windows))
+
+    def _admitted(self, quota: Quota) -> Quota:
+        """`quota` if it admits; counted and raised as `RateLimited` if not."""
         if not quota.allowed:
-            self._metrics.count_rate_limited(scope)
+            self._metrics.count_rate_limited(quota.scope)
             raise RateLimited(quota, self.clock())
         return quota
 
@@ -203,8 +210,12 @@ class QuotaGate:
         budget. An admission carries the decision with the least left.
         """
         binding: Quota | None = None
+        decide_now = self._decide_now
         for bucket, multiple in client_buckets(address):
-            quota = await self._decide(scope, bucket, windows[multiple])
+            if decide_now is not None:
+                quota = decide_now(scope, bucket, windows[multiple], self.clock())
+            else:
+                quota = await self._decide(scope, bucket, windows[multiple])
             if not quota.allowed:
                 return quota
             if binding is None or quota.binding.remaining < binding.binding.remaining:
