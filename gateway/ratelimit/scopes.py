@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from functools import lru_cache
 
@@ -45,6 +45,9 @@ class Scope(StrEnum):
 
 
 log = logging.getLogger("walletgate.ratelimit")
+
+# The in-process limiter's synchronous decision (`MemoryLimiter.decide`).
+DecideNow = Callable[[str, str, Sequence[Window], float], Quota]
 
 # A per-minute figure above any tier's, so the tier alone decides.
 _UNCAPPED = 2**31
@@ -81,7 +84,9 @@ class QuotaGate:
         self._limiter = limiter
         # The in-process counters decide without I/O: called directly, the
         # decision skips two coroutines on every request of the default deployment.
-        self._decide_now = limiter.decide if isinstance(limiter, MemoryLimiter) else None
+        self._decide_now: DecideNow | None = (
+            limiter.decide if isinstance(limiter, MemoryLimiter) else None
+        )
         self._settings = settings
         self._tiers = {tier.name: tier for tier in tiers}
         self._missing_tiers: set[str] = set()
@@ -155,7 +160,11 @@ class QuotaGate:
     async def for_wallet(self, wallet: str, tier: str | None = None) -> Quota:
         # A signing wallet in a tier has the tier's figures (no key of its own to cap them).
         windows = self._wallet_windows if tier is None else self.key_windows(_UNCAPPED, tier)
-        return await self._admit(_WALLET, wallet, windows)
+        decide_now = self._decide_now
+        if decide_now is None:
+            return await self._admit(_WALLET, wallet, windows)
+        # Every signed request: the in-process decision needs no coroutine of its own.
+        return self._admitted(decide_now(_WALLET, wallet, windows, self.clock()))
 
     async def for_operator(self, name: str) -> Quota:
         return await self._admit(_OPERATOR, name, self._operator_windows)
@@ -167,7 +176,13 @@ class QuotaGate:
         return await self._admit(_MANAGEMENT, wallet, self._management_windows)
 
     async def for_signed_ip(self, address: str) -> Quota:
-        return await self._admit_prefixes(_IP_SIGNED, address, self._ip_signed_windows)
+        decide_now = self._decide_now
+        if decide_now is None:
+            return await self._admit_prefixes(_IP_SIGNED, address, self._ip_signed_windows)
+        # Every signed request pays this before recovery: decided in-process, no coroutines.
+        return self._admitted(
+            self._decide_prefixes_now(decide_now, _IP_SIGNED, address, self._ip_signed_windows)
+        )
 
     async def for_key_creation_ip(self, address: str) -> Quota:
         return await self._admit_prefixes(_IP_KEY_CREATION, address, self._ip_key_creation_windows)
@@ -194,11 +209,7 @@ class QuotaGate:
         self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
     ) -> Quota:
         """Admit only if the address and every prefix it is in has room."""
-        quota = await self._decide_prefixes(scope, address, windows)
-        if not quota.allowed:
-            self._metrics.count_rate_limited(scope)
-            raise RateLimited(quota, self.clock())
-        return quota
+        return self._admitted(await self._decide_prefixes(scope, address, windows))
 
     async def _decide_prefixes(
         self, scope: Scope, address: str, windows: dict[int, tuple[Window, ...]]
@@ -209,17 +220,32 @@ class QuotaGate:
         ones, so a client over its own ceiling never uses up its neighbours'
         budget. An admission carries the decision with the least left.
         """
-        binding: Quota | None = None
         decide_now = self._decide_now
+        if decide_now is not None:
+            return self._decide_prefixes_now(decide_now, scope, address, windows)
+        binding: Quota | None = None
         for bucket, multiple in client_buckets(address):
-            if decide_now is not None:
-                quota = decide_now(scope, bucket, windows[multiple], self.clock())
-            else:
-                quota = await self._decide(scope, bucket, windows[multiple])
+            quota = await self._decide(scope, bucket, windows[multiple])
             if not quota.allowed:
                 return quota
-            if binding is None or quota.binding.remaining < binding.binding.remaining:
-                binding = quota
+            binding = _least_left(binding, quota)
+        assert binding is not None  # client_buckets is never empty
+        return binding
+
+    def _decide_prefixes_now(
+        self,
+        decide_now: DecideNow,
+        scope: Scope,
+        address: str,
+        windows: dict[int, tuple[Window, ...]],
+    ) -> Quota:
+        """`_decide_prefixes` with the in-process limiter, which never waits."""
+        binding: Quota | None = None
+        for bucket, multiple in client_buckets(address):
+            quota = decide_now(scope, bucket, windows[multiple], self.clock())
+            if not quota.allowed:
+                return quota
+            binding = _least_left(binding, quota)
         assert binding is not None  # client_buckets is never empty
         return binding
 
@@ -232,6 +258,13 @@ class QuotaGate:
             if not self._fail_open:
                 raise
             return _unlimited(scope, windows, now)
+
+
+def _least_left(binding: Quota | None, quota: Quota) -> Quota:
+    """Of the admitting decisions so far, the one an admission carries: least left."""
+    if binding is None or quota.binding.remaining < binding.binding.remaining:
+        return quota
+    return binding
 
 
 def _unlimited(scope: Scope, windows: tuple[Window, ...], now: float) -> Quota:
