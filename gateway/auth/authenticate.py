@@ -18,7 +18,15 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from gateway.auth.routes import Credential, Route
+from gateway.auth.routes import (
+    CREDENTIAL_API_KEY,
+    CREDENTIAL_ORDER_SIGNATURE,
+    CREDENTIAL_PUBLIC,
+    CREDENTIAL_SERVICE_KEY,
+    CREDENTIAL_SIGNED_MESSAGE,
+    Credential,
+    Route,
+)
 from gateway.errors import ApiError, ErrorCode
 from gateway.keys.model import ApiKey
 from gateway.keys.service import KeyService
@@ -58,17 +66,11 @@ class Identity:
 
 
 PUBLIC = Identity(AuthMethod.PUBLIC)
-# Members read once for the per-request paths: on Python 3.11 reading one off
-# its enum class goes through the metaclass's `__getattr__` hook, about a
-# thousand instructions each time.
-_API_KEY_METHOD = AuthMethod.API_KEY
-_SIGNATURE = AuthMethod.SIGNATURE
-_API_KEY = Credential.API_KEY
-_SERVICE_KEY = Credential.SERVICE_KEY
-_SIGNED_MESSAGE = Credential.SIGNED_MESSAGE
-_ORDER_SIGNATURE = Credential.ORDER_SIGNATURE
-_PUBLIC = Credential.PUBLIC
-SIGNATURES = frozenset({_SIGNED_MESSAGE, _ORDER_SIGNATURE})
+# Read once for the request paths, as `gateway.auth.routes` reads its members.
+METHOD_API_KEY = AuthMethod.API_KEY
+METHOD_SIGNATURE = AuthMethod.SIGNATURE
+METHOD_PUBLIC = AuthMethod.PUBLIC
+SIGNATURES = frozenset({CREDENTIAL_SIGNED_MESSAGE, CREDENTIAL_ORDER_SIGNATURE})
 # What the access line, metrics and X-Gateway-Auth call each method (a plain str).
 METHOD_NAMES = {method: method.value for method in AuthMethod}
 
@@ -78,39 +80,41 @@ def api_key_required() -> ApiError:
 
 
 def key_identity(key: ApiKey) -> Identity:
-    return Identity(_API_KEY_METHOD, key.wallet, key.wallet_display, key)
+    return Identity(METHOD_API_KEY, key.wallet, key.wallet_display, key)
 
 
 def presented(route: Route, headers: Mapping[str, str], body: Any) -> Credential:
     """The credential this request offers on `route`; 401 when it offers none the
     route accepts. A key wins over a signature, as a signed request never sends one."""
     accepted = route.credentials
-    if "X-API-Key" in headers and (_API_KEY in accepted or _SERVICE_KEY in accepted):
-        return _API_KEY
+    if "X-API-Key" in headers and (
+        CREDENTIAL_API_KEY in accepted or CREDENTIAL_SERVICE_KEY in accepted
+    ):
+        return CREDENTIAL_API_KEY
     form = body if isinstance(body, dict) else None
-    if _SIGNED_MESSAGE in accepted and (
+    if CREDENTIAL_SIGNED_MESSAGE in accepted and (
         "X-Message" in headers
         or "X-Signature" in headers
         or (form is not None and ("message" in form or "signature" in form))
     ):
-        return _SIGNED_MESSAGE
-    if _ORDER_SIGNATURE in accepted and form is not None and "signature" in form:
-        return _ORDER_SIGNATURE
-    if _PUBLIC in accepted:
-        return _PUBLIC
-    if accepted == {_SIGNED_MESSAGE}:
+        return CREDENTIAL_SIGNED_MESSAGE
+    if CREDENTIAL_ORDER_SIGNATURE in accepted and form is not None and "signature" in form:
+        return CREDENTIAL_ORDER_SIGNATURE
+    if CREDENTIAL_PUBLIC in accepted:
+        return CREDENTIAL_PUBLIC
+    if accepted == {CREDENTIAL_SIGNED_MESSAGE}:
         # Verification says what is missing ("Signature required").
-        return _SIGNED_MESSAGE
+        return CREDENTIAL_SIGNED_MESSAGE
     raise api_key_required()
 
 
 def wants_body(route: Route, headers: Mapping[str, str]) -> bool:
     """Whether authentication may need the JSON body: an order signature is in it;
     a signed message may be, unless a key or signature headers are sent."""
-    if _ORDER_SIGNATURE in route.credentials:
+    if CREDENTIAL_ORDER_SIGNATURE in route.credentials:
         return True
     return (
-        _SIGNED_MESSAGE in route.credentials
+        CREDENTIAL_SIGNED_MESSAGE in route.credentials
         and "X-API-Key" not in headers
         and "X-Signature" not in headers
     )
@@ -135,7 +139,7 @@ class Authenticator:
         # Positional (method, wallet, display, key, order_only, address, fields):
         # keywords cost more to bind on this per-request call.
         return Identity(
-            _SIGNATURE, wallet.canonical, wallet.display, None, False, wallet, verified.fields
+            METHOD_SIGNATURE, wallet.canonical, wallet.display, None, False, wallet, verified.fields
         )
 
     async def order_signature(
@@ -145,7 +149,7 @@ class Authenticator:
         # credential, good for this one order once (its scheme, owner and uuid).
         wallet = await self.verify_order(route, order, headers)
         return Identity(
-            _SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
+            METHOD_SIGNATURE, wallet.canonical, wallet.display, order_only=True, address=wallet
         )
 
     async def verify_order(
@@ -182,9 +186,7 @@ def header_wallet(
 
 
 def service_identity(name: str, wallet: WalletAddress) -> Identity:
-    return Identity(
-        AuthMethod.API_KEY, wallet.canonical, wallet.display, address=wallet, service=name
-    )
+    return Identity(METHOD_API_KEY, wallet.canonical, wallet.display, address=wallet, service=name)
 
 
 def own_key_identity(key: ApiKey, headers: Mapping[str, str], chains: Collection[str]) -> Identity:
@@ -197,4 +199,4 @@ def own_key_identity(key: ApiKey, headers: Mapping[str, str], chains: Collection
             {"apiKeyWallet": key.wallet_display, "walletAddress": sent.display},
         )
     wallet = parse_wallet_address(key.wallet_display, chains)
-    return Identity(AuthMethod.API_KEY, key.wallet, key.wallet_display, key, address=wallet)
+    return Identity(METHOD_API_KEY, key.wallet, key.wallet_display, key, address=wallet)

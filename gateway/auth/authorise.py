@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from gateway.addresses import Network, in_any, parse_network
-from gateway.auth.authenticate import Authenticator, AuthMethod, Identity
+from gateway.auth.authenticate import METHOD_API_KEY, METHOD_PUBLIC, Authenticator, Identity
 from gateway.auth.ownership import OwnerResolver
 from gateway.auth.policy import Route, RouteMatch
 from gateway.errors import ApiError, ErrorCode, bad_request
@@ -20,9 +20,6 @@ from gateway.wallets import parse_wallet_address
 from gateway.wallets.errors import InvalidWalletAddress
 
 PERMISSION_ORDER = (Permission.CREATE, Permission.EXECUTE, Permission.CANCEL)
-# Read once: on Python 3.11 an enum member read off its class costs a metaclass hook.
-_PUBLIC = AuthMethod.PUBLIC
-_API_KEY = AuthMethod.API_KEY
 
 
 def permission_list(permissions: frozenset[Permission]) -> list[str]:
@@ -76,7 +73,7 @@ class AccessControl:
         route = matched.route
         if identity.key is not None:
             self.check_key(identity.key, route.permission, client_ip)
-        if identity.method is _PUBLIC or route.owner == "none":
+        if identity.method is METHOD_PUBLIC or route.owner == "none":
             return
         if route.owner == "body":
             await self._authorize_body_owner(route, identity, body, headers)
@@ -95,7 +92,7 @@ class AccessControl:
             raise bad_request("Invalid request body", field="owner")
         owner = body["owner"]
         _check_owner(identity, owner, body.get("uuid"))
-        if identity.method is _API_KEY:
+        if identity.method is METHOD_API_KEY:
             # With a key, the owner's signature over the order is still required.
             await self._authenticator.verify_order(route, body, headers)
 
@@ -104,7 +101,7 @@ def _check_owner(identity: Identity, owner: str, uuid: Any) -> None:
     if identity.wallet == canonical_owner(owner):
         return
     order_uuid = uuid if isinstance(uuid, str) else None
-    if identity.method is _API_KEY:
+    if identity.method is METHOD_API_KEY:
         raise ApiError(
             ErrorCode.WALLET_MISMATCH,
             "API key not authorized for this wallet",

@@ -30,8 +30,8 @@ from multidict import CIMultiDictProxy
 
 from gateway.auth.authenticate import (
     METHOD_NAMES,
+    METHOD_SIGNATURE,
     PUBLIC,
-    AuthMethod,
     Identity,
     header_wallet,
     key_identity,
@@ -41,7 +41,18 @@ from gateway.auth.authenticate import (
     service_name,
 )
 from gateway.auth.policy import RouteMatch
-from gateway.auth.routes import Credential, IpCharge, QuotaScope, Route
+from gateway.auth.routes import (
+    CHARGE_KEY_CREATION,
+    CHARGE_KEY_LOOKUP,
+    CHARGE_SIGNING,
+    CREDENTIAL_API_KEY,
+    CREDENTIAL_ORDER_SIGNATURE,
+    CREDENTIAL_PUBLIC,
+    CREDENTIAL_SERVICE_KEY,
+    SCOPE_IDENTITY,
+    SCOPE_MANAGEMENT,
+    Route,
+)
 from gateway.http.body import Body, take_body
 from gateway.http.context import STATE, Gateway, RequestState
 from gateway.http.errors import REFUSALS, api_error
@@ -51,18 +62,6 @@ from gateway.ratelimit.scopes import Scope
 from gateway.records import record
 
 Headers = CIMultiDictProxy[str]
-
-# Members read once: on Python 3.11 reading one off its enum class costs about
-# a thousand instructions (the metaclass's `__getattr__` hook), on every request.
-_PUBLIC = Credential.PUBLIC
-_API_KEY = Credential.API_KEY
-_ORDER_SIGNATURE = Credential.ORDER_SIGNATURE
-_KEY_CREATION = IpCharge.KEY_CREATION
-_KEY_LOOKUP = IpCharge.KEY_LOOKUP
-_SIGNING = IpCharge.SIGNING
-_IDENTITY = QuotaScope.IDENTITY
-_MANAGEMENT = QuotaScope.MANAGEMENT
-_SIGNATURE = AuthMethod.SIGNATURE
 
 
 @record
@@ -101,9 +100,9 @@ async def admit(
     try:
         try:
             credential = presented(route, headers, parsed)
-            if credential is _PUBLIC:
+            if credential is CREDENTIAL_PUBLIC:
                 identity = PUBLIC
-            elif credential is _API_KEY:
+            elif credential is CREDENTIAL_API_KEY:
                 plaintext = headers["X-API-Key"]
                 # The hot path: a cached key costs no store query and no IP charge.
                 key = None if route.service_dialect else gw.keys.cached(plaintext)
@@ -113,24 +112,24 @@ async def admit(
                 elif (service := _service_identity(gw, route, headers, plaintext)) is not None:
                     identity = service
                 else:
-                    if _KEY_CREATION in charges:
+                    if CHARGE_KEY_CREATION in charges:
                         charged = await gw.quotas.for_key_creation_ip(ip)
                     key = gw.keys.cached(plaintext)
                     if key is None:
                         # A made-up key is free to invent, its address is not: the
                         # IP's public quota decides before the store is asked.
                         gw.keys.check_format(plaintext)
-                        if _KEY_LOOKUP in charges:
+                        if CHARGE_KEY_LOOKUP in charges:
                             charged = await gw.quotas.for_ip(ip)
                         key = await gw.keys.load(plaintext)
                     identity = _usable_key(gw, route, key, headers, ip)
             else:
                 # Throwaway wallets are free to make: the IP pays before recovery.
-                if _SIGNING in charges:
+                if CHARGE_SIGNING in charges:
                     charged = await gw.quotas.for_signed_ip(ip)
-                if _KEY_CREATION in charges:
+                if CHARGE_KEY_CREATION in charges:
                     charged = await gw.quotas.for_key_creation_ip(ip)
-                if credential is _ORDER_SIGNATURE:
+                if credential is CREDENTIAL_ORDER_SIGNATURE:
                     identity = await gw.authenticator.order_signature(route, parsed, headers)
                 else:
                     identity = await gw.authenticator.signed_message(
@@ -144,14 +143,14 @@ async def admit(
         _note(state, identity)
         key = identity.key
         try:
-            if key is not None and route.scope is _IDENTITY:
+            if key is not None and route.scope is SCOPE_IDENTITY:
                 # The hot path, inline: the key's own quota.
                 tier = gw.keys.tiers.of(key.wallet)
                 quota = await gw.quotas.for_key(key.id, key.rate_limit, tier)
             else:
                 quota = await _quota(gw, state, route, identity, charged)
         except RateLimited:
-            if key is not None and route.scope is _IDENTITY:
+            if key is not None and route.scope is SCOPE_IDENTITY:
                 gw.keys.record_rate_limited(key.id, state.client_ip)
             raise
         if route.forwarded:
@@ -179,7 +178,7 @@ def _service_identity(
     The operator's frontend serves every user from one address: it pays no
     per-IP creation ceiling.
     """
-    if Credential.SERVICE_KEY not in route.credentials:
+    if CREDENTIAL_SERVICE_KEY not in route.credentials:
         return None
     name = service_name(gw.service_key_hashes, plaintext)
     if name is None:
@@ -221,7 +220,7 @@ async def _quota(
     gw: Gateway, state: RequestState, route: Route, identity: Identity, charged: Quota | None
 ) -> Quota:
     key = identity.key
-    if route.scope is _MANAGEMENT:
+    if route.scope is SCOPE_MANAGEMENT:
         # A wallet's own key is held to its own limit too; the answer carries
         # management's, which never consumes order quota.
         if key is not None:
@@ -233,7 +232,7 @@ async def _quota(
         # A public order signature is no claim on its owner's quota: the IP
         # that sent it has paid already (the signing ceiling, before verification).
         return charged
-    if identity.method is _SIGNATURE and identity.wallet is not None:
+    if identity.method is METHOD_SIGNATURE and identity.wallet is not None:
         return await gw.quotas.for_wallet(identity.wallet, gw.keys.tiers.of(identity.wallet))
     return await gw.quotas.for_ip(state.client_ip)
 

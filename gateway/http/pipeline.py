@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from gateway.auth.authenticate import METHOD_NAMES, AuthMethod, Identity
+from gateway.auth.authenticate import METHOD_NAMES, METHOD_SIGNATURE, Identity
 from gateway.http.admit import Admission
 from gateway.http.body import Body, without_signed_fields
 from gateway.http.context import STATE, Gateway, forwarded_hops, is_trusted
@@ -21,9 +21,6 @@ from gateway.http.errors import REFUSALS, api_error
 from gateway.http.middleware import add_response_headers
 from gateway.upstream.connection import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream.forwarder import relayed_status, request_headers, upstream_failure
-
-# Read once: on Python 3.11 an enum member read off its class costs a metaclass hook.
-_SIGNATURE = AuthMethod.SIGNATURE
 
 
 async def forward_admitted(
@@ -33,7 +30,7 @@ async def forward_admitted(
     route = admission.route
     identity = admission.identity
     body = admission.body
-    if identity.method is _SIGNATURE and route.action is not None:
+    if identity.method is METHOD_SIGNATURE and route.action is not None:
         body = without_signed_fields(admission.parsed, body)
     key = identity.key
     try:

@@ -80,7 +80,7 @@ class ClientIpCounter:
         if seen is None:
             self._seen[(key_id, ip)] = [moment, moment, requests]
             return
-        # Tallies are folded in the order they began, not always in time order.
+        # Folded tallies come in time order, unless the clock stepped back.
         if moment < seen[0]:
             seen[0] = moment
         elif moment > seen[1]:

@@ -111,7 +111,7 @@ class KeyService:
     ) -> None:
         """`seconds` is `clock`'s time as Unix seconds, which stamps usage."""
         self.store = store
-        self.usage = UsageCounter(store, clock, timedelta(days=history_days), seconds)
+        self.usage = UsageCounter(store, timedelta(days=history_days), seconds)
         # Every keyed request counts its usage: bound once, the call needs no
         # delegating frame (key id, status, permission or None, client IP).
         self.record_usage = self.usage.record

@@ -39,16 +39,10 @@ Tally = tuple[str, str, int, Permission | None, int]
 
 class UsageCounter:
     def __init__(
-        self,
-        store: KeyStore,
-        clock: Callable[[], datetime],
-        history: timedelta,
-        seconds: Callable[[], float] = time.time,
+        self, store: KeyStore, history: timedelta, seconds: Callable[[], float] = time.time
     ) -> None:
-        """`clock` and `seconds` read the same time: an aware datetime for the
-        readers, the Unix time for stamping requests (cheaper per request)."""
+        """`seconds` is the Unix time: it stamps each request (cheaper than a datetime)."""
         self._store = store
-        self._clock = clock
         self._seconds = seconds
         self._history = history
         self._tallies: dict[Tally, int] = {}
@@ -67,6 +61,9 @@ class UsageCounter:
         tally = (key_id, client_ip, status, permission, int(self._seconds()))
         tallies = self._tallies
         tallies[tally] = tallies.get(tally, 0) + 1
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._seconds(), UTC)
 
     def _fold(self) -> None:
         """Count the tallies into the lifetime, hourly and client-address counters."""
@@ -106,7 +103,7 @@ class UsageCounter:
 
     async def hourly_for(self, keys: Sequence[ApiKey]) -> dict[str, list[HourlyUsage]]:
         """Each key's hours within the history window, flushed or not, oldest first."""
-        since = hour_of(self._clock() - self._history)
+        since = hour_of(self._now() - self._history)
         self._fold()
         stored = await self._store.hourly_usage([k.id for k in keys], since)
         return {
@@ -137,7 +134,7 @@ class UsageCounter:
         clients = self._clients.take()
         try:
             return await self._store.add_usage(
-                batch, hourly, keep_since=self._clock() - self._history, clients=clients
+                batch, hourly, keep_since=self._now() - self._history, clients=clients
             )
         except StoreError:
             for key_id, delta in batch.items():

@@ -151,20 +151,16 @@ class QuotaGate:
 
     async def for_key(self, key_id: str, per_minute: int, tier: str | None = None) -> Quota:
         windows = self.key_windows(per_minute, tier)
-        decide_now = self._decide_now
-        if decide_now is None:
-            return await self._admit(_KEY, key_id, windows)
-        # Every keyed request: the in-process decision needs no coroutine of its own.
-        return self._admitted(decide_now(_KEY, key_id, windows, self.clock()))
+        if self._decide_now is not None:  # every keyed request: no coroutine of its own
+            return self._admit_now(self._decide_now, _KEY, key_id, windows)
+        return await self._admit(_KEY, key_id, windows)
 
     async def for_wallet(self, wallet: str, tier: str | None = None) -> Quota:
         # A signing wallet in a tier has the tier's figures (no key of its own to cap them).
         windows = self._wallet_windows if tier is None else self.key_windows(_UNCAPPED, tier)
-        decide_now = self._decide_now
-        if decide_now is None:
-            return await self._admit(_WALLET, wallet, windows)
-        # Every signed request: the in-process decision needs no coroutine of its own.
-        return self._admitted(decide_now(_WALLET, wallet, windows, self.clock()))
+        if self._decide_now is not None:  # every signed request: no coroutine of its own
+            return self._admit_now(self._decide_now, _WALLET, wallet, windows)
+        return await self._admit(_WALLET, wallet, windows)
 
     async def for_operator(self, name: str) -> Quota:
         return await self._admit(_OPERATOR, name, self._operator_windows)
@@ -193,10 +189,15 @@ class QuotaGate:
         return await self._decide_prefixes(_IP, address, self._ip_windows)
 
     async def _admit(self, scope: Scope, identity: str, windows: tuple[Window, ...]) -> Quota:
-        decide_now = self._decide_now
-        if decide_now is not None:
-            return self._admitted(decide_now(scope, identity, windows, self.clock()))
+        if self._decide_now is not None:
+            return self._admit_now(self._decide_now, scope, identity, windows)
         return self._admitted(await self._decide(scope, identity, windows))
+
+    def _admit_now(
+        self, decide_now: DecideNow, scope: Scope, identity: str, windows: tuple[Window, ...]
+    ) -> Quota:
+        """`_admit` with the in-process limiter, which never waits."""
+        return self._admitted(decide_now(scope, identity, windows, self.clock()))
 
     def _admitted(self, quota: Quota) -> Quota:
         """`quota` if it admits; counted and raised as `RateLimited` if not."""

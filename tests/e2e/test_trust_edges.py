@@ -61,6 +61,25 @@ async def test_an_untrusted_peer_cannot_spread_itself_over_forwarded_addresses(
     assert relayed.status == 200
 
 
+async def test_a_trusted_proxy_naming_no_address_leaves_the_request_on_its_own_address(
+    start_gateway,
+):
+    """A hop that is no IP address (`unknown`, an obfuscated name, junk) is never a
+    client: the request counts against the proxy's own address. Every verdict is
+    remembered per hop string, so each hop is sent twice: the second answer
+    comes from the remembered verdict."""
+    gw = await start_gateway(
+        clock=mid_minute_clock(), listen=TRUSTED, rate_limits={"public_per_minute": 4}
+    )
+    hops = ["unknown", "unknown", "_hidden", "_hidden", "198.51.100.300"]
+    replies = [await send(gw.client, gw, ORDERS, {"X-Forwarded-For": hop}) for hop in hops]
+    # One budget between them (the proxy's): the fifth is refused.
+    assert [reply.status for reply in replies] == [200, 200, 200, 200, 429]
+    # A real address behind the proxy has a budget of its own.
+    relayed = await send(gw.client, gw, ORDERS, {"X-Forwarded-For": "198.51.100.7"})
+    assert relayed.status == 200
+
+
 async def test_an_untrusted_peer_cannot_name_an_allowlisted_address(
     start_gateway, stranger, stacks_signer
 ):

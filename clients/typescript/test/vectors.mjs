@@ -1,10 +1,10 @@
-// The signing vectors of the repository (tests/vectors, copies of shared/vectors).
+// The signing vectors of the repository (tests/vectors: made by stacks.js and ethers).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const dirs = [new URL('../../../tests/vectors/', import.meta.url), new URL('../../../../shared/vectors/', import.meta.url)]
-  .map((url) => fileURLToPath(url))
-  .filter((dir) => existsSync(dir));
+const dirs = [fileURLToPath(new URL('../../../tests/vectors/', import.meta.url))].filter((dir) =>
+  existsSync(dir),
+);
 
 export const vectorDirs = dirs;
 export const load = (dir, name) => JSON.parse(readFileSync(dir + name, 'utf8'));
